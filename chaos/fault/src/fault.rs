@@ -1,0 +1,217 @@
+//! What happens to a request: the [`Fault`] enum and its parts.
+
+use crate::Distribution;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// One fault, written in YAML as a single key:
+/// `{ latency: { fixed: 2s } }`, `{ error: { status: 503 } }`, `reset`, `{ hang: { max: 30s } }`,
+/// `{ kill: { restart_after: 5s } }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Delay the request by a drawn duration, then let the service answer it.
+    Latency(Latency),
+    /// Answer with an HTTP error without calling the service.
+    Error(ErrorFault),
+    /// Drop the connection without any response.
+    Reset,
+    /// Answer nothing until `max` has passed (the client is expected to give up first), then drop
+    /// the connection.
+    Hang {
+        /// Upper bound of the hang, so that no task lives forever.
+        #[serde(with = "humantime_serde", default = "default_hang")]
+        max: Duration,
+    },
+    /// Kill the whole instance: listener closed, open connections dropped. Applied by whoever owns
+    /// the server (see `server::Instance`), not by the layer.
+    Kill {
+        /// Restart on the same port after this long; without it, the instance stays down until
+        /// the fault is removed.
+        #[serde(with = "humantime_serde", default, skip_serializing_if = "Option::is_none")]
+        restart_after: Option<Duration>,
+    },
+}
+
+fn default_hang() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Fault {
+    /// An error fault with the given status and an empty body.
+    pub fn error(status: u16) -> Self {
+        Self::Error(ErrorFault { status, body: String::new() })
+    }
+
+    /// A latency fault with a fixed delay.
+    pub fn fixed_latency(delay: Duration) -> Self {
+        Self::Latency(Latency { distribution: Distribution::Fixed(delay), jitter: Duration::ZERO })
+    }
+
+    /// The fault's kind as a short name (`latency`, `error`, ...), for metrics and reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Latency(_) => "latency",
+            Self::Error(_) => "error",
+            Self::Reset => "reset",
+            Self::Hang { .. } => "hang",
+            Self::Kill { .. } => "kill",
+        }
+    }
+
+    /// Checks parameters that serde cannot (status range, distribution parameters).
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::Latency(l) => l.distribution.validate().map_err(|e| e.to_string()),
+            Self::Error(e) if !(100..=599).contains(&e.status) => {
+                Err(format!("status {} is not an HTTP status (100..=599)", e.status))
+            }
+            Self::Hang { max } if max.is_zero() => Err("hang max must be > 0".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An HTTP error answered in place of the service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorFault {
+    /// Status code, 100..=599.
+    pub status: u16,
+    /// Response body (text).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
+}
+
+/// Injected latency: a delay drawn from a [`Distribution`] plus uniform jitter of ± `jitter`.
+///
+/// In YAML the distribution's key and `jitter` share one map: `{ fixed: 100ms, jitter: 20ms }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Latency {
+    /// Where the delay is drawn from.
+    pub distribution: Distribution,
+    /// Uniform noise of ± this much added to each draw (Toxiproxy's jitter).
+    pub jitter: Duration,
+}
+
+impl Latency {
+    /// Draws one delay.
+    pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> Duration {
+        let base = self.distribution.sample(rng);
+        if self.jitter.is_zero() {
+            return base;
+        }
+        let j = self.jitter.as_secs_f64();
+        let noise = rand::RngExt::random_range(rng, -j..=j);
+        Duration::from_secs_f64((base.as_secs_f64() + noise).max(0.0))
+    }
+}
+
+#[derive(Serialize)]
+struct LatencyOut<'a> {
+    #[serde(flatten)]
+    distribution: &'a Distribution,
+    #[serde(with = "humantime_serde", skip_serializing_if = "Duration::is_zero")]
+    jitter: Duration,
+}
+
+impl Serialize for Latency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        LatencyOut { distribution: &self.distribution, jitter: self.jitter }.serialize(s)
+    }
+}
+
+/// Hand-written because serde's `flatten` cannot be combined with `deny_unknown_fields`, and both
+/// the one-key distribution shape and the rejection of misspelt keys are wanted.
+impl<'de> Deserialize<'de> for Latency {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct LatencyVisitor;
+        struct VariantSeed<'k>(&'k str);
+
+        impl<'de> de::DeserializeSeed<'de> for VariantSeed<'_> {
+            type Value = Distribution;
+            fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Distribution, D::Error> {
+                Distribution::deserialize_variant(self.0, de)
+            }
+        }
+
+        impl<'de> Visitor<'de> for LatencyVisitor {
+            type Value = Latency;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a map with one distribution key (fixed, uniform, normal, lognormal, pareto) and optional jitter",
+                )
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Latency, A::Error> {
+                let (mut distribution, mut jitter) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "jitter" {
+                        jitter = Some(map.next_value::<humantime_serde::Serde<Duration>>()?.into_inner());
+                    } else if Distribution::VARIANTS.contains(&key.as_str()) {
+                        if distribution.is_some() {
+                            return Err(de::Error::custom("latency takes exactly one distribution"));
+                        }
+                        distribution = Some(map.next_value_seed(VariantSeed(&key))?);
+                    } else {
+                        const EXPECTED: &[&str] = &["fixed", "uniform", "normal", "lognormal", "pareto", "jitter"];
+                        return Err(de::Error::unknown_field(&key, EXPECTED));
+                    }
+                }
+                let distribution =
+                    distribution.ok_or_else(|| de::Error::missing_field("fixed|uniform|normal|lognormal|pareto"))?;
+                Ok(Latency { distribution, jitter: jitter.unwrap_or_default() })
+            }
+        }
+        de.deserialize_map(LatencyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_reads_a_distribution_key_beside_jitter() {
+        let f: Fault = serde_json::from_str(r#"{"latency":{"fixed":"100ms","jitter":"20ms"}}"#).unwrap();
+        let Fault::Latency(l) = &f else { panic!("not latency: {f:?}") };
+        assert_eq!(l.distribution, Distribution::Fixed(Duration::from_millis(100)));
+        assert_eq!(l.jitter, Duration::from_millis(20));
+        let back = serde_json::to_string(&f).unwrap();
+        assert_eq!(back, r#"{"latency":{"fixed":"100ms","jitter":"20ms"}}"#);
+    }
+
+    #[test]
+    fn latency_rejects_a_misspelt_key_and_two_distributions() {
+        let e = serde_json::from_str::<Fault>(r#"{"latency":{"fixd":"100ms"}}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `fixd`"), "{e}");
+        let e = serde_json::from_str::<Fault>(r#"{"latency":{"fixed":"1ms","uniform":{"min":"1ms","max":"2ms"}}}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("exactly one"), "{e}");
+    }
+
+    #[test]
+    fn unit_and_struct_faults_parse() {
+        assert_eq!(serde_json::from_str::<Fault>(r#""reset""#).unwrap(), Fault::Reset);
+        assert_eq!(
+            serde_json::from_str::<Fault>(r#"{"kill":{"restart_after":"5s"}}"#).unwrap(),
+            Fault::Kill { restart_after: Some(Duration::from_secs(5)) }
+        );
+        assert_eq!(serde_json::from_str::<Fault>(r#"{"hang":{}}"#).unwrap(), Fault::Hang { max: default_hang() });
+    }
+
+    #[test]
+    fn jitter_stays_within_its_bound() {
+        use rand::SeedableRng;
+        let l = Latency {
+            distribution: Distribution::Fixed(Duration::from_millis(100)),
+            jitter: Duration::from_millis(10),
+        };
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        for _ in 0..1000 {
+            let d = l.sample(&mut rng);
+            assert!(d >= Duration::from_millis(90) && d <= Duration::from_millis(110), "{d:?}");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The fault layer: tower middleware that applies a [`FaultTable`](crate::FaultTable)'s rules.
+//!
+//! For each request the layer takes a lock-free snapshot of the table. With no rules it calls the
+//! inner service directly (a load and a branch, no allocation). Otherwise the rules are read in
+//! table order: a rule applies when the path is in its scope and its probability draw succeeds;
+//! every applying `latency` adds its delay, and the first applying `error`, `reset` or `hang` ends
+//! the walk and decides the answer (after the accumulated delay). `kill` rules belong to the
+//! instance's server and are skipped here.
+//!
+//! Draws come from a per-request `SmallRng` seeded from the layer's seed and a request counter,
+//! so the same seed and the same request order give the same faults, without a lock.
+
+mod body;
+mod error;
+mod future;
+#[allow(clippy::module_inception)]
+mod layer;
+mod plan;
+mod service;
+
+pub use body::FaultBody;
+pub use error::{BoxError, InjectedFault};
+pub use future::ResponseFuture;
+pub use layer::FaultLayer;
+pub use service::FaultService;
+
+/// Header set on responses synthesised by an `error` fault; its value is the rule id, so that a
+/// report can tell an injected failure from its knock-on effects.
+pub const INJECTED_HEADER: &str = "x-chaos-fault";

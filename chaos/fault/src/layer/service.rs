@@ -1,0 +1,101 @@
+//! [`FaultService`]: the middleware itself.
+
+use super::future::ResponseFuture;
+use super::plan::{Draws, Outcome, plan};
+use super::{BoxError, FaultBody, INJECTED_HEADER, InjectedFault};
+use crate::FaultTable;
+use http::{HeaderValue, Request, Response, StatusCode};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::{Service, ServiceExt};
+
+/// Applies the rules of a [`FaultTable`] to each request before (or instead of) calling `inner`.
+///
+/// Built by [`FaultLayer`](super::FaultLayer); see the `layer` module docs for how rules combine.
+#[derive(Clone, Debug)]
+pub struct FaultService<S> {
+    inner: S,
+    table: FaultTable,
+    draws: Arc<Draws>,
+}
+
+impl<S> FaultService<S> {
+    /// Wraps `inner`, reading `table` and drawing from `seed`.
+    pub fn new(inner: S, table: FaultTable, seed: u64) -> Self {
+        Self { inner, table, draws: Arc::new(Draws::new(seed)) }
+    }
+
+    /// The table this service reads.
+    pub fn table(&self) -> &FaultTable {
+        &self.table
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for FaultService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<FaultBody<ResBody>>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let rules = self.table.load();
+        if rules.is_empty() {
+            return ResponseFuture::passthrough(self.inner.call(req));
+        }
+        let plan = plan(&rules, req.uri().path(), &mut self.draws.next_rng());
+        drop(rules);
+        if plan.delay.is_zero() && plan.outcome == Outcome::Pass {
+            return ResponseFuture::passthrough(self.inner.call(req));
+        }
+        // The service that poll_ready prepared goes into the future; a clone stays here.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::faulted(Box::pin(async move {
+            tokio::time::sleep(plan.delay).await;
+            match plan.outcome {
+                Outcome::Pass => {
+                    let res = inner.oneshot(req).await.map_err(Into::into)?;
+                    Ok(res.map(FaultBody::inner))
+                }
+                Outcome::Error(e, rule) => {
+                    let mut res = Response::new(FaultBody::synthetic(e.body));
+                    *res.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    if let Ok(v) = HeaderValue::from_str(&rule) {
+                        res.headers_mut().insert(INJECTED_HEADER, v);
+                    }
+                    Ok(res)
+                }
+                Outcome::Reset(rule) => Err(InjectedFault::Reset { rule }.into()),
+                Outcome::Hang(max, rule) => {
+                    tokio::time::sleep(max).await;
+                    Err(InjectedFault::Hang { rule, max }.into())
+                }
+            }
+        }))
+    }
+}

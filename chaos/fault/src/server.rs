@@ -1,0 +1,213 @@
+//! A killable HTTP/1 server for one service instance (feature `server`).
+//!
+//! [`Instance`] serves a tower service on a TCP port the way a process would, and dies the way a
+//! process does: [`Instance::kill`] closes the listener (new connections are refused) and drops
+//! every open connection (requests in flight see the connection close). [`Instance::restart`]
+//! binds the same port again, so callers that remember the address find it back.
+
+use crate::BoxError;
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+type ServeConn = Arc<dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// One running (or killed) instance of a service on a fixed address.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use chaos_fault::server::Instance;
+/// let svc = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hi")))
+/// });
+/// let instance = Instance::bind("hello-0", "127.0.0.1:0".parse().unwrap(), svc).await?;
+/// instance.kill(Some(std::time::Duration::from_secs(2))).await; // back on the same port in 2 s
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Instance {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    name: String,
+    addr: SocketAddr,
+    serve: ServeConn,
+    up: AtomicBool,
+    kills: AtomicU64,
+    life: Mutex<Life>,
+}
+
+#[derive(Default)]
+struct Life {
+    /// Dropping it stops the accept loop and every connection.
+    stop: Option<watch::Sender<()>>,
+    accept: Option<JoinHandle<()>>,
+    restart: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance").field("name", &self.shared.name).field("addr", &self.shared.addr).finish()
+    }
+}
+
+impl Instance {
+    /// Binds `addr` (port 0 picks a free port, kept across restarts) and starts serving `svc`.
+    pub async fn bind<S, B>(name: impl Into<String>, addr: SocketAddr, svc: S) -> io::Result<Self>
+    where
+        S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let serve: ServeConn = Arc::new(move |stream| {
+            let svc = TowerToHyperService::new(svc.clone());
+            Box::pin(async move {
+                // A connection error (including an injected reset) just ends this connection.
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            })
+        });
+        let shared = Arc::new(Shared {
+            name: name.into(),
+            addr,
+            serve,
+            up: AtomicBool::new(false),
+            kills: AtomicU64::new(0),
+            life: Mutex::new(Life::default()),
+        });
+        let instance = Self { shared };
+        instance.start(&mut *instance.shared.life.lock().await, listener);
+        Ok(instance)
+    }
+
+    /// The instance's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The bound address (the same after a restart).
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    /// Whether the instance is accepting connections.
+    pub fn is_up(&self) -> bool {
+        self.shared.up.load(Ordering::Acquire)
+    }
+
+    /// How many times the instance was killed.
+    pub fn kills(&self) -> u64 {
+        self.shared.kills.load(Ordering::Relaxed)
+    }
+
+    /// Kills the instance: when this returns, the listener is closed and open connections are
+    /// being dropped. With `restart_after`, it comes back on the same port after that long.
+    pub async fn kill(&self, restart_after: Option<Duration>) {
+        let mut life = self.shared.life.lock().await;
+        Self::stop(&mut life).await;
+        if life.stop.is_none() {
+            self.shared.up.store(false, Ordering::Release);
+        }
+        self.shared.kills.fetch_add(1, Ordering::Relaxed);
+        if let Some(after) = restart_after {
+            let me = self.clone();
+            life.restart = Some(tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                // A failed rebind leaves the instance down; the next restart may succeed.
+                let _ = me.restart().await;
+            }));
+        }
+    }
+
+    /// Brings a killed instance back on its port; a no-op when it is up.
+    pub async fn restart(&self) -> io::Result<()> {
+        let mut life = self.shared.life.lock().await;
+        if life.stop.is_some() {
+            return Ok(());
+        }
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.shared.addr).await {
+                Ok(l) => break l,
+                // The port may linger for a moment after close; bounded retries.
+                Err(e) if tries >= 50 => return Err(e),
+                Err(_) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        self.start(&mut life, listener);
+        Ok(())
+    }
+
+    /// Stops the instance for good (no pending restart survives).
+    pub async fn shutdown(&self) {
+        let mut life = self.shared.life.lock().await;
+        Self::stop(&mut life).await;
+        self.shared.up.store(false, Ordering::Release);
+    }
+
+    fn start(&self, life: &mut Life, listener: TcpListener) {
+        let (stop, stopped) = watch::channel(());
+        let serve = self.shared.serve.clone();
+        life.stop = Some(stop);
+        life.accept = Some(tokio::spawn(accept_loop(listener, serve, stopped)));
+        self.shared.up.store(true, Ordering::Release);
+    }
+
+    async fn stop(life: &mut Life) {
+        if let Some(pending) = life.restart.take() {
+            pending.abort();
+        }
+        drop(life.stop.take());
+        if let Some(accept) = life.accept.take() {
+            let _ = accept.await;
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, serve: ServeConn, mut stopped: watch::Receiver<()>) {
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let conn = serve(stream);
+                    let mut stopped = stopped.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = conn => {}
+                            _ = stopped.changed() => {}
+                        }
+                    });
+                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            },
+        }
+    }
+}
