@@ -1,1 +1,36 @@
+//! A simulated streaming platform: edge, auth, catalog, recommendations, artwork, history,
+//! playback, license and CDN replicas, each a real HTTP server on 127.0.0.1 behind the chaos
+//! fault layer, calling each other through guarded tower clients; and the [`PlaybackClient`], a
+//! device that presses Play and measures time to first frame.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use targets::{Platform, PlaybackClient, Topology};
+//! let topology = Topology::default_platform();
+//! let platform = Platform::start(&topology, 42).await?;
+//! let player = PlaybackClient::new(platform.edge_url(), topology.player.clone());
+//! let outcome = player.session("u1", "t7", tokio::time::Instant::now()).await;
+//! assert!(outcome.play.ok);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
+mod client;
+mod guards;
+mod platform;
+mod player;
+mod services;
+mod stats;
+mod topology;
+
+pub use client::{DepClient, DepRequest, DepResponse, Endpoints};
+pub use guards::{GuardCounters, GuardStats};
+pub use platform::{InstanceHandle, Platform, PlatformError};
+pub use player::{HomeOutcome, PlayFailure, PlayOutcome, PlaybackClient, SessionOutcome};
+pub use services::PLAY_FAILURE_HEADER;
+pub use stats::{InstanceStats, Metered, StatsSnapshot, latency_histogram};
+pub use topology::{CallPolicy, DEFAULT_TOPOLOGY, PlayerSpec, RetryBudget, Role, ServiceSpec, Topology, TopologyError};
+
+/// The header that carries the subscriber's id between device, edge and services.
+pub const USER_HEADER: &str = "x-user-id";

@@ -1,8 +1,9 @@
 //! Delay distributions shared by injected latency and the targets' service-time models.
 
+use crate::one_key::{OneKey, deserialize_one, serialize_one};
 use rand::Rng;
 use rand_distr::Distribution as _;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;
 
 /// A distribution of durations, written in YAML as `{ fixed: 2s }`,
@@ -10,11 +11,10 @@ use std::time::Duration;
 /// `{ lognormal: { median: 80ms, sigma: 0.5 } }` or `{ pareto: { scale: 10ms, shape: 1.5 } }`.
 ///
 /// Samples are clamped at zero (a normal can draw a negative value).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Distribution {
     /// Always the same duration.
-    Fixed(#[serde(with = "humantime_serde")] Duration),
+    Fixed(Duration),
     /// Uniform between `min` and `max`.
     Uniform(UniformParams),
     /// Gaussian with the given mean and standard deviation.
@@ -69,6 +69,42 @@ pub struct ParetoParams {
     pub scale: Duration,
     /// Tail index; smaller is heavier (must be > 0).
     pub shape: f64,
+}
+
+impl Serialize for Distribution {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Fixed(d) => serialize_one(s, "fixed", &humantime_serde::Serde::from(*d)),
+            Self::Uniform(p) => serialize_one(s, "uniform", p),
+            Self::Normal(p) => serialize_one(s, "normal", p),
+            Self::Lognormal(p) => serialize_one(s, "lognormal", p),
+            Self::Pareto(p) => serialize_one(s, "pareto", p),
+        }
+    }
+}
+
+impl OneKey for Distribution {
+    const WHAT: &'static str = "a distribution";
+    const VARIANTS: &'static [&'static str] = Distribution::VARIANTS;
+    fn from_entry<'de, A: serde::de::MapAccess<'de>>(key: &str, map: &mut A) -> Result<Self, A::Error> {
+        map.next_value_seed(VariantSeed(key))
+    }
+}
+
+impl<'de> Deserialize<'de> for Distribution {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        deserialize_one(de)
+    }
+}
+
+/// Deserializes the value of a distribution's key.
+pub(crate) struct VariantSeed<'k>(pub &'k str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for VariantSeed<'_> {
+    type Value = Distribution;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Distribution, D::Error> {
+        Distribution::deserialize_variant(self.0, de)
+    }
 }
 
 /// Why a [`Distribution`]'s parameters are invalid.

@@ -1,16 +1,17 @@
 //! What happens to a request: the [`Fault`] enum and its parts.
 
 use crate::Distribution;
+use crate::distribution::VariantSeed;
+use crate::one_key::{OneKey, deserialize_one, serialize_one};
 use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
 
 /// One fault, written in YAML as a single key:
 /// `{ latency: { fixed: 2s } }`, `{ error: { status: 503 } }`, `reset`, `{ hang: { max: 30s } }`,
 /// `{ kill: { restart_after: 5s } }`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
     /// Delay the request by a drawn duration, then let the service answer it.
     Latency(Latency),
@@ -21,8 +22,7 @@ pub enum Fault {
     /// Answer nothing until `max` has passed (the client is expected to give up first), then drop
     /// the connection.
     Hang {
-        /// Upper bound of the hang, so that no task lives forever.
-        #[serde(with = "humantime_serde", default = "default_hang")]
+        /// Upper bound of the hang, so that no task lives forever (default 60 s).
         max: Duration,
     },
     /// Kill the whole instance: listener closed, open connections dropped. Applied by whoever owns
@@ -30,9 +30,67 @@ pub enum Fault {
     Kill {
         /// Restart on the same port after this long; without it, the instance stays down until
         /// the fault is removed.
-        #[serde(with = "humantime_serde", default, skip_serializing_if = "Option::is_none")]
         restart_after: Option<Duration>,
     },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HangParams {
+    #[serde(with = "humantime_serde", default = "default_hang")]
+    max: Duration,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KillParams {
+    #[serde(with = "humantime_serde", default, skip_serializing_if = "Option::is_none")]
+    restart_after: Option<Duration>,
+}
+
+impl OneKey for Fault {
+    const WHAT: &'static str = "a fault";
+    const VARIANTS: &'static [&'static str] = &["latency", "error", "reset", "hang", "kill"];
+
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "reset" => Some(Self::Reset),
+            "hang" => Some(Self::Hang { max: default_hang() }),
+            "kill" => Some(Self::Kill { restart_after: None }),
+            _ => None,
+        }
+    }
+
+    fn from_entry<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Self, A::Error> {
+        Ok(match key {
+            "latency" => Self::Latency(map.next_value()?),
+            "error" => Self::Error(map.next_value()?),
+            "hang" => Self::Hang { max: map.next_value::<HangParams>()?.max },
+            "kill" => Self::Kill { restart_after: map.next_value::<KillParams>()?.restart_after },
+            _ => {
+                map.next_value::<de::IgnoredAny>()?;
+                Self::Reset
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Fault {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        deserialize_one(de)
+    }
+}
+
+impl Serialize for Fault {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Latency(l) => serialize_one(s, "latency", l),
+            Self::Error(e) => serialize_one(s, "error", e),
+            Self::Reset => s.serialize_str("reset"),
+            Self::Hang { max } => serialize_one(s, "hang", &HangParams { max: *max }),
+            Self::Kill { restart_after } => serialize_one(s, "kill", &KillParams { restart_after: *restart_after }),
+        }
+    }
 }
 
 fn default_hang() -> Duration {
@@ -118,7 +176,7 @@ struct LatencyOut<'a> {
 }
 
 impl Serialize for Latency {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         LatencyOut { distribution: &self.distribution, jitter: self.jitter }.serialize(s)
     }
 }
@@ -128,14 +186,6 @@ impl Serialize for Latency {
 impl<'de> Deserialize<'de> for Latency {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         struct LatencyVisitor;
-        struct VariantSeed<'k>(&'k str);
-
-        impl<'de> de::DeserializeSeed<'de> for VariantSeed<'_> {
-            type Value = Distribution;
-            fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Distribution, D::Error> {
-                Distribution::deserialize_variant(self.0, de)
-            }
-        }
 
         impl<'de> Visitor<'de> for LatencyVisitor {
             type Value = Latency;

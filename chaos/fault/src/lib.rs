@@ -32,8 +32,10 @@
 mod distribution;
 mod fault;
 mod layer;
+mod one_key;
 mod rule;
 mod scope;
+mod seed;
 #[cfg(feature = "server")]
 pub mod server;
 mod table;
@@ -43,4 +45,5 @@ pub use fault::{ErrorFault, Fault, Latency};
 pub use layer::{BoxError, FaultBody, FaultLayer, FaultService, INJECTED_HEADER, InjectedFault, ResponseFuture};
 pub use rule::{Rule, RuleId};
 pub use scope::Scope;
+pub use seed::derive_seed;
 pub use table::FaultTable;

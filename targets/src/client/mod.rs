@@ -1,0 +1,89 @@
+//! Resilient clients for calls between services.
+//!
+//! A [`DepClient`] is one caller's view of one dependency: tower's `Retry` (limited by a shared
+//! `TpsBudget`) around tower's `Timeout` (per try) around [`Endpoints`], which sends each try to
+//! the next instance in turn, so that a retry is also a failover. Fallbacks are the caller's
+//! business (the handlers), switched on or off by the [`CallPolicy`](crate::CallPolicy); the
+//! client only says whether its fallback is enabled and counts what fired in [`GuardCounters`].
+
+mod endpoints;
+mod policy;
+
+pub use endpoints::{Endpoints, http_client};
+
+use crate::guards::GuardCounters;
+use crate::topology::CallPolicy;
+use bytes::Bytes;
+use chaos_fault::BoxError;
+use http::StatusCode;
+use policy::BudgetedRetry;
+use std::sync::Arc;
+use tower::retry::budget::{Budget, TpsBudget};
+use tower::util::BoxCloneSyncService;
+use tower::{ServiceBuilder, ServiceExt};
+
+/// A GET to a dependency: path (with query) and the user it is for.
+#[derive(Clone, Debug)]
+pub struct DepRequest {
+    /// Path and query, e.g. `/titles/t7`.
+    pub path: String,
+    /// The subscriber, sent as `x-user-id`.
+    pub user: Arc<str>,
+}
+
+/// A successful (2xx) answer of a dependency.
+#[derive(Clone, Debug)]
+pub struct DepResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Whole body.
+    pub body: Bytes,
+}
+
+/// One caller's guarded client for one dependency.
+#[derive(Clone)]
+pub struct DepClient {
+    callee: Arc<str>,
+    fallback: bool,
+    budget: Arc<TpsBudget>,
+    counters: Arc<GuardCounters>,
+    svc: BoxCloneSyncService<DepRequest, DepResponse, BoxError>,
+}
+
+impl DepClient {
+    /// Builds the guarded stack for `callee` at `endpoints`.
+    pub fn new(callee: &str, endpoints: Endpoints, policy: &CallPolicy, counters: Arc<GuardCounters>) -> Self {
+        let b = &policy.budget;
+        let budget = Arc::new(TpsBudget::new(b.ttl, b.min_per_s, b.retry_ratio));
+        let retry = BudgetedRetry::new(policy.retries, budget.clone(), counters.clone());
+        let svc =
+            ServiceBuilder::new().retry(retry).timeout(policy.timeout).service(endpoints).map_err(|e: BoxError| e);
+        Self { callee: callee.into(), fallback: policy.fallback, budget, counters, svc: BoxCloneSyncService::new(svc) }
+    }
+
+    /// The dependency's service name.
+    pub fn callee(&self) -> &str {
+        &self.callee
+    }
+
+    /// Whether the caller may serve its fallback when this dependency fails.
+    pub fn fallback_enabled(&self) -> bool {
+        self.fallback
+    }
+
+    /// Calls the dependency through its guards; counts the call and its final failure.
+    pub async fn get(&self, path: String, user: &Arc<str>) -> Result<DepResponse, BoxError> {
+        self.counters.call();
+        self.budget.deposit();
+        let res = self.svc.clone().oneshot(DepRequest { path, user: user.clone() }).await;
+        if res.is_err() {
+            self.counters.failure();
+        }
+        res
+    }
+
+    /// Records that the caller served its fallback in place of this dependency.
+    pub fn fallback_served(&self) {
+        self.counters.fallback();
+    }
+}

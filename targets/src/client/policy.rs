@@ -1,0 +1,43 @@
+//! The retry policy: a bounded number of retries, each paid for from a shared budget.
+
+use crate::guards::GuardCounters;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use tower::retry::Policy;
+use tower::retry::budget::{Budget, TpsBudget};
+
+/// Retries a failed try (error or timeout) up to `remaining` times while the budget allows.
+/// tower's `Retry` clones the policy per request, so `remaining` is per request.
+#[derive(Clone)]
+pub(crate) struct BudgetedRetry {
+    remaining: u32,
+    budget: Arc<TpsBudget>,
+    counters: Arc<GuardCounters>,
+}
+
+impl BudgetedRetry {
+    pub fn new(retries: u32, budget: Arc<TpsBudget>, counters: Arc<GuardCounters>) -> Self {
+        Self { remaining: retries, budget, counters }
+    }
+}
+
+impl<Req: Clone, Res, E> Policy<Req, Res, E> for BudgetedRetry {
+    type Future = Ready<()>;
+
+    fn retry(&mut self, _req: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        if result.is_ok() || self.remaining == 0 {
+            return None;
+        }
+        if !self.budget.withdraw() {
+            self.counters.budget_exhausted();
+            return None;
+        }
+        self.remaining -= 1;
+        self.counters.retry();
+        Some(ready(()))
+    }
+
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}

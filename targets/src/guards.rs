@@ -1,0 +1,71 @@
+//! Counters of what the guards did, per caller → dependency edge.
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// What one caller's guards for one dependency did (shared by the caller's instances).
+#[derive(Debug, Default)]
+pub struct GuardCounters {
+    calls: AtomicU64,
+    retries: AtomicU64,
+    budget_exhausted: AtomicU64,
+    failures: AtomicU64,
+    fallbacks: AtomicU64,
+}
+
+impl GuardCounters {
+    pub(crate) fn call(&self) {
+        self.calls.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn retry(&self) {
+        self.retries.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn budget_exhausted(&self) {
+        self.budget_exhausted.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn failure(&self) {
+        self.failures.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn fallback(&self) {
+        self.fallbacks.fetch_add(1, Relaxed);
+    }
+
+    /// The counts now.
+    pub fn snapshot(&self, caller: &str, callee: &str) -> GuardStats {
+        GuardStats {
+            caller: caller.into(),
+            callee: callee.into(),
+            calls: self.calls.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            retries_denied_by_budget: self.budget_exhausted.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+            fallbacks: self.fallbacks.load(Relaxed),
+        }
+    }
+}
+
+/// A snapshot of [`GuardCounters`], as reports show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct GuardStats {
+    /// Calling service.
+    pub caller: String,
+    /// Dependency.
+    pub callee: String,
+    /// Calls made (before retries).
+    pub calls: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Retries the budget refused.
+    pub retries_denied_by_budget: u64,
+    /// Calls that failed after all tries.
+    pub failures: u64,
+    /// Times the caller served its fallback instead.
+    pub fallbacks: u64,
+}
+
+impl GuardStats {
+    /// Tries per call (1.0 = no retries).
+    pub fn retry_amplification(&self) -> f64 {
+        if self.calls == 0 { 1.0 } else { (self.calls + self.retries) as f64 / self.calls as f64 }
+    }
+}

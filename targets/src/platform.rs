@@ -1,0 +1,144 @@
+//! [`Platform`]: the topology's services started as real HTTP servers on 127.0.0.1.
+
+use crate::client::{DepClient, Endpoints, http_client};
+use crate::guards::{GuardCounters, GuardStats};
+use crate::services::{Ctx, router};
+use crate::stats::{InstanceStats, Metered, StatsSnapshot};
+use crate::topology::{Role, Topology};
+use chaos_fault::server::Instance;
+use chaos_fault::{FaultLayer, FaultTable, derive_seed};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tower::Layer;
+
+/// One running instance: its server (killable), its fault table and its metrics.
+#[derive(Clone, Debug)]
+pub struct InstanceHandle {
+    /// `SERVICE-N`.
+    pub name: String,
+    /// The service it belongs to.
+    pub service: String,
+    /// Its zone.
+    pub zone: String,
+    /// The server (kill / restart).
+    pub server: Instance,
+    /// The rules its fault layer applies.
+    pub table: FaultTable,
+    /// Its request metrics.
+    pub stats: Arc<InstanceStats>,
+}
+
+/// A running platform.
+pub struct Platform {
+    topology: Topology,
+    instances: Vec<InstanceHandle>,
+    guards: Vec<(String, String, Arc<GuardCounters>)>,
+}
+
+/// Why a platform could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// The topology is inconsistent.
+    #[error(transparent)]
+    Topology(#[from] crate::TopologyError),
+    /// A port could not be bound.
+    #[error("cannot bind instance {instance}: {source}")]
+    Bind {
+        /// The instance.
+        instance: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+}
+
+impl Platform {
+    /// Starts every service of `topology` (dependencies first), each instance seeded from `seed`.
+    pub async fn start(topology: &Topology, seed: u64) -> Result<Self, PlatformError> {
+        let http = http_client();
+        let mut urls: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut instances = Vec::new();
+        let mut guards = Vec::new();
+        for name in topology.start_order()? {
+            let spec = &topology.services[&name];
+            let role = topology.role_of(&name).expect("validated topology");
+            let mut deps = BTreeMap::new();
+            for (callee, policy) in &spec.calls {
+                let counters = Arc::new(GuardCounters::default());
+                guards.push((name.clone(), callee.clone(), counters.clone()));
+                let endpoints = Endpoints::new(urls[callee].clone(), http.clone());
+                let callee_role = topology.role_of(callee).expect("validated topology");
+                deps.insert(callee_role, DepClient::new(callee, endpoints, policy, counters));
+            }
+            let steered = spec.steers.as_ref().map(|s| urls[s].clone()).unwrap_or_default();
+            let segment_bytes = spec.steers.as_ref().map_or(spec.segment_bytes, |s| topology.services[s].segment_bytes);
+            for (i, instance) in topology.instance_names(&name).into_iter().enumerate() {
+                let instance_seed = derive_seed(seed, &instance);
+                let ctx =
+                    Ctx::new(spec.service_time.clone(), instance_seed, deps.clone(), steered.clone(), segment_bytes);
+                let table = FaultTable::new();
+                let stats = Arc::new(InstanceStats::default());
+                let faulted = FaultLayer::new(table.clone()).seed(instance_seed).layer(router(role, Arc::new(ctx)));
+                let svc = Metered::new(faulted, stats.clone());
+                let server = Instance::bind(instance.clone(), ([127, 0, 0, 1], 0).into(), svc)
+                    .await
+                    .map_err(|source| PlatformError::Bind { instance: instance.clone(), source })?;
+                urls.entry(name.clone()).or_default().push(server.url());
+                let zone = spec.zones[i % spec.zones.len()].clone();
+                instances.push(InstanceHandle { name: instance, service: name.clone(), zone, server, table, stats });
+            }
+        }
+        Ok(Self { topology: topology.clone(), instances, guards })
+    }
+
+    /// The topology it runs.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Every instance.
+    pub fn instances(&self) -> &[InstanceHandle] {
+        &self.instances
+    }
+
+    /// The instances a target names: a service (all its instances) or one instance (`cdn-1`).
+    pub fn resolve(&self, target: &str) -> Vec<&InstanceHandle> {
+        self.instances.iter().filter(|i| i.service == target || i.name == target).collect()
+    }
+
+    /// Base URL of the (first) edge instance.
+    pub fn edge_url(&self) -> String {
+        let edge = self.instances.iter().find(|i| self.topology.role_of(&i.service) == Some(Role::Edge));
+        edge.expect("validated topology has an edge").server.url()
+    }
+
+    /// Request metrics per service (instances merged), in name order.
+    pub fn service_stats(&self) -> BTreeMap<String, StatsSnapshot> {
+        let mut out: BTreeMap<String, StatsSnapshot> = BTreeMap::new();
+        for i in &self.instances {
+            out.entry(i.service.clone()).or_insert_with(StatsSnapshot::empty).merge(&i.stats.snapshot());
+        }
+        out
+    }
+
+    /// What every guard did.
+    pub fn guard_stats(&self) -> Vec<GuardStats> {
+        self.guards.iter().map(|(caller, callee, c)| c.snapshot(caller, callee)).collect()
+    }
+
+    /// Removes every fault rule and brings killed instances back.
+    pub async fn heal(&self) {
+        for i in &self.instances {
+            i.table.clear();
+            if !i.server.is_up() {
+                let _ = i.server.restart().await;
+            }
+        }
+    }
+
+    /// Stops every instance.
+    pub async fn shutdown(&self) {
+        for i in &self.instances {
+            i.server.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The edge gateway: `/home` fans out with fallbacks, `/play/{title}` gathers what a device
+//! needs to start a stream.
+
+use super::{Ctx, user_of};
+use crate::client::DepClient;
+use crate::topology::Role;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Header on a failed play answer naming the step that failed (`auth`, `license`, ...).
+pub const PLAY_FAILURE_HEADER: &str = "x-play-failure";
+
+/// How long a validated grant may stand in for auth when auth fails.
+const GRANT_TTL: Duration = Duration::from_secs(30);
+
+struct Edge {
+    ctx: Arc<Ctx>,
+    /// Auth's fallback: when each user's last grant was issued.
+    grants: Mutex<HashMap<Arc<str>, Instant>>,
+    /// Catalog's fallback: the last good metadata of each title.
+    catalog: Mutex<HashMap<String, Bytes>>,
+}
+
+pub(super) fn router(ctx: Arc<Ctx>) -> Router {
+    let edge = Arc::new(Edge { ctx, grants: Mutex::default(), catalog: Mutex::default() });
+    Router::new()
+        .route("/home", get(home))
+        .route("/play/{title}", get(play))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(edge)
+}
+
+/// A dependency failed and no fallback covered it.
+struct Failed(&'static str);
+
+impl IntoResponse for Failed {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": format!("{} unavailable", self.0) }));
+        (StatusCode::SERVICE_UNAVAILABLE, [(PLAY_FAILURE_HEADER, self.0)], body).into_response()
+    }
+}
+
+/// Calls `role` and parses JSON. `Ok(None)`: the call failed but the fallback may serve (the
+/// caller decides what); `Err`: it failed and the fallback is off. A missing dependency (not in
+/// the topology) behaves like a failed one with its fallback on.
+async fn call(ctx: &Ctx, role: Role, path: String, user: &Arc<str>) -> Result<Option<Value>, Failed> {
+    let Some(dep) = ctx.dep(role) else { return Ok(None) };
+    match dep.get(path, user).await.ok().and_then(|r| serde_json::from_slice(&r.body).ok()) {
+        Some(v) => Ok(Some(v)),
+        None if dep.fallback_enabled() => Ok(None),
+        None => Err(Failed(role.as_str())),
+    }
+}
+
+/// Marks that the fallback for `role` was served.
+fn served_fallback(ctx: &Ctx, role: Role, degraded: &mut Vec<&'static str>) {
+    ctx.dep(role).map(DepClient::fallback_served);
+    degraded.push(role.as_str());
+}
+
+async fn home(State(edge): State<Arc<Edge>>, headers: HeaderMap) -> Result<Json<Value>, Failed> {
+    let ctx = &*edge.ctx;
+    ctx.work().await;
+    let user = user_of(&headers);
+    let mut degraded = Vec::new();
+    let (rows, history) = tokio::join!(
+        call(ctx, Role::Recommendations, "/rows".into(), &user),
+        call(ctx, Role::History, "/history".into(), &user),
+    );
+    let rows = rows?.unwrap_or_else(|| {
+        served_fallback(ctx, Role::Recommendations, &mut degraded);
+        json!({ "rows": [{ "name": "Popular", "titles": ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"] }] })
+    });
+    let history = history?.unwrap_or_else(|| {
+        served_fallback(ctx, Role::History, &mut degraded);
+        json!({ "continue_watching": [] })
+    });
+    let titles: Vec<&str> =
+        rows["rows"][0]["titles"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let art =
+        call(ctx, Role::Artwork, format!("/art?titles={}", titles.join(",")), &user).await?.unwrap_or_else(|| {
+            served_fallback(ctx, Role::Artwork, &mut degraded);
+            Value::Object(titles.iter().map(|t| (t.to_string(), json!("/img/placeholder.jpg"))).collect())
+        });
+    Ok(Json(
+        json!({ "rows": rows["rows"], "continue_watching": history["continue_watching"], "art": art, "degraded": degraded }),
+    ))
+}
+
+async fn play(
+    State(edge): State<Arc<Edge>>,
+    headers: HeaderMap,
+    Path(title): Path<String>,
+) -> Result<Json<Value>, Failed> {
+    let ctx = &*edge.ctx;
+    ctx.work().await;
+    let user = user_of(&headers);
+    let mut degraded = Vec::new();
+
+    // Auth first: no stream for an unknown session. Fallback: a grant issued within GRANT_TTL.
+    match call(ctx, Role::Auth, "/validate".into(), &user).await? {
+        Some(_) => {
+            edge.grants.lock().unwrap_or_else(|p| p.into_inner()).insert(user.clone(), Instant::now());
+        }
+        None => {
+            let cached = edge.grants.lock().unwrap_or_else(|p| p.into_inner()).get(&user).copied();
+            if ctx.dep(Role::Auth).is_some() && !cached.is_some_and(|at| at.elapsed() < GRANT_TTL) {
+                return Err(Failed("auth"));
+            }
+            served_fallback(ctx, Role::Auth, &mut degraded);
+        }
+    }
+
+    let (meta, manifest, license, position) = tokio::join!(
+        call(ctx, Role::Catalog, format!("/titles/{title}"), &user),
+        call(ctx, Role::Playback, format!("/manifest/{title}"), &user),
+        call(ctx, Role::License, format!("/license/{title}"), &user),
+        call(ctx, Role::History, format!("/position/{title}"), &user),
+    );
+    let meta = match meta? {
+        Some(m) => {
+            let bytes = Bytes::from(m.to_string());
+            edge.catalog.lock().unwrap_or_else(|p| p.into_inner()).insert(title.clone(), bytes);
+            m
+        }
+        None => {
+            let cached = edge.catalog.lock().unwrap_or_else(|p| p.into_inner()).get(&title).cloned();
+            let cached = cached.and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            match cached {
+                Some(m) => {
+                    served_fallback(ctx, Role::Catalog, &mut degraded);
+                    m
+                }
+                None if ctx.dep(Role::Catalog).is_none() => json!({ "id": title }),
+                None => return Err(Failed("catalog")),
+            }
+        }
+    };
+    // Manifest and license have no fallback: retries (inside the client) are their guard.
+    let manifest = manifest?.ok_or(Failed("playback"))?;
+    let license = license?.ok_or(Failed("license"))?;
+    let position = position?.unwrap_or_else(|| {
+        served_fallback(ctx, Role::History, &mut degraded);
+        json!({ "position_s": 0 })
+    });
+    Ok(Json(json!({
+        "title": meta,
+        "manifest": manifest,
+        "license": license["license"],
+        "position_s": position["position_s"],
+        "degraded": degraded,
+    })))
+}

@@ -1,0 +1,49 @@
+//! Playback (manifests that rank CDN instances) and CDN (segment bytes, streamed).
+
+use super::{Ctx, stable_hash, user_of};
+use crate::topology::Role;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Segments per title in manifests.
+const SEGMENTS: u32 = 300;
+/// Bytes per body frame when streaming a segment.
+const CHUNK: usize = 16 * 1024;
+static ZEROS: [u8; CHUNK] = [0; CHUNK];
+
+pub(super) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
+    let r = Router::new();
+    let r = match role {
+        Role::Playback => r.route("/manifest/{title}", get(manifest)),
+        Role::Cdn => r.route("/segments/{title}/{n}", get(segment)),
+        _ => r,
+    };
+    r.with_state(ctx)
+}
+
+/// Ranks the steered CDN instances for this user (a stable rotation, so load spreads and the
+/// same user sees the same order), as a steering service would.
+async fn manifest(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, Path(title): Path<String>) -> Json<Value> {
+    ctx.work().await;
+    let n = ctx.steered.len().max(1);
+    let first = (stable_hash(&user_of(&headers)) % n as u64) as usize;
+    let cdns: Vec<&String> = ctx.steered.iter().cycle().skip(first).take(ctx.steered.len()).collect();
+    Json(json!({ "title": title, "cdns": cdns, "segments": SEGMENTS, "segment_bytes": ctx.segment_bytes }))
+}
+
+/// Streams `segment_bytes` bytes in frames of 16 KiB.
+async fn segment(State(ctx): State<Arc<Ctx>>, Path((_title, _n)): Path<(String, u32)>) -> Body {
+    ctx.work().await;
+    let total = ctx.segment_bytes;
+    let frames = (0..total.div_ceil(CHUNK)).map(move |i| {
+        let len = CHUNK.min(total - i * CHUNK);
+        Ok::<_, std::convert::Infallible>(Bytes::from_static(&ZEROS[..len]))
+    });
+    Body::from_stream(futures_util::stream::iter(frames))
+}

@@ -1,0 +1,72 @@
+//! The services' HTTP handlers, one module per kind, sharing one instance context.
+
+mod edge;
+pub use edge::PLAY_FAILURE_HEADER;
+mod leaves;
+mod media;
+
+use crate::client::DepClient;
+use crate::topology::Role;
+use axum::Router;
+use chaos_fault::Distribution;
+use rand::{SeedableRng, rngs::SmallRng};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// What one instance knows: its service-time model, its guarded dependencies and, for playback,
+/// the instances it steers players to.
+pub(crate) struct Ctx {
+    service_time: Distribution,
+    rng: Mutex<SmallRng>,
+    deps: BTreeMap<Role, DepClient>,
+    /// Base URLs of the steered (CDN) instances.
+    pub steered: Vec<String>,
+    /// Size of one segment (CDN, and playback's manifest).
+    pub segment_bytes: usize,
+}
+
+impl Ctx {
+    pub fn new(
+        service_time: Distribution,
+        seed: u64,
+        deps: BTreeMap<Role, DepClient>,
+        steered: Vec<String>,
+        segment_bytes: usize,
+    ) -> Self {
+        Self { service_time, rng: Mutex::new(SmallRng::seed_from_u64(seed)), deps, steered, segment_bytes }
+    }
+
+    /// Spends the instance's service time for one request.
+    pub async fn work(&self) {
+        let delay = {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            self.service_time.sample(&mut *rng)
+        };
+        tokio::time::sleep(delay).await;
+    }
+
+    /// The guarded client for a dependency, if this service has one.
+    pub fn dep(&self, role: Role) -> Option<&DepClient> {
+        self.deps.get(&role)
+    }
+}
+
+/// The router of a service of `role`.
+pub(crate) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
+    let router = match role {
+        Role::Edge => return edge::router(ctx),
+        Role::Playback | Role::Cdn => media::router(role, ctx.clone()),
+        _ => leaves::router(role, ctx.clone()),
+    };
+    router.route("/health", axum::routing::get(|| async { "ok" }))
+}
+
+/// The user of a request (`x-user-id`), or `anonymous`.
+pub(crate) fn user_of(headers: &http::HeaderMap) -> Arc<str> {
+    headers.get(crate::USER_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("anonymous").into()
+}
+
+/// A small stable hash, for per-user choices that must repeat (rows, CDN ranking).
+pub(crate) fn stable_hash(s: &str) -> u64 {
+    chaos_fault::derive_seed(0, s)
+}

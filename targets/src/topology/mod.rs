@@ -1,0 +1,306 @@
+//! The platform's shape: services, replicas, zones, service times and call policies (YAML).
+
+use chaos_fault::Distribution;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The default topology shipped with the crate.
+pub const DEFAULT_TOPOLOGY: &str = include_str!("default.yaml");
+
+/// A whole platform.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Services by name.
+    pub services: BTreeMap<String, ServiceSpec>,
+    /// The device's settings.
+    pub player: PlayerSpec,
+}
+
+/// What a service does; the name of a service is its role unless `role` says otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Gateway: `/home`, `/play/{title}`.
+    Edge,
+    /// Validates sessions.
+    Auth,
+    /// Title metadata.
+    Catalog,
+    /// Personalised rows.
+    Recommendations,
+    /// Images for rows.
+    Artwork,
+    /// Continue-watching and resume positions.
+    History,
+    /// Manifests with ranked CDN URLs.
+    Playback,
+    /// DRM licenses.
+    License,
+    /// Segment bytes.
+    Cdn,
+}
+
+impl Role {
+    /// Every role, in the order of DESIGN.md's table.
+    pub const ALL: [Role; 9] = [
+        Role::Edge,
+        Role::Auth,
+        Role::Catalog,
+        Role::Recommendations,
+        Role::Artwork,
+        Role::History,
+        Role::Playback,
+        Role::License,
+        Role::Cdn,
+    ];
+
+    /// The role's name as written in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Edge => "edge",
+            Role::Auth => "auth",
+            Role::Catalog => "catalog",
+            Role::Recommendations => "recommendations",
+            Role::Artwork => "artwork",
+            Role::History => "history",
+            Role::Playback => "playback",
+            Role::License => "license",
+            Role::Cdn => "cdn",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+/// One service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// What it does (default: the role named like the service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Number of instances.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Zones the instances are spread over, round-robin.
+    #[serde(default = "default_zones")]
+    pub zones: Vec<String>,
+    /// Time one request spends inside the service.
+    pub service_time: Distribution,
+    /// Dependencies and the caller's guard for each.
+    #[serde(default)]
+    pub calls: BTreeMap<String, CallPolicy>,
+    /// The service whose instances a `playback` service ranks in its manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steers: Option<String>,
+    /// Size of one segment, for `cdn` services.
+    #[serde(default = "default_segment_bytes")]
+    pub segment_bytes: usize,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_zones() -> Vec<String> {
+    vec!["zone-a".into()]
+}
+
+fn default_segment_bytes() -> usize {
+    256 * 1024
+}
+
+/// The caller's guard for one dependency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallPolicy {
+    /// Per-try timeout.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Retries after the first try (each to the next instance), if the budget allows.
+    #[serde(default)]
+    pub retries: u32,
+    /// The retry budget (tower's `TpsBudget`).
+    #[serde(default)]
+    pub budget: RetryBudget,
+    /// Whether the caller's fallback for this dependency is on.
+    #[serde(default = "yes")]
+    pub fallback: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A retry budget: retries may add at most `retry_ratio` of the calls of the last `ttl`, plus
+/// `min_per_s` retries per second, so that retries cannot turn an outage into a storm.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBudget {
+    /// Window over which calls are counted.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// Retries always allowed per second.
+    pub min_per_s: u32,
+    /// Retries allowed as a share of calls, in [0, 1000].
+    pub retry_ratio: f32,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self { ttl: Duration::from_secs(10), min_per_s: 10, retry_ratio: 0.2 }
+    }
+}
+
+/// The device's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlayerSpec {
+    /// Timeout of each call to the edge.
+    #[serde(with = "humantime_serde")]
+    pub edge_timeout: Duration,
+    /// Timeout of each segment download attempt.
+    #[serde(with = "humantime_serde")]
+    pub cdn_timeout: Duration,
+    /// A start succeeds when the first frame arrives within this, counted from the Play press.
+    #[serde(with = "humantime_serde")]
+    pub start_budget: Duration,
+    /// Segments needed before the first frame shows.
+    pub first_frame_segments: u32,
+}
+
+/// Why a topology cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    /// The YAML does not parse into a topology.
+    #[error("{0}")]
+    Yaml(#[from] serde_yaml::Error),
+    /// The topology parses but is inconsistent.
+    #[error("service `{service}`: {reason}")]
+    Invalid {
+        /// The service at fault.
+        service: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Topology {
+    /// The default platform.
+    pub fn default_platform() -> Self {
+        Self::from_yaml(DEFAULT_TOPOLOGY).expect("the shipped default topology is valid")
+    }
+
+    /// Parses and validates a topology.
+    pub fn from_yaml(yaml: &str) -> Result<Self, TopologyError> {
+        let topology: Topology = serde_yaml::from_str(yaml)?;
+        topology.validate()?;
+        Ok(topology)
+    }
+
+    /// The role of a service.
+    pub fn role_of(&self, service: &str) -> Option<Role> {
+        let spec = self.services.get(service)?;
+        spec.role.or_else(|| Role::from_name(service))
+    }
+
+    /// Instance names of a service: `NAME-0`, `NAME-1`, ...
+    pub fn instance_names(&self, service: &str) -> Vec<String> {
+        let replicas = self.services.get(service).map_or(0, |s| s.replicas);
+        (0..replicas).map(|i| format!("{service}-{i}")).collect()
+    }
+
+    /// Checks roles, references, counts and distributions.
+    pub fn validate(&self) -> Result<(), TopologyError> {
+        let invalid = |service: &str, reason: String| TopologyError::Invalid { service: service.into(), reason };
+        for (name, spec) in &self.services {
+            if self.role_of(name).is_none() {
+                return Err(invalid(name, "no `role` and the name is not a known role".into()));
+            }
+            if spec.replicas == 0 || spec.zones.is_empty() {
+                return Err(invalid(name, "needs at least one replica and one zone".into()));
+            }
+            spec.service_time.validate().map_err(|e| invalid(name, e.to_string()))?;
+            for (callee, policy) in &spec.calls {
+                if !self.services.contains_key(callee) {
+                    return Err(invalid(name, format!("calls unknown service `{callee}`")));
+                }
+                if policy.timeout.is_zero() {
+                    return Err(invalid(name, format!("call to `{callee}` has a zero timeout")));
+                }
+            }
+            if let Some(steered) = &spec.steers {
+                if !self.services.contains_key(steered) {
+                    return Err(invalid(name, format!("steers unknown service `{steered}`")));
+                }
+            }
+        }
+        if !self.services.keys().any(|s| self.role_of(s) == Some(Role::Edge)) {
+            return Err(invalid("edge", "a topology needs one edge service".into()));
+        }
+        self.start_order().map(|_| ())
+    }
+
+    /// Services in an order where every dependency starts before its callers; an error names a
+    /// service on a cycle.
+    pub fn start_order(&self) -> Result<Vec<String>, TopologyError> {
+        fn visit<'a>(
+            t: &'a Topology,
+            name: &'a str,
+            done: &mut Vec<String>,
+            path: &mut Vec<&'a str>,
+        ) -> Result<(), TopologyError> {
+            if done.iter().any(|d| d == name) {
+                return Ok(());
+            }
+            if path.contains(&name) {
+                return Err(TopologyError::Invalid { service: name.into(), reason: "is on a call cycle".into() });
+            }
+            path.push(name);
+            let spec = &t.services[name];
+            for dep in spec.calls.keys().map(String::as_str).chain(spec.steers.as_deref()) {
+                visit(t, dep, done, path)?;
+            }
+            path.pop();
+            done.push(name.to_string());
+            Ok(())
+        }
+        let mut done = Vec::new();
+        for name in self.services.keys() {
+            visit(self, name, &mut done, &mut Vec::new())?;
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_topology_has_every_role_and_three_cdn_replicas() {
+        let t = Topology::default_platform();
+        for role in Role::ALL {
+            assert!(t.services.keys().any(|s| t.role_of(s) == Some(role)), "{role:?} missing");
+        }
+        assert!(t.services["cdn"].replicas >= 3);
+        let order = t.start_order().unwrap();
+        let pos = |s: &str| order.iter().position(|o| o == s).unwrap();
+        assert!(pos("cdn") < pos("playback") && pos("license") < pos("edge"));
+    }
+
+    #[test]
+    fn cycles_and_unknown_callees_are_rejected() {
+        let mut t = Topology::default_platform();
+        let policy = t.services["edge"].calls["auth"].clone();
+        t.services.get_mut("auth").unwrap().calls.insert("edge".into(), policy.clone());
+        assert!(t.validate().unwrap_err().to_string().contains("cycle"));
+        let mut t = Topology::default_platform();
+        t.services.get_mut("edge").unwrap().calls.insert("nope".into(), policy);
+        assert!(t.validate().unwrap_err().to_string().contains("unknown service `nope`"));
+    }
+}

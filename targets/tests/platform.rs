@@ -1,0 +1,99 @@
+//! The platform's guards observed from the device: fallbacks, retries, failover.
+
+use chaos_fault::{Fault, Rule, Scope};
+use targets::{Platform, PlayFailure, PlaybackClient, Topology};
+use tokio::time::Instant;
+
+async fn start(topology: Topology) -> (Platform, PlaybackClient) {
+    let platform = Platform::start(&topology, 42).await.unwrap();
+    let player = PlaybackClient::new(platform.edge_url(), topology.player.clone());
+    (platform, player)
+}
+
+fn fault_all(platform: &Platform, target: &str, fault: Fault, scope: Scope) {
+    for i in platform.resolve(target) {
+        i.table.insert(Rule::new("test", fault.clone(), scope.clone()));
+    }
+}
+
+#[tokio::test]
+async fn a_healthy_platform_starts_streams_with_a_first_frame() {
+    let (platform, player) = start(Topology::default_platform()).await;
+    for n in 0..5 {
+        let out = player.session(&format!("u{n}"), "t7", Instant::now()).await;
+        assert!(out.home.ok && !out.home.degraded, "{out:?}");
+        assert!(out.play.ok, "{out:?}");
+        assert!(out.play.ttff.is_some() && out.play.failovers == 0);
+    }
+    let stats = platform.service_stats();
+    assert!(stats["cdn"].requests >= 5 && stats["license"].requests >= 5);
+    assert_eq!(stats["edge"].errors, 0);
+}
+
+#[tokio::test]
+async fn failing_recommendations_degrade_home_but_not_play() {
+    let (platform, player) = start(Topology::default_platform()).await;
+    fault_all(&platform, "recommendations", Fault::error(500), Scope::default());
+    let out = player.session("u1", "t3", Instant::now()).await;
+    assert!(out.home.ok && out.home.degraded, "{out:?}");
+    assert!(out.play.ok, "{out:?}");
+    let recs = platform.guard_stats().into_iter().find(|g| g.callee == "recommendations").unwrap();
+    assert_eq!(recs.fallbacks, 1);
+    assert_eq!(platform.service_stats()["recommendations"].injected, 1);
+}
+
+#[tokio::test]
+async fn without_its_fallback_a_recommendations_failure_breaks_home() {
+    let mut topology = Topology::default_platform();
+    topology.services.get_mut("edge").unwrap().calls.get_mut("recommendations").unwrap().fallback = false;
+    let (platform, player) = start(topology).await;
+    fault_all(&platform, "recommendations", Fault::error(500), Scope::default());
+    let out = player.session("u1", "t3", Instant::now()).await;
+    assert!(!out.home.ok, "{out:?}");
+}
+
+#[tokio::test]
+async fn license_errors_on_one_instance_are_retried_on_the_other() {
+    let (platform, player) = start(Topology::default_platform()).await;
+    fault_all(&platform, "license-0", Fault::error(503), Scope::default());
+    for n in 0..6 {
+        let out = player.session(&format!("u{n}"), "t1", Instant::now()).await;
+        assert!(out.play.ok, "{out:?}");
+    }
+    let lic = platform.guard_stats().into_iter().find(|g| g.callee == "license").unwrap();
+    assert!(lic.retries >= 2, "{lic:?}");
+}
+
+#[tokio::test]
+async fn a_killed_cdn_replica_is_failed_over() {
+    let (platform, player) = start(Topology::default_platform()).await;
+    platform.resolve("cdn-0")[0].server.kill(None).await;
+    let mut failovers = 0;
+    for n in 0..9 {
+        let out = player.session(&format!("user-{n}"), "t2", Instant::now()).await;
+        assert!(out.play.ok, "{out:?}");
+        failovers += out.play.failovers;
+    }
+    assert!(failovers > 0, "no session was steered to the dead replica first");
+}
+
+#[tokio::test]
+async fn with_every_cdn_replica_dead_no_stream_starts() {
+    let (platform, player) = start(Topology::default_platform()).await;
+    for i in platform.resolve("cdn") {
+        i.server.kill(None).await;
+    }
+    let out = player.session("u1", "t2", Instant::now()).await;
+    assert_eq!(out.play.failure, Some(PlayFailure::Cdn), "{out:?}");
+    assert_eq!(out.play.failovers, 3);
+}
+
+#[tokio::test]
+async fn the_grant_cache_covers_an_auth_outage_for_known_users_only() {
+    let (platform, player) = start(Topology::default_platform()).await;
+    assert!(player.session("known", "t1", Instant::now()).await.play.ok);
+    fault_all(&platform, "auth", Fault::error(503), Scope::default());
+    assert!(player.session("known", "t1", Instant::now()).await.play.ok);
+    let out = player.session("stranger", "t1", Instant::now()).await;
+    assert_eq!(out.play.failure, Some(PlayFailure::Edge("auth".into())), "{out:?}");
+}
