@@ -1,1 +1,17 @@
-fn main() {}
+//! `chaos`: run, validate and list resilience experiments.
+
+mod args;
+mod commands;
+mod printer;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match commands::dispatch(args::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(commands::EXIT_BAD_INPUT)
+        }
+    }
+}

@@ -1,1 +1,21 @@
+//! The experiment engine: the experiment format ([`Experiment`]), the open-loop load generator
+//! ([`load`]), the fault [`timeline`], KPIs per phase ([`kpi`]), the [`verdict`] and the
+//! [`report`] writers.
+//!
+//! The engine computes and returns data; it knows nothing of the terminal (the CLI prints) and
+//! the exporters know only the [`Report`].
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
+pub mod experiment;
+pub mod kpi;
+pub mod load;
+pub mod record;
+pub mod report;
+mod run;
+pub mod timeline;
+pub mod verdict;
+
+pub use experiment::{Experiment, ExperimentError, ExperimentErrors, load_file, parse_str};
+pub use report::Report;
+pub use run::{RunError, RunOptions, run};

@@ -1,0 +1,144 @@
+//! The subcommands: load input, call the engine, hand results to the printer.
+
+use crate::args::{Cli, Command};
+use crate::printer;
+use anyhow::Context;
+use chaos_engine::report::{Json, Markdown, report_dir, write_report};
+use chaos_engine::verdict::Status;
+use chaos_engine::{Experiment, ExperimentErrors, RunOptions, load_file};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use targets::Topology;
+
+/// Exit code for bad input or usage (clap uses it too).
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Runs the chosen subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    init_logs(cli.verbose);
+    match cli.command {
+        Command::Run { files, out, seed, quiet } => run(&files, &out, seed, quiet),
+        Command::Validate { files } => Ok(validate(&files)),
+        Command::List { dir } => list(&dir),
+    }
+}
+
+fn init_logs(verbose: u8) {
+    let default = ["warn", "info", "debug"][usize::from(verbose.min(2))];
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Loads every file; prints every error of every file.
+fn load_all(files: &[PathBuf]) -> Result<Vec<(Experiment, Topology)>, ()> {
+    let mut loaded = Vec::new();
+    let mut bad = false;
+    for file in files {
+        match load_file(file) {
+            Ok(x) => loaded.push(x),
+            Err(ExperimentErrors(errors)) => {
+                bad = true;
+                for e in errors {
+                    eprintln!("error: {e}");
+                }
+            }
+        }
+    }
+    if bad { Err(()) } else { Ok(loaded) }
+}
+
+fn validate(files: &[PathBuf]) -> ExitCode {
+    match load_all(files) {
+        Err(()) => ExitCode::from(EXIT_BAD_INPUT),
+        Ok(loaded) => {
+            for ((exp, _), file) in loaded.iter().zip(files) {
+                println!(
+                    "ok {} ({}: {} faults, {} gates)",
+                    file.display(),
+                    exp.name,
+                    exp.faults.len(),
+                    exp.gates.len()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run(files: &[PathBuf], out: &Path, seed: Option<u64>, quiet: bool) -> anyhow::Result<ExitCode> {
+    let Ok(loaded) = load_all(files) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let opts = RunOptions { seed };
+    let mut worst = Status::Passed;
+    let stdout = std::io::stdout();
+    for (exp, topology) in &loaded {
+        eprintln!("▶ {} — {}", exp.name, printer::plan_line(exp));
+        let report = runtime.block_on(chaos_engine::run(exp, topology, &opts, shutdown_signal()))?;
+        let dir = report_dir(out, &report);
+        let written = write_report(&dir, &report, &[&Json, &Markdown])
+            .with_context(|| format!("writing the report to {}", dir.display()))?;
+        printer::summary(&mut stdout.lock(), &report, &written, quiet)?;
+        printer::failed_checks(&mut std::io::stderr().lock(), &report)?;
+        worst = worse(worst, report.status);
+        if report.status == Status::Aborted && report.abort_reason.as_deref() == Some("interrupted by a signal") {
+            break;
+        }
+    }
+    stdout.lock().flush()?;
+    Ok(ExitCode::from(worst.exit_code()))
+}
+
+/// Aborted outranks failed, which outranks passed.
+fn worse(a: Status, b: Status) -> Status {
+    let rank = |s| match s {
+        Status::Passed => 0,
+        Status::Failed => 1,
+        Status::Aborted => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn list(dir: &Path) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect(),
+        Err(e) => {
+            writeln!(out, "no experiments: cannot read {}: {e}", dir.display())?;
+            Vec::new()
+        }
+    };
+    files.sort();
+    if !files.is_empty() {
+        writeln!(out, "Experiments in {}:", dir.display())?;
+    }
+    for file in &files {
+        match load_file(file) {
+            Ok((exp, _)) => writeln!(out, "  {:<28} {}", file.display(), exp.description.lines().next().unwrap_or(""))?,
+            Err(_) => writeln!(out, "  {:<28} (invalid: run `chaos validate {}`)", file.display(), file.display())?,
+        }
+    }
+    printer::topology(&mut out, &Topology::default_platform())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,97 @@
+//! What the terminal shows. Takes data, writes to any `Write`.
+
+use chaos_engine::Experiment;
+use chaos_engine::Report;
+use chaos_engine::kpi::Kpi;
+use chaos_engine::verdict::{Outcome, Status};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use targets::Topology;
+
+/// One line about what a run will do.
+pub fn plan_line(exp: &Experiment) -> String {
+    format!(
+        "{:.0} sessions/s, warm-up {}, measured {}, {} fault step(s), {} gate(s)",
+        exp.load.rate.0,
+        humantime::format_duration(exp.load.warmup),
+        humantime::format_duration(exp.load.duration),
+        exp.faults.len(),
+        exp.gates.len()
+    )
+}
+
+/// The verdict, KPIs per phase, the checks and where the report is.
+pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool) -> io::Result<()> {
+    let verdict = match r.status {
+        Status::Passed => "PASSED",
+        Status::Failed => "FAILED",
+        Status::Aborted => "ABORTED",
+    };
+    writeln!(
+        w,
+        "{}: {verdict} (exit {}) in {:.1} s, seed {}",
+        r.experiment.name,
+        r.status.exit_code(),
+        r.wall_time_s,
+        r.seed
+    )?;
+    if let Some(reason) = &r.abort_reason {
+        writeln!(w, "  aborted: {reason}")?;
+    }
+    if quiet {
+        return Ok(());
+    }
+    let cols = [Kpi::Sessions, Kpi::PlaySuccessRatio, Kpi::Sps, Kpi::TtffP50, Kpi::TtffP99, Kpi::HomeDegradedRatio];
+    write!(w, "  {:<8}", "phase")?;
+    for k in cols {
+        write!(w, " {:>20}", k.name())?;
+    }
+    writeln!(w)?;
+    for p in &r.phases {
+        write!(w, "  {:<8}", p.phase.to_string())?;
+        for k in cols {
+            write!(w, " {:>20}", k.format(p.kpis.get(&k).copied().flatten()))?;
+        }
+        writeln!(w)?;
+    }
+    for c in r.checks() {
+        let mark = match c.outcome {
+            Outcome::Pass => "✓",
+            Outcome::Fail => "✗",
+            Outcome::Skipped => "-",
+        };
+        writeln!(w, "  {mark} {:<48} observed {}", c.name, c.kpi.format(c.observed))?;
+    }
+    if let Some(md) = written.iter().find(|p| p.extension().is_some_and(|e| e == "md")) {
+        writeln!(w, "  report: {}", md.display())?;
+    }
+    Ok(())
+}
+
+/// Each failed check, for stderr.
+pub fn failed_checks(w: &mut impl Write, r: &Report) -> io::Result<()> {
+    for c in r.checks().filter(|c| c.outcome == Outcome::Fail) {
+        let sign = if c.op == "at_least" { ">=" } else { "<=" };
+        writeln!(
+            w,
+            "gate failed: {}: {} during {} was {}, bound {sign} {}",
+            r.experiment.name,
+            c.kpi.name(),
+            c.phase,
+            c.kpi.format(c.observed),
+            c.kpi.format(Some(c.bound))
+        )?;
+    }
+    Ok(())
+}
+
+/// The services of a topology.
+pub fn topology(w: &mut impl Write, t: &Topology) -> io::Result<()> {
+    writeln!(w, "Services of the default topology:")?;
+    for (name, spec) in &t.services {
+        let calls: Vec<&str> = spec.calls.keys().map(String::as_str).collect();
+        let calls = if calls.is_empty() { String::new() } else { format!(" → {}", calls.join(", ")) };
+        writeln!(w, "  {name:<16} {} replica(s) in {}{calls}", spec.replicas, spec.zones.join(", "))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! The experiment file: what system, what load, what hypothesis, which faults, which gates.
+//!
+//! ```yaml
+//! name: recommendations-latency
+//! seed: 42
+//! system: { topology: default }
+//! load: { rate: 100/s, warmup: 3s, duration: 30s }
+//! steady_state:
+//!   - { kpi: play_success_ratio, at_least: 0.99 }
+//! faults:
+//!   - { at: 8s, for: 14s, target: recommendations, fault: { latency: { fixed: 2s } } }
+//! gates:
+//!   - { kpi: play_success_ratio, during: faults, at_least: 0.99 }
+//! ```
+
+mod locate;
+mod parse;
+mod validate;
+
+pub use parse::{ExperimentError, ExperimentErrors, load_file, parse_str};
+
+use crate::kpi::{Bound, Kpi, Phase};
+use chaos_fault::{Fault, Scope};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A parsed, validated experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Short name; reports go under `reports/<name>/`.
+    pub name: String,
+    /// What the experiment shows.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every random draw (overridden by `--seed`).
+    #[serde(default)]
+    pub seed: u64,
+    /// The system under test.
+    #[serde(default)]
+    pub system: System,
+    /// The load.
+    pub load: Load,
+    /// KPI tolerances that must hold before and after the faults.
+    #[serde(default)]
+    pub steady_state: Vec<Check>,
+    /// The fault timeline.
+    #[serde(default)]
+    pub faults: Vec<FaultStep>,
+    /// The CI verdict.
+    #[serde(default)]
+    pub gates: Vec<Check>,
+    /// The file it came from (set by the loader).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+/// The system under test.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct System {
+    /// `default` (the shipped platform) or a topology YAML path, relative to the experiment.
+    #[serde(default = "default_topology")]
+    pub topology: String,
+}
+
+fn default_topology() -> String {
+    "default".into()
+}
+
+impl Default for System {
+    fn default() -> Self {
+        Self { topology: default_topology() }
+    }
+}
+
+/// Open-loop load: play sessions arrive at `rate` whether or not earlier ones were answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Arrivals per second: `200/s`, `600/m` or a number (per second).
+    pub rate: Rate,
+    /// Load before measuring starts (connections warm, caches filled).
+    #[serde(with = "humantime_serde", default)]
+    pub warmup: Duration,
+    /// Measured time; fault times count from its start.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+}
+
+/// An arrival rate in sessions per second.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Rate(pub f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Rate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a rate such as `200/s`, `600/m` or a number of sessions per second")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Rate, E> {
+                Ok(Rate(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Rate, E> {
+                Ok(Rate(v as f64))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Rate, E> {
+                Ok(Rate(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Rate, E> {
+                let (n, per) = v.split_once('/').unwrap_or((v, "s"));
+                let n: f64 = n.trim().parse().map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))?;
+                let secs = match per.trim() {
+                    "s" => 1.0,
+                    "m" => 60.0,
+                    "h" => 3600.0,
+                    _ => return Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                };
+                Ok(Rate(n / secs))
+            }
+        }
+        de.deserialize_any(V)
+    }
+}
+
+/// One step of the fault timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultStep {
+    /// Name of the step (default `fault-N`); it is the rule id on the targets.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start, from the end of warm-up.
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// How long the fault stays.
+    #[serde(rename = "for", with = "humantime_serde")]
+    pub duration: Duration,
+    /// A service (all its instances) or one instance (`cdn-1`).
+    pub target: String,
+    /// What happens.
+    pub fault: Fault,
+    /// To which requests (not for `kill`).
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+impl FaultStep {
+    /// When the fault is removed, from the end of warm-up.
+    pub fn end(&self) -> Duration {
+        self.at + self.duration
+    }
+}
+
+/// A KPI tolerance on a phase: a steady-state hypothesis or a gate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// A name for reports (default: derived from the check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The KPI.
+    pub kpi: Kpi,
+    /// The phase it applies to. Gates default to `run`; steady-state checks apply to `before`
+    /// and `after` (or `run` when there are no faults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during: Option<Phase>,
+    /// Lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<Bound>,
+    /// Upper bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<Bound>,
+}
+
+impl Experiment {
+    /// Warm-up plus measured time.
+    pub fn total(&self) -> Duration {
+        self.load.warmup + self.load.duration
+    }
+
+    /// The name of fault step `i` (its rule id on the targets).
+    pub fn step_name(&self, i: usize) -> String {
+        self.faults[i].name.clone().unwrap_or_else(|| format!("fault-{i}"))
+    }
+
+    /// The window from the first fault's start to the last fault's end, if there are faults.
+    pub fn fault_window(&self) -> Option<(Duration, Duration)> {
+        let start = self.faults.iter().map(|f| f.at).min()?;
+        let end = self.faults.iter().map(FaultStep::end).max()?;
+        Some((start, end))
+    }
+}

@@ -1,0 +1,147 @@
+//! Reading an experiment file: YAML → [`Experiment`], every error with file:line:column.
+
+use super::Experiment;
+use super::locate::SourceMap;
+use super::validate::validate;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use targets::Topology;
+
+/// One problem in an experiment file, with its place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExperimentError {
+    /// The file (as given).
+    pub file: String,
+    /// 1-based line; 0 when the problem has no place (e.g. the file cannot be read).
+    pub line: usize,
+    /// 1-based column; 0 when unknown.
+    pub column: usize,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ExperimentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: {}", self.file, self.message),
+            (line, column) => write!(f, "{}:{line}:{column}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every problem found in one experiment file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ExperimentErrors(pub Vec<ExperimentError>);
+
+impl fmt::Display for ExperimentErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads, parses and validates the experiment at `path`, with the topology it names.
+pub fn load_file(path: &Path) -> Result<(Experiment, Topology), ExperimentErrors> {
+    let label = path.display().to_string();
+    let src = std::fs::read_to_string(path).map_err(|e| {
+        ExperimentErrors(vec![ExperimentError { file: label.clone(), line: 0, column: 0, message: e.to_string() }])
+    })?;
+    let (mut exp, topology) = parse_str(&src, &label, path.parent().unwrap_or(Path::new(".")))?;
+    exp.file = Some(path.to_path_buf());
+    Ok((exp, topology))
+}
+
+/// Parses and validates experiment text; `label` names it in errors, `base` resolves relative
+/// topology paths.
+pub fn parse_str(src: &str, label: &str, base: &Path) -> Result<(Experiment, Topology), ExperimentErrors> {
+    let error = |line, column, message| ExperimentError { file: label.to_string(), line, column, message };
+    let exp: Experiment = serde_yaml::from_str(src).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        ExperimentErrors(vec![error(line, column, serde_message(&e))])
+    })?;
+    let map = SourceMap::new(src);
+    let located = |path: &str, message: String| {
+        let (line, column) = map.locate(path);
+        error(line, column, message)
+    };
+    let topology = resolve_topology(&exp.system.topology, base)
+        .map_err(|m| ExperimentErrors(vec![located("system.topology", m)]))?;
+    let problems = validate(&exp, &topology);
+    if problems.is_empty() {
+        Ok((exp, topology))
+    } else {
+        Err(ExperimentErrors(problems.into_iter().map(|(path, message)| located(&path, message)).collect()))
+    }
+}
+
+fn resolve_topology(name: &str, base: &Path) -> Result<Topology, String> {
+    if name == "default" {
+        return Ok(Topology::default_platform());
+    }
+    let path: PathBuf = base.join(name);
+    let src = std::fs::read_to_string(&path).map_err(|e| format!("cannot read topology {}: {e}", path.display()))?;
+    Topology::from_yaml(&src).map_err(|e| format!("topology {}: {e}", path.display()))
+}
+
+/// serde_yaml's message without its trailing "at line L column C" (we print the place first),
+/// plus the nearest valid key when a key is misspelt.
+fn serde_message(e: &serde_yaml::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    };
+    match suggest(&text) {
+        Some(near) => format!("{text} (did you mean `{near}`?)"),
+        None => text,
+    }
+}
+
+/// For "unknown field `x`, expected one of `a`, `b`" (or "unknown variant"), the expected name
+/// nearest to `x`, if it is close.
+fn suggest(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1).or_else(|| message.split("unknown variant `").nth(1))?;
+    let (got, expected) = rest.split_once('`')?;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|cand| (edit_distance(got, cand), cand))
+        .filter(|(d, cand)| *d <= 2.max(cand.len() / 3))
+        .min()
+        .map(|(_, cand)| cand.to_string())
+}
+
+/// Levenshtein distance (small strings; no crate needed for a dozen lines).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_key_gets_the_nearest_valid_one() {
+        let m = "load: unknown field `duraton`, expected one of `rate`, `warmup`, `duration`";
+        assert_eq!(suggest(m).as_deref(), Some("duration"));
+        assert_eq!(suggest("unknown field `zzzzzzzz`, expected one of `rate`, `warmup`"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

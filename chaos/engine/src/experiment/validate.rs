@@ -1,0 +1,105 @@
+//! Checks that serde cannot make: values in range, times inside the run, targets that exist,
+//! bounds in the KPI's unit. Each problem carries the path of the value at fault.
+
+use super::{Check, Experiment};
+use crate::kpi::{Bound, Phase};
+use targets::Topology;
+
+type Problems = Vec<(String, String)>;
+
+/// Every problem of `exp` against `topology`, as (path, message).
+pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
+    let mut out = Problems::new();
+    let mut problem = |path: String, message: String| out.push((path, message));
+    if exp.name.trim().is_empty() || exp.name.contains(['/', '\\']) {
+        problem("name".into(), "name must be non-empty and contain no path separator".into());
+    }
+    let rate = exp.load.rate.0;
+    if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) {
+        problem("load.rate".into(), format!("rate must be in (0, 100000] sessions/s, got {rate}"));
+    }
+    if exp.load.duration.is_zero() {
+        problem("load.duration".into(), "duration must be > 0".into());
+    }
+    for (i, step) in exp.faults.iter().enumerate() {
+        let at = |field: &str| format!("faults[{i}].{field}");
+        if step.duration.is_zero() {
+            problem(at("for"), "a fault window must last > 0".into());
+        }
+        if step.end() > exp.load.duration {
+            problem(
+                at("for"),
+                format!(
+                    "the fault window ends at {} but the run's measured duration is {}",
+                    humantime::format_duration(step.end()),
+                    humantime::format_duration(exp.load.duration)
+                ),
+            );
+        }
+        let known = topology.services.keys().flat_map(|s| std::iter::once(s.clone()).chain(topology.instance_names(s)));
+        if !known.clone().any(|k| k == step.target) {
+            let services: Vec<&str> = topology.services.keys().map(String::as_str).collect();
+            problem(
+                at("target"),
+                format!(
+                    "`{}` is not a service or instance of the topology (services: {})",
+                    step.target,
+                    services.join(", ")
+                ),
+            );
+        }
+        if let Err(e) = step.fault.validate() {
+            problem(at("fault"), e);
+        }
+        if let Err(e) = step.scope.validate() {
+            problem(at("scope"), e);
+        }
+    }
+    for i in 0..exp.faults.len() {
+        let name = exp.step_name(i);
+        if (0..i).any(|j| exp.step_name(j) == name) {
+            problem(format!("faults[{i}].name"), format!("two fault steps are named `{name}`"));
+        }
+    }
+    for (list, checks) in [("steady_state", &exp.steady_state), ("gates", &exp.gates)] {
+        for (i, check) in checks.iter().enumerate() {
+            check_problems(exp, check, &format!("{list}[{i}]"), &mut problem);
+        }
+    }
+    out
+}
+
+fn check_problems(exp: &Experiment, check: &Check, path: &str, problem: &mut impl FnMut(String, String)) {
+    match (&check.at_least, &check.at_most) {
+        (None, None) => problem(path.into(), "a check needs `at_least` or `at_most`".into()),
+        (Some(_), Some(_)) => problem(path.into(), "a check takes `at_least` or `at_most`, not both".into()),
+        (Some(b), None) | (None, Some(b)) => {
+            let field = if check.at_least.is_some() { "at_least" } else { "at_most" };
+            if let Err(e) = b.fits(check.kpi) {
+                problem(format!("{path}.{field}"), e);
+            }
+        }
+    }
+    if exp.faults.is_empty() && matches!(check.during, Some(Phase::Faults | Phase::After)) {
+        problem(format!("{path}.during"), "there are no faults, so there is no `faults` or `after` phase".into());
+    }
+    if check.during == Some(Phase::Before) && exp.fault_window().is_some_and(|(start, _)| start.is_zero()) {
+        problem(format!("{path}.during"), "the first fault starts at 0s, so the `before` phase is empty".into());
+    }
+}
+
+impl Bound {
+    /// Whether this bound is written in the unit of `kpi`.
+    fn fits(&self, kpi: crate::kpi::Kpi) -> Result<(), String> {
+        use crate::kpi::Unit;
+        match (self, kpi.unit()) {
+            (Bound::Duration(_), Unit::Millis) => Ok(()),
+            (Bound::Duration(_), unit) => Err(format!("`{}` is {unit}, not a duration", kpi.name())),
+            (Bound::Number(n), Unit::Ratio) if !(0.0..=1.0).contains(n) => {
+                Err(format!("`{}` is a ratio in [0, 1], got {n}", kpi.name()))
+            }
+            (Bound::Number(n), _) if !n.is_finite() || *n < 0.0 => Err(format!("bound must be a number >= 0, got {n}")),
+            (Bound::Number(_), _) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! KPIs, phases and bounds, and the accumulation of session outcomes into per-phase figures.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+use targets::{SessionOutcome, latency_histogram};
+
+/// A key performance indicator of the platform, as the device sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kpi {
+    /// Successful starts / sessions.
+    PlaySuccessRatio,
+    /// Successful starts per second (stream starts per second).
+    Sps,
+    /// Time to first frame, 50th percentile (ms).
+    TtffP50,
+    /// TTFF 90th percentile (ms).
+    TtffP90,
+    /// TTFF 99th percentile (ms).
+    TtffP99,
+    /// TTFF 99.9th percentile (ms).
+    TtffP999,
+    /// Largest TTFF (ms).
+    TtffMax,
+    /// Home pages that loaded / sessions.
+    HomeSuccessRatio,
+    /// Loaded home pages that had a fallback row / loaded home pages.
+    HomeDegradedRatio,
+    /// Home page latency from the session's intended start, 99th percentile (ms).
+    HomeP99,
+    /// Sessions started in the phase.
+    Sessions,
+}
+
+/// The unit of a KPI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// In [0, 1].
+    Ratio,
+    /// Milliseconds.
+    Millis,
+    /// Per second.
+    PerSecond,
+    /// A count.
+    Count,
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unit::Ratio => "a ratio",
+            Unit::Millis => "milliseconds",
+            Unit::PerSecond => "a rate per second",
+            Unit::Count => "a count",
+        })
+    }
+}
+
+impl Kpi {
+    /// Every KPI, in report order.
+    pub const ALL: [Kpi; 11] = [
+        Kpi::PlaySuccessRatio,
+        Kpi::Sps,
+        Kpi::TtffP50,
+        Kpi::TtffP90,
+        Kpi::TtffP99,
+        Kpi::TtffP999,
+        Kpi::TtffMax,
+        Kpi::HomeSuccessRatio,
+        Kpi::HomeDegradedRatio,
+        Kpi::HomeP99,
+        Kpi::Sessions,
+    ];
+
+    /// The KPI's name as written in experiments.
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+
+    /// A value of this KPI in its unit, for people (`–` for none).
+    pub fn format(self, value: Option<f64>) -> String {
+        match (value, self.unit()) {
+            (None, _) => "–".into(),
+            (Some(v), Unit::Ratio) => format!("{:.2} %", v * 100.0),
+            (Some(v), Unit::Millis) => format!("{v:.1} ms"),
+            (Some(v), Unit::PerSecond) => format!("{v:.1}/s"),
+            (Some(v), Unit::Count) => format!("{v:.0}"),
+        }
+    }
+
+    /// Its unit.
+    pub fn unit(self) -> Unit {
+        match self {
+            Kpi::PlaySuccessRatio | Kpi::HomeSuccessRatio | Kpi::HomeDegradedRatio => Unit::Ratio,
+            Kpi::Sps => Unit::PerSecond,
+            Kpi::Sessions => Unit::Count,
+            _ => Unit::Millis,
+        }
+    }
+}
+
+/// A part of the measured run, by the intended start of each session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// From the end of warm-up to the first fault.
+    Before,
+    /// From the first fault's start to the last fault's end.
+    Faults,
+    /// From the last fault's end to the end of the run.
+    After,
+    /// The whole measured run.
+    Run,
+}
+
+impl Phase {
+    /// Every phase, in time order (`run` last).
+    pub const ALL: [Phase; 4] = [Phase::Before, Phase::Faults, Phase::After, Phase::Run];
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Before => "before",
+            Phase::Faults => "faults",
+            Phase::After => "after",
+            Phase::Run => "run",
+        })
+    }
+}
+
+/// A bound: a number in the KPI's unit, or a duration for millisecond KPIs (`800ms`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bound {
+    /// A plain number.
+    Number(f64),
+    /// A duration.
+    Duration(Duration),
+}
+
+impl Bound {
+    /// The bound in the KPI's unit (durations in milliseconds).
+    pub fn value(self) -> f64 {
+        match self {
+            Bound::Number(n) => n,
+            Bound::Duration(d) => d.as_secs_f64() * 1000.0,
+        }
+    }
+}
+
+impl Serialize for Bound {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Bound::Number(n) => s.serialize_f64(*n),
+            Bound::Duration(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Bound {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Bound;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number or a duration such as `800ms`")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Bound, E> {
+                Ok(Bound::Number(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Bound, E> {
+                Ok(Bound::Number(v as f64))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Bound, E> {
+                Ok(Bound::Number(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Bound, E> {
+                humantime::parse_duration(v).map(Bound::Duration).map_err(|e| E::custom(format!("`{v}`: {e}")))
+            }
+        }
+        de.deserialize_any(V)
+    }
+}
+
+/// Session outcomes of one phase, accumulated.
+#[derive(Clone, Debug)]
+pub struct PhaseStats {
+    /// Sessions started.
+    pub sessions: u64,
+    /// Successful starts.
+    pub play_ok: u64,
+    /// Home pages loaded.
+    pub home_ok: u64,
+    /// Home pages loaded with a fallback.
+    pub home_degraded: u64,
+    /// CDN failovers.
+    pub failovers: u64,
+    /// Failed starts by reason.
+    pub failures: BTreeMap<String, u64>,
+    /// TTFF of successful starts, µs.
+    pub ttff_us: Histogram<u64>,
+    /// Home latency from intended start, µs.
+    pub home_us: Histogram<u64>,
+}
+
+impl Default for PhaseStats {
+    fn default() -> Self {
+        Self {
+            sessions: 0,
+            play_ok: 0,
+            home_ok: 0,
+            home_degraded: 0,
+            failovers: 0,
+            failures: BTreeMap::new(),
+            ttff_us: latency_histogram(),
+            home_us: latency_histogram(),
+        }
+    }
+}
+
+fn us(d: Duration) -> u64 {
+    d.as_micros().clamp(1, 3_600_000_000) as u64
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+impl PhaseStats {
+    /// Adds one session.
+    pub fn record(&mut self, s: &SessionOutcome) {
+        self.sessions += 1;
+        self.home_ok += u64::from(s.home.ok);
+        self.home_degraded += u64::from(s.home.ok && s.home.degraded);
+        if s.home.ok {
+            let _ = self.home_us.record(us(s.home.latency));
+        }
+        self.failovers += u64::from(s.play.failovers);
+        match (&s.play.ttff, &s.play.failure) {
+            (Some(t), None) => {
+                self.play_ok += 1;
+                let _ = self.ttff_us.record(us(*t));
+            }
+            (_, failure) => {
+                let reason = failure.as_ref().map_or("unknown".to_string(), ToString::to_string);
+                *self.failures.entry(reason).or_default() += 1;
+            }
+        }
+    }
+
+    /// The KPI's value over a phase of `secs` seconds; `None` when undefined (no sessions).
+    pub fn kpi(&self, kpi: Kpi, secs: f64) -> Option<f64> {
+        let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
+        let pct = |h: &Histogram<u64>, q: f64| (!h.is_empty()).then(|| ms(h, q));
+        match kpi {
+            Kpi::PlaySuccessRatio => ratio(self.play_ok, self.sessions),
+            Kpi::Sps => (secs > 0.0).then(|| self.play_ok as f64 / secs),
+            Kpi::TtffP50 => pct(&self.ttff_us, 0.5),
+            Kpi::TtffP90 => pct(&self.ttff_us, 0.9),
+            Kpi::TtffP99 => pct(&self.ttff_us, 0.99),
+            Kpi::TtffP999 => pct(&self.ttff_us, 0.999),
+            Kpi::TtffMax => pct(&self.ttff_us, 1.0),
+            Kpi::HomeSuccessRatio => ratio(self.home_ok, self.sessions),
+            Kpi::HomeDegradedRatio => ratio(self.home_degraded, self.home_ok),
+            Kpi::HomeP99 => pct(&self.home_us, 0.99),
+            Kpi::Sessions => Some(self.sessions as f64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use targets::{HomeOutcome, PlayFailure, PlayOutcome};
+
+    fn session(ok: bool, ttff_ms: u64) -> SessionOutcome {
+        SessionOutcome {
+            home: HomeOutcome { ok: true, degraded: !ok, latency: Duration::from_millis(5) },
+            play: PlayOutcome {
+                ok,
+                ttff: ok.then(|| Duration::from_millis(ttff_ms)),
+                failure: (!ok).then_some(PlayFailure::Cdn),
+                failovers: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn kpis_follow_the_recorded_sessions() {
+        let mut p = PhaseStats::default();
+        for i in 0..98 {
+            p.record(&session(true, 10 + i));
+        }
+        p.record(&session(false, 0));
+        p.record(&session(false, 0));
+        assert_eq!(p.kpi(Kpi::PlaySuccessRatio, 10.0), Some(0.98));
+        assert_eq!(p.kpi(Kpi::Sps, 10.0), Some(9.8));
+        assert_eq!(p.kpi(Kpi::HomeDegradedRatio, 10.0), Some(0.02));
+        let p50 = p.kpi(Kpi::TtffP50, 10.0).unwrap();
+        assert!((58.0..=60.1).contains(&p50), "{p50}");
+        assert_eq!(p.failures["cdn"], 2);
+        assert_eq!(PhaseStats::default().kpi(Kpi::PlaySuccessRatio, 1.0), None);
+    }
+
+    #[test]
+    fn bounds_read_numbers_and_durations() {
+        let b: Bound = serde_json::from_str("\"800ms\"").unwrap();
+        assert_eq!(b.value(), 800.0);
+        let b: Bound = serde_json::from_str("0.995").unwrap();
+        assert_eq!(b.value(), 0.995);
+        assert_eq!(Kpi::TtffP99.name(), "ttff_p99");
+    }
+}

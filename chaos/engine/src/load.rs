@@ -1,0 +1,154 @@
+//! Open-loop load: sessions start on a fixed schedule whether or not earlier ones were answered,
+//! and each one's latency is measured from its intended start — so a stall of the system under
+//! test shows in the figures instead of silently slowing the arrivals (coordinated omission),
+//! as wrk2 and `oha --latency-correction` do.
+
+use hdrhistogram::Histogram;
+use std::future::Future;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// When sessions are meant to start.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule {
+    /// Arrivals per second.
+    pub rate: f64,
+    /// Intended start of the first arrival.
+    pub start: Instant,
+    /// Arrivals stop after this long.
+    pub duration: Duration,
+    /// Sessions in flight at most; an arrival beyond it is counted as dropped, not delayed.
+    pub max_in_flight: usize,
+}
+
+impl Schedule {
+    /// The intended start of arrival `i`.
+    pub fn intended(&self, i: u64) -> Instant {
+        self.start + Duration::from_secs_f64(i as f64 / self.rate)
+    }
+
+    /// Number of arrivals in the schedule.
+    pub fn arrivals(&self) -> u64 {
+        (self.duration.as_secs_f64() * self.rate).ceil() as u64
+    }
+}
+
+/// What to do with each arrival.
+pub trait Sessions {
+    /// One session; its completion time counts from its intended start.
+    fn start(&mut self, index: u64, intended: Instant) -> impl Future<Output = ()> + Send + 'static;
+    /// An arrival that could not start because `max_in_flight` sessions were running.
+    fn dropped(&mut self, _index: u64, _intended: Instant) {}
+}
+
+/// What the generator did.
+#[derive(Clone, Debug)]
+pub struct LoadStats {
+    /// Sessions started.
+    pub sent: u64,
+    /// Sessions that ran to their end.
+    pub completed: u64,
+    /// Arrivals dropped at the in-flight limit.
+    pub dropped: u64,
+    /// Arrivals not started because the run was stopped.
+    pub cancelled: u64,
+    /// Session time from intended start to completion, µs.
+    pub latency_us: Histogram<u64>,
+}
+
+/// Drives `sessions` on `schedule` until its end or until `stop` resolves, then waits for the
+/// sessions in flight (each is bounded by its own timeouts).
+pub async fn drive<S: Sessions>(schedule: Schedule, sessions: &mut S, stop: impl Future<Output = ()>) -> LoadStats {
+    let mut stats =
+        LoadStats { sent: 0, completed: 0, dropped: 0, cancelled: 0, latency_us: targets::latency_histogram() };
+    let mut running: JoinSet<Duration> = JoinSet::new();
+    let arrivals = schedule.arrivals();
+    tokio::pin!(stop);
+    for i in 0..arrivals {
+        let intended = schedule.intended(i);
+        tokio::select! {
+            biased;
+            _ = &mut stop => {
+                stats.cancelled = arrivals - i;
+                break;
+            }
+            _ = tokio::time::sleep_until(intended) => {}
+        }
+        while let Some(done) = running.try_join_next() {
+            record(&mut stats, done);
+        }
+        if running.len() >= schedule.max_in_flight {
+            stats.dropped += 1;
+            sessions.dropped(i, intended);
+            continue;
+        }
+        let session = sessions.start(i, intended);
+        running.spawn(async move {
+            session.await;
+            intended.elapsed()
+        });
+        stats.sent += 1;
+    }
+    while let Some(done) = running.join_next().await {
+        record(&mut stats, done);
+    }
+    stats
+}
+
+fn record(stats: &mut LoadStats, done: Result<Duration, tokio::task::JoinError>) {
+    if let Ok(latency) = done {
+        stats.completed += 1;
+        let _ = stats.latency_us.record(latency.as_micros().clamp(1, 3_600_000_000) as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    struct Sleepy {
+        each: Duration,
+        starts: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Sessions for Sleepy {
+        fn start(&mut self, _i: u64, _intended: Instant) -> impl Future<Output = ()> + Send + 'static {
+            self.starts.lock().unwrap().push(Instant::now());
+            tokio::time::sleep(self.each)
+        }
+    }
+
+    fn schedule(rate: f64, secs: u64, max_in_flight: usize) -> Schedule {
+        Schedule { rate, start: Instant::now(), duration: Duration::from_secs(secs), max_in_flight }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn arrivals_follow_the_schedule_whatever_the_answers_take() {
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let mut s = Sleepy { each: Duration::from_millis(500), starts: starts.clone() };
+        let sched = schedule(100.0, 3, 10_000);
+        let stats = drive(sched, &mut s, std::future::pending()).await;
+        assert_eq!((stats.sent, stats.completed, stats.dropped), (300, 300, 0));
+        let starts = starts.lock().unwrap();
+        // Open loop: arrival 150 starts at 1.5 s even though every session takes 0.5 s.
+        assert_eq!(starts[150] - sched.start, Duration::from_millis(1500));
+        assert_eq!(stats.latency_us.value_at_quantile(0.5) / 1000, 500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn arrivals_beyond_the_in_flight_limit_are_dropped_not_delayed() {
+        let mut s = Sleepy { each: Duration::from_secs(10), starts: Arc::default() };
+        let stats = drive(schedule(10.0, 2, 5), &mut s, std::future::pending()).await;
+        assert_eq!((stats.sent, stats.dropped), (5, 15));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_cancels_the_remaining_arrivals() {
+        let mut s = Sleepy { each: Duration::from_millis(1), starts: Arc::default() };
+        let stop = tokio::time::sleep(Duration::from_millis(999));
+        let stats = drive(schedule(10.0, 10, 100), &mut s, stop).await;
+        assert_eq!((stats.sent, stats.cancelled), (10, 90));
+    }
+}

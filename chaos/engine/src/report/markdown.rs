@@ -1,0 +1,136 @@
+//! `report.md`: the summary a pull request shows — verdict, checks, KPIs per phase, faults,
+//! services and guards.
+
+use super::{Exporter, Report};
+use crate::kpi::Kpi;
+use crate::verdict::{Outcome, Status};
+use std::fmt::Write;
+
+/// Markdown summary of a [`Report`].
+pub struct Markdown;
+
+fn verdict_line(r: &Report) -> String {
+    match r.status {
+        Status::Passed => "✅ **passed** — every gate held".into(),
+        Status::Failed => {
+            let failed: Vec<&str> =
+                r.checks().filter(|c| c.outcome == Outcome::Fail).map(|c| c.name.as_str()).collect();
+            format!("❌ **failed** — {}", failed.join("; "))
+        }
+        Status::Aborted => format!("⚠️ **aborted** — {}", r.abort_reason.as_deref().unwrap_or("stopped early")),
+    }
+}
+
+impl Exporter for Markdown {
+    fn file_name(&self) -> &'static str {
+        "report.md"
+    }
+
+    fn render(&self, r: &Report) -> Vec<u8> {
+        let mut s = String::new();
+        let _ = writeln!(s, "# {}\n", r.experiment.name);
+        let _ = writeln!(s, "{}\n", verdict_line(r));
+        if !r.experiment.description.is_empty() {
+            let _ = writeln!(s, "{}\n", r.experiment.description.trim());
+        }
+        let _ = writeln!(
+            s,
+            "Seed {} · {:.0} sessions/s · warm-up {}s · measured {}s · {} sessions sent, {} dropped · started {}\n",
+            r.seed, r.load.rate_per_s, r.load.warmup_s, r.load.duration_s, r.load.sent, r.load.dropped, r.started_at
+        );
+
+        let _ = writeln!(s, "## Checks\n\n| | check | kind | phase | bound | observed |\n|---|---|---|---|---|---|");
+        for c in r.checks() {
+            let icon = match c.outcome {
+                Outcome::Pass => "✅",
+                Outcome::Fail => "❌",
+                Outcome::Skipped => "➖",
+            };
+            let sign = if c.op == "at_least" { "≥" } else { "≤" };
+            let kind = serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "| {icon} | {} | {kind} | {} | {sign} {} | {} |",
+                c.name,
+                c.phase,
+                c.kpi.format(Some(c.bound)),
+                c.kpi.format(c.observed)
+            );
+        }
+
+        let _ = write!(s, "\n## KPIs per phase\n\n| KPI |");
+        for p in &r.phases {
+            let _ = write!(s, " {} ({:.0}–{:.0} s) |", p.phase, p.from_s, p.to_s);
+        }
+        let _ = write!(s, "\n|---|{}\n", "---|".repeat(r.phases.len()));
+        for kpi in Kpi::ALL {
+            let _ = write!(s, "| {} |", kpi.name());
+            for p in &r.phases {
+                let _ = write!(s, " {} |", kpi.format(p.kpis.get(&kpi).copied().flatten()));
+            }
+            s.push('\n');
+        }
+        let failures: Vec<String> = r
+            .phases
+            .iter()
+            .filter(|p| !p.failures.is_empty())
+            .map(|p| {
+                let reasons: Vec<String> = p.failures.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+                format!("- {}: {}", p.phase, reasons.join(", "))
+            })
+            .collect();
+        if !failures.is_empty() {
+            let _ = writeln!(s, "\nFailed starts by reason:\n{}", failures.join("\n"));
+        }
+
+        if !r.timeline.is_empty() {
+            let _ =
+                writeln!(s, "\n## Fault timeline\n\n| at | step | action | fault | instances |\n|---|---|---|---|---|");
+            for e in &r.timeline {
+                let action =
+                    serde_json::to_value(e.action).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "| {:.1} s | {} | {action} | {} | {} |",
+                    e.at_ms as f64 / 1000.0,
+                    e.step,
+                    e.fault,
+                    e.instances.join(", ")
+                );
+            }
+        }
+
+        let _ = writeln!(
+            s,
+            "\n## Services\n\n| service | requests | errors | injected | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for sv in &r.services {
+            let l = &sv.latency_ms;
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                sv.service, sv.requests, sv.errors, sv.injected, l.p50, l.p90, l.p99, l.p999, l.max
+            );
+        }
+
+        let _ = writeln!(
+            s,
+            "\n## Guards\n\n| caller → dependency | calls | retries | denied by budget | failures | fallbacks | amplification |\n|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for g in &r.guards {
+            let _ = writeln!(
+                s,
+                "| {} → {} | {} | {} | {} | {} | {} | ×{:.2} |",
+                g.caller,
+                g.callee,
+                g.calls,
+                g.retries,
+                g.retries_denied_by_budget,
+                g.failures,
+                g.fallbacks,
+                g.retry_amplification()
+            );
+        }
+        s.into_bytes()
+    }
+}

@@ -1,0 +1,162 @@
+//! The run's report: one serde structure (`report.json`, versioned) and the exporters that turn
+//! it into files. Exporters know the report, not the engine.
+
+mod json;
+mod markdown;
+mod write;
+
+pub use json::Json;
+pub use markdown::Markdown;
+pub use write::{Exporter, report_dir, write_report};
+
+use crate::experiment::Experiment;
+use crate::kpi::{Kpi, Phase};
+use crate::record::SeriesPoint;
+use crate::timeline::TimelineEvent;
+use crate::verdict::{CheckResult, Status};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use targets::GuardStats;
+
+/// Version of the `report.json` schema; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything a run found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The experiment as run.
+    pub experiment: Experiment,
+    /// The file it came from.
+    pub file: Option<String>,
+    /// The seed used.
+    pub seed: u64,
+    /// Wall-clock start (RFC 3339, UTC).
+    pub started_at: String,
+    /// Wall-clock length of the run, seconds.
+    pub wall_time_s: f64,
+    /// The verdict.
+    pub status: Status,
+    /// Why the run stopped early, when it did.
+    pub abort_reason: Option<String>,
+    /// What the load generator did.
+    pub load: LoadReport,
+    /// Fault changes as they happened.
+    pub timeline: Vec<TimelineEvent>,
+    /// KPIs per phase.
+    pub phases: Vec<PhaseReport>,
+    /// The steady-state hypothesis, checked.
+    pub steady_state: Vec<CheckResult>,
+    /// The gates, checked.
+    pub gates: Vec<CheckResult>,
+    /// Per-service request figures (server side, injected faults included).
+    pub services: Vec<ServiceReport>,
+    /// What the guards did.
+    pub guards: Vec<GuardStats>,
+    /// Per-second series.
+    pub series: Vec<SeriesPoint>,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th.
+    pub p90: f64,
+    /// 99th.
+    pub p99: f64,
+    /// 99.9th.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// Percentiles of a histogram of microseconds.
+    pub fn of_us(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Self {
+            p50: ms(0.5),
+            p90: ms(0.9),
+            p99: ms(0.99),
+            p999: ms(0.999),
+            max: h.max() as f64 / 1000.0,
+            mean: h.mean() / 1000.0,
+        }
+    }
+}
+
+/// The load generator's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// Arrivals per second.
+    pub rate_per_s: f64,
+    /// Warm-up, seconds.
+    pub warmup_s: f64,
+    /// Measured duration, seconds.
+    pub duration_s: f64,
+    /// Sessions started.
+    pub sent: u64,
+    /// Sessions that ran to their end.
+    pub completed: u64,
+    /// Arrivals dropped at the in-flight limit.
+    pub dropped: u64,
+    /// Arrivals not started because the run stopped early.
+    pub cancelled: u64,
+    /// Session time from intended start to the end of the session.
+    pub session_latency_ms: Percentiles,
+}
+
+/// One phase's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReport {
+    /// The phase.
+    pub phase: Phase,
+    /// Start, seconds from the end of warm-up.
+    pub from_s: f64,
+    /// End.
+    pub to_s: f64,
+    /// KPI values (`null` when the phase had no sessions).
+    pub kpis: BTreeMap<Kpi, Option<f64>>,
+    /// TTFF percentiles of successful starts.
+    pub ttff_ms: Percentiles,
+    /// Failed starts by reason.
+    pub failures: BTreeMap<String, u64>,
+    /// CDN failovers.
+    pub failovers: u64,
+}
+
+/// One service's request figures over the whole run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceReport {
+    /// Service name.
+    pub service: String,
+    /// Requests seen.
+    pub requests: u64,
+    /// 5xx answers and dropped connections.
+    pub errors: u64,
+    /// Of the errors, injected by the fault layer.
+    pub injected: u64,
+    /// Server-side latency (to response head), injected delays included.
+    pub latency_ms: Percentiles,
+}
+
+impl Report {
+    /// Every check: hypothesis then gates.
+    pub fn checks(&self) -> impl Iterator<Item = &CheckResult> {
+        self.steady_state.iter().chain(&self.gates)
+    }
+
+    /// A phase's report.
+    pub fn phase(&self, phase: Phase) -> Option<&PhaseReport> {
+        self.phases.iter().find(|p| p.phase == phase)
+    }
+}

@@ -1,0 +1,37 @@
+//! Writing exporters' output atomically: each file goes to a temporary name in the target
+//! directory and is renamed into place, so a reader never sees half a report.
+
+use super::Report;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Turns a report into the bytes of one file.
+pub trait Exporter {
+    /// The file's name in the report directory.
+    fn file_name(&self) -> &'static str;
+    /// The file's content.
+    fn render(&self, report: &Report) -> Vec<u8>;
+}
+
+/// `ROOT/<experiment>/<timestamp>/`, the timestamp taken from the report's start.
+pub fn report_dir(root: &Path, report: &Report) -> PathBuf {
+    let stamp: String = report.started_at.chars().filter(|c| !matches!(c, '-' | ':')).collect();
+    root.join(&report.experiment.name).join(stamp)
+}
+
+/// Writes every exporter's file into `dir` (created if missing); returns the paths written.
+pub fn write_report(dir: &Path, report: &Report, exporters: &[&dyn Exporter]) -> io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for exporter in exporters {
+        let path = dir.join(exporter.file_name());
+        let tmp = dir.join(format!(".{}.tmp", exporter.file_name()));
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&exporter.render(report))?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}

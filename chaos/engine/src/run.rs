@@ -1,0 +1,210 @@
+//! [`run`]: one experiment from start to verdict — platform up, open-loop play sessions,
+//! fault timeline, hypothesis and gates, report.
+
+use crate::experiment::Experiment;
+use crate::kpi::{Kpi, Phase};
+use crate::load::{self, Schedule, Sessions};
+use crate::record::{PhaseBounds, Recorder};
+use crate::report::{LoadReport, Percentiles, PhaseReport, Report, SCHEMA_VERSION, ServiceReport};
+use crate::timeline::Timeline;
+use crate::verdict::{self, CheckKind, Outcome, Status};
+use chaos_fault::derive_seed;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use targets::{Platform, PlatformError, PlaybackClient, Topology};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Distinct subscribers the sessions are drawn from.
+const USERS: u64 = 10_000;
+/// Distinct titles played.
+const TITLES: u64 = 200;
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Overrides the experiment's seed.
+    pub seed: Option<u64>,
+}
+
+/// Why a run could not happen at all (a run that happens always gives a report).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The platform did not start.
+    #[error("the platform did not start: {0}")]
+    Platform(#[from] PlatformError),
+}
+
+/// Play sessions: user and title drawn from the seed and the arrival's index.
+struct PlaySessions {
+    player: PlaybackClient,
+    recorder: Arc<Recorder>,
+    seed: u64,
+}
+
+impl Sessions for PlaySessions {
+    fn start(&mut self, index: u64, intended: Instant) -> impl Future<Output = ()> + Send + 'static {
+        let h = derive_seed(self.seed, &index.to_string());
+        let (user, title) = (format!("u{}", h % USERS), format!("t{}", (h >> 32) % TITLES));
+        let (player, recorder) = (self.player.clone(), self.recorder.clone());
+        async move {
+            let outcome = player.session(&user, &title, intended).await;
+            recorder.record(intended, &outcome);
+        }
+    }
+
+    fn dropped(&mut self, _index: u64, intended: Instant) {
+        self.recorder.record_dropped(intended);
+    }
+}
+
+/// Runs `exp` on `topology`. `stop` resolving (Ctrl-C, SIGTERM) ends the run early: faults are
+/// rolled back and the report is marked aborted.
+pub async fn run(
+    exp: &Experiment,
+    topology: &Topology,
+    opts: &RunOptions,
+    stop: impl Future<Output = ()>,
+) -> Result<Report, RunError> {
+    let seed = opts.seed.unwrap_or(exp.seed);
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let wall = std::time::Instant::now();
+    let platform = Platform::start(topology, seed).await?;
+    let player = PlaybackClient::new(platform.edge_url(), topology.player.clone());
+
+    let rate = exp.load.rate.0;
+    let schedule = Schedule {
+        rate,
+        start: Instant::now() + Duration::from_millis(50),
+        duration: exp.total(),
+        max_in_flight: ((rate * 10.0) as usize).max(256),
+    };
+    let origin = schedule.start + exp.load.warmup;
+    let bounds = PhaseBounds { duration: exp.load.duration, faults: exp.fault_window() };
+    let recorder = Arc::new(Recorder::new(origin, bounds));
+    let mut sessions = PlaySessions { player, recorder: recorder.clone(), seed };
+
+    // Set once, by a signal or by the timeline, to stop everything with a reason.
+    let (halt, halted) = watch::channel(None::<String>);
+    let until_halted = || {
+        let mut rx = halted.clone();
+        async move {
+            let _ = rx.wait_for(Option::is_some).await;
+        }
+    };
+    let timeline = Timeline::new(exp);
+    let work = async {
+        tokio::join!(load::drive(schedule, &mut sessions, until_halted()), async {
+            let precheck = || steady_before(exp, &recorder);
+            let (events, reason) = timeline.run(&platform, origin, precheck, until_halted()).await;
+            if let Some(reason) = reason.filter(|r| r != "stopped") {
+                halt.send_replace(Some(reason));
+            }
+            events
+        })
+    };
+    tokio::pin!(work, stop);
+    let mut signalled = false;
+    let (load_stats, events) = loop {
+        tokio::select! {
+            done = &mut work => break done,
+            _ = &mut stop, if !signalled => {
+                signalled = true;
+                halt.send_replace(Some("interrupted by a signal".into()));
+            }
+        }
+    };
+    let abort_reason = halted.borrow().clone();
+    platform.heal().await;
+    let measured = Instant::now().saturating_duration_since(origin).min(exp.load.duration);
+
+    let mut kpis = BTreeMap::new();
+    let mut phases = Vec::new();
+    for phase in Phase::ALL {
+        let Some((from, to)) = bounds.span(phase) else { continue };
+        let to = to.min(measured.max(from));
+        let stats = recorder.phase(phase);
+        let secs = (to - from).as_secs_f64();
+        let values: BTreeMap<Kpi, Option<f64>> = Kpi::ALL.into_iter().map(|k| (k, stats.kpi(k, secs))).collect();
+        kpis.insert(phase, values.clone());
+        phases.push(PhaseReport {
+            phase,
+            from_s: from.as_secs_f64(),
+            to_s: to.as_secs_f64(),
+            kpis: values,
+            ttff_ms: Percentiles::of_us(&stats.ttff_us),
+            failures: stats.failures,
+            failovers: stats.failovers,
+        });
+    }
+    let steady_state = verdict::evaluate(exp, &exp.steady_state, CheckKind::SteadyState, &kpis);
+    let gates = verdict::evaluate(exp, &exp.gates, CheckKind::Gate, &kpis);
+    let status = if abort_reason.is_some() {
+        Status::Aborted
+    } else {
+        verdict::status(&steady_state.iter().chain(&gates).cloned().collect::<Vec<_>>())
+    };
+    let services = platform
+        .service_stats()
+        .into_iter()
+        .map(|(service, s)| ServiceReport {
+            service,
+            requests: s.requests,
+            errors: s.errors,
+            injected: s.injected,
+            latency_ms: Percentiles::of_us(&s.latency_us),
+        })
+        .collect();
+    let guards = platform.guard_stats();
+    platform.shutdown().await;
+
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        experiment: exp.clone(),
+        file: exp.file.as_ref().map(|f| f.display().to_string()),
+        seed,
+        started_at,
+        wall_time_s: wall.elapsed().as_secs_f64(),
+        status,
+        abort_reason,
+        load: LoadReport {
+            rate_per_s: rate,
+            warmup_s: exp.load.warmup.as_secs_f64(),
+            duration_s: exp.load.duration.as_secs_f64(),
+            sent: load_stats.sent,
+            completed: load_stats.completed,
+            dropped: load_stats.dropped,
+            cancelled: load_stats.cancelled,
+            session_latency_ms: Percentiles::of_us(&load_stats.latency_us),
+        },
+        timeline: events,
+        phases,
+        steady_state,
+        gates,
+        services,
+        guards,
+        series: recorder.series(),
+    })
+}
+
+/// The steady-state hypothesis on the `before` phase so far: faults go in only on a steady
+/// system (as ChAP does); an unsteady one aborts the run.
+fn steady_before(exp: &Experiment, recorder: &Recorder) -> Result<(), String> {
+    let Some((start, _)) = exp.fault_window() else { return Ok(()) };
+    let stats = recorder.phase(Phase::Before);
+    let values: BTreeMap<Kpi, Option<f64>> =
+        Kpi::ALL.into_iter().map(|k| (k, stats.kpi(k, start.as_secs_f64()))).collect();
+    let kpis = BTreeMap::from([(Phase::Before, values)]);
+    let failed: Vec<String> = verdict::evaluate(exp, &exp.steady_state, CheckKind::SteadyState, &kpis)
+        .into_iter()
+        .filter(|r| r.phase == Phase::Before && r.outcome == Outcome::Fail)
+        .map(|r| format!("{} (observed {:.4})", r.name, r.observed.unwrap_or(f64::NAN)))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("steady state not met before the faults: {}", failed.join("; ")))
+    }
+}

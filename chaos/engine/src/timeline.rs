@@ -1,0 +1,129 @@
+//! [`Timeline`]: the experiment's fault steps applied to and removed from the platform on time.
+
+use crate::experiment::Experiment;
+use chaos_fault::{Fault, Rule};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use targets::Platform;
+use tokio::time::Instant;
+
+/// What happened to a fault step, when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    /// When it happened, from the end of warm-up (measured, not planned).
+    pub at_ms: u64,
+    /// The step's name.
+    pub step: String,
+    /// What was done.
+    pub action: Action,
+    /// The step's target.
+    pub target: String,
+    /// The instances it touched.
+    pub instances: Vec<String>,
+    /// The fault's kind.
+    pub fault: String,
+}
+
+/// What was done to a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// The fault was put in place.
+    Applied,
+    /// The fault was taken away at the end of its window.
+    Removed,
+    /// The fault was taken away early because the run stopped.
+    RolledBack,
+}
+
+/// The planned changes, in time order.
+pub struct Timeline<'a> {
+    exp: &'a Experiment,
+    /// (offset, step index, apply?)
+    plan: Vec<(Duration, usize, bool)>,
+}
+
+impl<'a> Timeline<'a> {
+    /// The plan of `exp`: every step applied at `at` and removed at `at + for`.
+    pub fn new(exp: &'a Experiment) -> Self {
+        let mut plan: Vec<_> =
+            exp.faults.iter().enumerate().flat_map(|(i, f)| [(f.at, i, true), (f.end(), i, false)]).collect();
+        // Removals before applications at the same instant, then in file order.
+        plan.sort_by_key(|&(t, i, apply)| (t, apply, i));
+        Self { exp, plan }
+    }
+
+    /// Runs the plan against `platform` from `origin` (end of warm-up). `before_first` is asked
+    /// just before the first fault; an `Err` stops the timeline with nothing applied. Stops
+    /// early when `stop` resolves, rolling back what it applied. Returns the events and the
+    /// reason it stopped early, if it did.
+    pub async fn run(
+        &self,
+        platform: &Platform,
+        origin: Instant,
+        before_first: impl FnOnce() -> Result<(), String>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> (Vec<TimelineEvent>, Option<String>) {
+        let mut events = Vec::new();
+        let mut before_first = Some(before_first);
+        let mut active = vec![false; self.exp.faults.len()];
+        tokio::pin!(stop);
+        for &(offset, i, apply) in &self.plan {
+            tokio::select! {
+                biased;
+                _ = &mut stop => {
+                    self.roll_back(platform, origin, &active, &mut events).await;
+                    return (events, Some("stopped".into()));
+                }
+                _ = tokio::time::sleep_until(origin + offset) => {}
+            }
+            if apply {
+                if let Some(check) = before_first.take() {
+                    if let Err(reason) = check() {
+                        return (events, Some(reason));
+                    }
+                }
+            }
+            let action = if apply { Action::Applied } else { Action::Removed };
+            events.push(self.change(platform, origin, i, apply, action).await);
+            active[i] = apply;
+        }
+        (events, None)
+    }
+
+    async fn roll_back(&self, platform: &Platform, origin: Instant, active: &[bool], events: &mut Vec<TimelineEvent>) {
+        for (i, _) in active.iter().enumerate().filter(|(_, a)| **a) {
+            events.push(self.change(platform, origin, i, false, Action::RolledBack).await);
+        }
+    }
+
+    async fn change(
+        &self,
+        platform: &Platform,
+        origin: Instant,
+        i: usize,
+        apply: bool,
+        action: Action,
+    ) -> TimelineEvent {
+        let step = &self.exp.faults[i];
+        let name = self.exp.step_name(i);
+        let targets = platform.resolve(&step.target);
+        for instance in &targets {
+            match (&step.fault, apply) {
+                (Fault::Kill { restart_after }, true) => instance.server.kill(*restart_after).await,
+                // A failed rebind leaves the instance down; the report's service figures show it.
+                (Fault::Kill { .. }, false) => drop(instance.server.restart().await),
+                (fault, true) => instance.table.insert(Rule::new(name.as_str(), fault.clone(), step.scope.clone())),
+                (_, false) => drop(instance.table.remove(&name)),
+            }
+        }
+        TimelineEvent {
+            at_ms: Instant::now().saturating_duration_since(origin).as_millis() as u64,
+            step: name,
+            action,
+            target: step.target.clone(),
+            instances: targets.iter().map(|t| t.name.clone()).collect(),
+            fault: step.fault.kind().into(),
+        }
+    }
+}
