@@ -77,12 +77,8 @@ impl<'a> Timeline<'a> {
                 }
                 _ = tokio::time::sleep_until(origin + offset) => {}
             }
-            if apply {
-                if let Some(check) = before_first.take() {
-                    if let Err(reason) = check() {
-                        return (events, Some(reason));
-                    }
-                }
+            if let Some(Err(reason)) = apply.then(|| before_first.take().map(|check| check())).flatten() {
+                return (events, Some(reason));
             }
             let action = if apply { Action::Applied } else { Action::Removed };
             events.push(self.change(platform, origin, i, apply, action).await);

@@ -114,7 +114,7 @@ async fn play(
         }
         None => {
             let cached = edge.grants.lock().unwrap_or_else(|p| p.into_inner()).get(&user).copied();
-            if ctx.dep(Role::Auth).is_some() && !cached.is_some_and(|at| at.elapsed() < GRANT_TTL) {
+            if ctx.dep(Role::Auth).is_some() && cached.is_none_or(|at| at.elapsed() >= GRANT_TTL) {
                 return Err(Failed("auth"));
             }
             served_fallback(ctx, Role::Auth, &mut degraded);

@@ -233,10 +233,8 @@ impl Topology {
                     return Err(invalid(name, format!("call to `{callee}` has a zero timeout")));
                 }
             }
-            if let Some(steered) = &spec.steers {
-                if !self.services.contains_key(steered) {
-                    return Err(invalid(name, format!("steers unknown service `{steered}`")));
-                }
+            if let Some(steered) = spec.steers.as_ref().filter(|s| !self.services.contains_key(*s)) {
+                return Err(invalid(name, format!("steers unknown service `{steered}`")));
             }
         }
         if !self.services.keys().any(|s| self.role_of(s) == Some(Role::Edge)) {

@@ -1,0 +1,139 @@
+//! The `chaos` binary, run for real: exit codes, messages, reports.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn chaos() -> Command {
+    let mut cmd = Command::cargo_bin("chaos").unwrap();
+    cmd.current_dir(root());
+    cmd
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The single report directory under `out`.
+fn report_dir(out: &Path) -> PathBuf {
+    let exp = std::fs::read_dir(out).unwrap().next().unwrap().unwrap().path();
+    std::fs::read_dir(exp).unwrap().next().unwrap().unwrap().path()
+}
+
+#[test]
+fn every_shipped_experiment_validates() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.push(root().join("experiments/failing/all-cdn-down.yaml"));
+    assert!(files.len() >= 5);
+    chaos()
+        .arg("validate")
+        .args(&files)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok experiments/").or(predicate::str::contains("ok /")));
+}
+
+#[test]
+fn a_misspelt_key_exits_2_naming_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "bad.yaml", "name: bad\nload: { rate: 10/s, duraton: 5s }\n");
+    for cmd in ["validate", "run"] {
+        chaos()
+            .arg(cmd)
+            .arg(&f)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("{}:2:", f.display())))
+            .stderr(predicate::str::contains("did you mean `duration`?"));
+    }
+}
+
+#[test]
+fn a_missing_file_and_a_usage_error_exit_2() {
+    chaos()
+        .args(["validate", "no/such/file.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/file.yaml"));
+    chaos().arg("frobnicate").assert().code(2);
+    chaos().args(["run", "--seed", "minus-one", "experiments/baseline.yaml"]).assert().code(2);
+}
+
+#[test]
+fn list_shows_the_shipped_experiments_and_the_services() {
+    chaos()
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("baseline.yaml"))
+        .stdout(predicate::str::contains("cdn-replica-kill.yaml"))
+        .stdout(predicate::str::contains("cdn              3 replica(s)"))
+        .stdout(predicate::str::contains("edge").and(predicate::str::contains("license")));
+}
+
+#[test]
+fn the_failing_experiment_exits_1_names_the_gate_and_writes_its_report() {
+    let out = tempfile::tempdir().unwrap();
+    chaos()
+        .args(["run", "experiments/failing/all-cdn-down.yaml", "--out"])
+        .arg(out.path())
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("gate failed: all-cdn-down: play_success_ratio during faults"))
+        .stdout(predicate::str::contains("all-cdn-down: FAILED (exit 1)"));
+    let dir = report_dir(&out.path().join(""));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["seed"], 42);
+    assert!(json["services"].as_array().unwrap().iter().any(|s| s["service"] == "cdn"));
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.starts_with("# all-cdn-down\n\n❌ **failed**"), "{md}");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn ctrl_c_rolls_back_writes_an_aborted_report_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "long.yaml",
+        "name: long\nload: { rate: 20/s, warmup: 1s, duration: 60s }\nfaults:\n  - { at: 1s, for: 50s, target: cdn-0, fault: kill }\n",
+    );
+    let out = dir.path().join("out");
+    let bin = assert_cmd::cargo::cargo_bin("chaos");
+    let child = std::process::Command::new(bin)
+        .arg("run")
+        .arg(&exp)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stdout));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir(&out).join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["status"], "aborted");
+    assert_eq!(report["timeline"].as_array().unwrap().last().unwrap()["action"], "rolled_back");
+}

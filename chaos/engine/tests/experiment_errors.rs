@@ -1,0 +1,98 @@
+//! Bad experiment files are rejected with file:line:column and what was expected.
+
+use chaos_engine::{ExperimentError, parse_str};
+use std::path::Path;
+
+const GOOD: &str = "\
+name: t
+load: { rate: 10/s, warmup: 1s, duration: 10s }
+faults:
+  - { at: 2s, for: 3s, target: license, fault: { error: { status: 503 } } }
+gates:
+  - { kpi: play_success_ratio, during: faults, at_least: 0.9 }
+";
+
+fn errors(src: &str) -> Vec<ExperimentError> {
+    parse_str(src, "exp.yaml", Path::new(".")).expect_err("must be rejected").0
+}
+
+fn one(src: &str) -> ExperimentError {
+    let errs = errors(src);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    errs.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_good_file_parses() {
+    let (exp, _) = parse_str(GOOD, "exp.yaml", Path::new(".")).unwrap();
+    assert_eq!(exp.load.rate.0, 10.0);
+    assert_eq!(exp.faults[0].target, "license");
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_place_and_the_nearest_valid_key() {
+    let e = one(&GOOD.replace("warmup: 1s", "warmpu: 1s"));
+    assert_eq!((e.line, e.file.as_str()), (2, "exp.yaml"));
+    assert!(e.column > 0);
+    assert!(e.message.contains("unknown field `warmpu`") && e.message.contains("did you mean `warmup`?"), "{e}");
+    assert!(e.to_string().starts_with("exp.yaml:2:"), "{e}");
+}
+
+#[test]
+fn a_wrong_type_is_named_with_its_place() {
+    let e = one(&GOOD.replace("status: 503", "status: many"));
+    assert_eq!(e.line, 4);
+    assert!(e.message.contains("invalid type"), "{e}");
+}
+
+#[test]
+fn a_negative_duration_is_rejected() {
+    let e = one(&GOOD.replace("duration: 10s", "duration: -10s"));
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("-10s") || e.message.contains("duration"), "{e}");
+}
+
+#[test]
+fn a_target_outside_the_topology_is_rejected_at_the_target() {
+    let e = one(&GOOD.replace("target: license", "target: lisence"));
+    assert_eq!((e.line, e.column), (4, 32));
+    assert!(e.message.contains("`lisence` is not a service or instance"), "{e}");
+}
+
+#[test]
+fn a_fault_window_past_the_end_of_the_run_is_rejected() {
+    let e = one(&GOOD.replace("for: 3s", "for: 30s"));
+    assert_eq!(e.line, 4);
+    assert!(e.message.contains("ends at 32s") && e.message.contains("10s"), "{e}");
+}
+
+#[test]
+fn every_semantic_error_is_reported_at_once() {
+    let src = GOOD
+        .replace("for: 3s", "for: 30s")
+        .replace("target: license", "target: nope")
+        .replace("at_least: 0.9", "at_least: 9");
+    let errs = errors(&src);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(errs.iter().any(|e| e.line == 6 && e.message.contains("ratio in [0, 1]")), "{errs:?}");
+}
+
+#[test]
+fn a_gate_with_a_duration_on_a_ratio_kpi_is_rejected() {
+    let e = one(&GOOD.replace("at_least: 0.9", "at_least: 900ms"));
+    assert_eq!(e.line, 6);
+    assert!(e.message.contains("not a duration"), "{e}");
+}
+
+#[test]
+fn an_invalid_yaml_document_is_rejected_with_its_place() {
+    let e = one("name: t\nload: { rate: 10/s\n");
+    assert!(e.line >= 2, "{e}");
+}
+
+#[test]
+fn a_bad_rate_and_a_bad_status_are_rejected() {
+    assert!(one(&GOOD.replace("10/s", "ten per second")).message.contains("a rate such as"));
+    let e = one(&GOOD.replace("status: 503", "status: 999"));
+    assert!(e.message.contains("not an HTTP status"), "{e}");
+}

@@ -1,0 +1,76 @@
+//! The runner's verdicts on the real embedded platform, with short runs.
+
+use chaos_engine::kpi::Phase;
+use chaos_engine::timeline::Action;
+use chaos_engine::verdict::{Outcome, Status};
+use chaos_engine::{Report, RunOptions, parse_str, run};
+use std::future::Future;
+use std::path::Path;
+
+async fn run_yaml(src: &str, stop: impl Future<Output = ()>) -> Report {
+    let (exp, topology) = parse_str(src, "test.yaml", Path::new(".")).unwrap();
+    run(&exp, &topology, &RunOptions::default(), stop).await.unwrap()
+}
+
+const KILL_ALL_CDN: &str = "\
+name: kill-all-cdn
+seed: 7
+load: { rate: 25/s, warmup: 1s, duration: 6s }
+faults:
+  - { at: 2s, for: 2s, target: cdn, fault: kill }
+gates:
+  - { kpi: play_success_ratio, during: faults, at_least: 0.9 }
+  - { kpi: play_success_ratio, during: before, at_least: 0.9 }
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_run_passes_its_gates() {
+    let report = run_yaml(
+        "name: ok\nload: { rate: 25/s, warmup: 1s, duration: 4s }\ngates:\n  - { kpi: play_success_ratio, at_least: 0.95 }\n  - { kpi: sps, at_least: 20 }\n",
+        std::future::pending(),
+    )
+    .await;
+    assert_eq!(report.status, Status::Passed, "{:#?}", report.gates);
+    assert_eq!(report.load.sent, 125);
+    assert!(report.phase(Phase::Run).unwrap().kpis[&chaos_engine::kpi::Kpi::Sessions] >= Some(99.0));
+    assert!(report.services.iter().any(|s| s.service == "cdn" && s.requests >= 99));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_every_cdn_fails_the_fault_window_gate_and_only_it() {
+    let report = run_yaml(KILL_ALL_CDN, std::future::pending()).await;
+    assert_eq!(report.status, Status::Failed);
+    let faults = report.gates.iter().find(|g| g.phase == Phase::Faults).unwrap();
+    assert_eq!(faults.outcome, Outcome::Fail);
+    assert!(faults.observed.unwrap() < 0.5, "{faults:?}");
+    assert_eq!(report.gates.iter().find(|g| g.phase == Phase::Before).unwrap().outcome, Outcome::Pass);
+    let actions: Vec<Action> = report.timeline.iter().map(|e| e.action).collect();
+    assert_eq!(actions, [Action::Applied, Action::Removed]);
+    assert_eq!(report.timeline[0].instances, ["cdn-0", "cdn-1", "cdn-2"]);
+    let failures = &report.phase(Phase::Faults).unwrap().failures;
+    assert!(failures.get("cdn").copied().unwrap_or(0) > 0, "{failures:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_signal_rolls_faults_back_and_marks_the_run_aborted() {
+    let stop = tokio::time::sleep(std::time::Duration::from_millis(3500));
+    let report = run_yaml(KILL_ALL_CDN, stop).await;
+    assert_eq!(report.status, Status::Aborted);
+    assert_eq!(report.abort_reason.as_deref(), Some("interrupted by a signal"));
+    let actions: Vec<Action> = report.timeline.iter().map(|e| e.action).collect();
+    assert_eq!(actions, [Action::Applied, Action::RolledBack]);
+    assert!(report.load.cancelled > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsteady_system_gets_no_faults_and_the_run_is_aborted() {
+    let src = KILL_ALL_CDN.replace("gates:", "steady_state:\n  - { kpi: ttff_p99, at_most: 1us }\ngates:");
+    let report = run_yaml(&src, std::future::pending()).await;
+    assert_eq!(report.status, Status::Aborted);
+    assert!(
+        report.abort_reason.as_deref().unwrap().starts_with("steady state not met before the faults"),
+        "{:?}",
+        report.abort_reason
+    );
+    assert!(report.timeline.is_empty(), "{:?}", report.timeline);
+}
