@@ -5,6 +5,7 @@ use crate::distribution::VariantSeed;
 use crate::one_key::{OneKey, deserialize_one, serialize_one};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -25,6 +26,16 @@ pub enum Fault {
         /// Upper bound of the hang, so that no task lives forever (default 60 s).
         max: Duration,
     },
+    /// Stream the response body at no more than this many bytes per second.
+    Throttle {
+        /// The rate.
+        bytes_per_s: u64,
+    },
+    /// Cut the response body after this many bytes, then drop the connection.
+    Truncate {
+        /// Bytes let through.
+        after_bytes: u64,
+    },
     /// Kill the whole instance: listener closed, open connections dropped. Applied by whoever owns
     /// the server (see `server::Instance`), not by the layer.
     Kill {
@@ -43,6 +54,18 @@ struct HangParams {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ThrottleParams {
+    bytes_per_s: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TruncateParams {
+    after_bytes: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct KillParams {
     #[serde(with = "humantime_serde", default, skip_serializing_if = "Option::is_none")]
     restart_after: Option<Duration>,
@@ -50,7 +73,8 @@ struct KillParams {
 
 impl OneKey for Fault {
     const WHAT: &'static str = "a fault";
-    const VARIANTS: &'static [&'static str] = &["latency", "error", "reset", "hang", "kill"];
+    const VARIANTS: &'static [&'static str] =
+        &["latency", "slow_first_byte", "error", "reset", "hang", "throttle", "truncate", "kill"];
 
     fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -64,6 +88,9 @@ impl OneKey for Fault {
     fn from_entry<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Self, A::Error> {
         Ok(match key {
             "latency" => Self::Latency(map.next_value()?),
+            "slow_first_byte" => Self::Latency(Latency { when: When::After, ..map.next_value()? }),
+            "throttle" => Self::Throttle { bytes_per_s: map.next_value::<ThrottleParams>()?.bytes_per_s },
+            "truncate" => Self::Truncate { after_bytes: map.next_value::<TruncateParams>()?.after_bytes },
             "error" => Self::Error(map.next_value()?),
             "hang" => Self::Hang { max: map.next_value::<HangParams>()?.max },
             "kill" => Self::Kill { restart_after: map.next_value::<KillParams>()?.restart_after },
@@ -88,6 +115,12 @@ impl Serialize for Fault {
             Self::Error(e) => serialize_one(s, "error", e),
             Self::Reset => s.serialize_str("reset"),
             Self::Hang { max } => serialize_one(s, "hang", &HangParams { max: *max }),
+            Self::Throttle { bytes_per_s } => {
+                serialize_one(s, "throttle", &ThrottleParams { bytes_per_s: *bytes_per_s })
+            }
+            Self::Truncate { after_bytes } => {
+                serialize_one(s, "truncate", &TruncateParams { after_bytes: *after_bytes })
+            }
             Self::Kill { restart_after } => serialize_one(s, "kill", &KillParams { restart_after: *restart_after }),
         }
     }
@@ -100,12 +133,12 @@ fn default_hang() -> Duration {
 impl Fault {
     /// An error fault with the given status and an empty body.
     pub fn error(status: u16) -> Self {
-        Self::Error(ErrorFault { status, body: String::new() })
+        Self::Error(ErrorFault { status, body: String::new(), headers: Default::default() })
     }
 
     /// A latency fault with a fixed delay.
     pub fn fixed_latency(delay: Duration) -> Self {
-        Self::Latency(Latency { distribution: Distribution::Fixed(delay), jitter: Duration::ZERO })
+        Self::Latency(Latency { distribution: Distribution::Fixed(delay), jitter: Duration::ZERO, when: When::Before })
     }
 
     /// The fault's kind as a short name (`latency`, `error`, ...), for metrics and reports.
@@ -115,6 +148,8 @@ impl Fault {
             Self::Error(_) => "error",
             Self::Reset => "reset",
             Self::Hang { .. } => "hang",
+            Self::Throttle { .. } => "throttle",
+            Self::Truncate { .. } => "truncate",
             Self::Kill { .. } => "kill",
         }
     }
@@ -126,7 +161,9 @@ impl Fault {
             Self::Error(e) if !(100..=599).contains(&e.status) => {
                 Err(format!("status {} is not an HTTP status (100..=599)", e.status))
             }
+            Self::Error(e) => e.validate_headers(),
             Self::Hang { max } if max.is_zero() => Err("hang max must be > 0".into()),
+            Self::Throttle { bytes_per_s: 0 } => Err("throttle bytes_per_s must be > 0".into()),
             _ => Ok(()),
         }
     }
@@ -141,17 +178,48 @@ pub struct ErrorFault {
     /// Response body (text).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
+    /// Extra response headers, e.g. `Retry-After`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
-/// Injected latency: a delay drawn from a [`Distribution`] plus uniform jitter of ± `jitter`.
+impl ErrorFault {
+    fn validate_headers(&self) -> Result<(), String> {
+        for (name, value) in &self.headers {
+            http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("`{name}` is not a valid header name"))?;
+            http::HeaderValue::from_str(value).map_err(|_| format!("header `{name}` has an invalid value"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Injected latency: a delay drawn from a [`Distribution`] plus uniform jitter of ± `jitter`,
+/// before the service is called or after it answered.
 ///
-/// In YAML the distribution's key and `jitter` share one map: `{ fixed: 100ms, jitter: 20ms }`.
+/// In YAML the distribution's key, `jitter` and `when` share one map:
+/// `{ fixed: 100ms, jitter: 20ms, when: after }`. `slow_first_byte: { fixed: 1s }` is the same
+/// as `latency: { fixed: 1s, when: after }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Latency {
     /// Where the delay is drawn from.
     pub distribution: Distribution,
     /// Uniform noise of ± this much added to each draw (Toxiproxy's jitter).
     pub jitter: Duration,
+    /// Whether the delay comes before the service is called or after it answered.
+    pub when: When,
+}
+
+/// Where a latency fault waits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum When {
+    /// Before the inner service is called: the whole answer is late, the service works later.
+    #[default]
+    Before,
+    /// After the inner service answered, before its response head goes out: the service did its
+    /// work on time, the client sees a slow first byte; the body then streams normally.
+    After,
 }
 
 impl Latency {
@@ -173,11 +241,17 @@ struct LatencyOut<'a> {
     distribution: &'a Distribution,
     #[serde(with = "humantime_serde", skip_serializing_if = "Duration::is_zero")]
     jitter: Duration,
+    #[serde(skip_serializing_if = "is_before")]
+    when: When,
+}
+
+fn is_before(w: &When) -> bool {
+    *w == When::Before
 }
 
 impl Serialize for Latency {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        LatencyOut { distribution: &self.distribution, jitter: self.jitter }.serialize(s)
+        LatencyOut { distribution: &self.distribution, jitter: self.jitter, when: self.when }.serialize(s)
     }
 }
 
@@ -195,23 +269,26 @@ impl<'de> Deserialize<'de> for Latency {
                 )
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Latency, A::Error> {
-                let (mut distribution, mut jitter) = (None, None);
+                let (mut distribution, mut jitter, mut when) = (None, None, When::Before);
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "jitter" {
                         jitter = Some(map.next_value::<humantime_serde::Serde<Duration>>()?.into_inner());
+                    } else if key == "when" {
+                        when = map.next_value()?;
                     } else if Distribution::VARIANTS.contains(&key.as_str()) {
                         if distribution.is_some() {
                             return Err(de::Error::custom("latency takes exactly one distribution"));
                         }
                         distribution = Some(map.next_value_seed(VariantSeed(&key))?);
                     } else {
-                        const EXPECTED: &[&str] = &["fixed", "uniform", "normal", "lognormal", "pareto", "jitter"];
+                        const EXPECTED: &[&str] =
+                            &["fixed", "uniform", "normal", "lognormal", "pareto", "jitter", "when"];
                         return Err(de::Error::unknown_field(&key, EXPECTED));
                     }
                 }
                 let distribution =
                     distribution.ok_or_else(|| de::Error::missing_field("fixed|uniform|normal|lognormal|pareto"))?;
-                Ok(Latency { distribution, jitter: jitter.unwrap_or_default() })
+                Ok(Latency { distribution, jitter: jitter.unwrap_or_default(), when })
             }
         }
         de.deserialize_map(LatencyVisitor)
@@ -252,11 +329,24 @@ mod tests {
     }
 
     #[test]
+    fn body_faults_error_headers_and_slow_first_byte_parse() {
+        let f: Fault = serde_json::from_str(r#"{"throttle":{"bytes_per_s":1024}}"#).unwrap();
+        assert_eq!(f, Fault::Throttle { bytes_per_s: 1024 });
+        let f: Fault = serde_json::from_str(r#"{"slow_first_byte":{"fixed":"1s"}}"#).unwrap();
+        assert!(matches!(f, Fault::Latency(Latency { when: When::After, .. })));
+        let f: Fault = serde_json::from_str(r#"{"error":{"status":429,"headers":{"retry-after":"3"}}}"#).unwrap();
+        assert!(f.validate().is_ok());
+        let bad: Fault = serde_json::from_str(r#"{"error":{"status":429,"headers":{"bad header":"3"}}}"#).unwrap();
+        assert!(bad.validate().unwrap_err().contains("bad header"));
+    }
+
+    #[test]
     fn jitter_stays_within_its_bound() {
         use rand::SeedableRng;
         let l = Latency {
             distribution: Distribution::Fixed(Duration::from_millis(100)),
             jitter: Duration::from_millis(10),
+            when: When::Before,
         };
         let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
         for _ in 0..1000 {

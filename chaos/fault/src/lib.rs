@@ -38,12 +38,12 @@ mod scope;
 mod seed;
 #[cfg(feature = "server")]
 pub mod server;
-mod table;
+pub(crate) mod table;
 
 pub use distribution::{Distribution, DistributionError, LognormalParams, NormalParams, ParetoParams, UniformParams};
-pub use fault::{ErrorFault, Fault, Latency};
+pub use fault::{ErrorFault, Fault, Latency, When};
 pub use layer::{BoxError, FaultBody, FaultLayer, FaultService, INJECTED_HEADER, InjectedFault, ResponseFuture};
 pub use rule::{Rule, RuleId};
-pub use scope::Scope;
+pub use scope::{Cohort, Scope, cohort_position};
 pub use seed::derive_seed;
-pub use table::FaultTable;
+pub use table::{FaultMetrics, FaultTable};

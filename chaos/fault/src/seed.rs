@@ -9,7 +9,11 @@ pub fn derive_seed(seed: u64, name: &str) -> u64 {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    let mut z = seed ^ h;
+    mix(seed ^ h)
+}
+
+/// splitmix64's finaliser: neighbouring inputs give unrelated outputs.
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)

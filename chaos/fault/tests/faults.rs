@@ -2,13 +2,13 @@
 
 use bytes::Bytes;
 use chaos_fault::server::Instance;
-use chaos_fault::{Distribution, Fault, FaultLayer, FaultTable, INJECTED_HEADER, Latency, Rule, Scope};
+use chaos_fault::{Distribution, Fault, FaultLayer, FaultTable, INJECTED_HEADER, Latency, Rule, Scope, When};
 use http_body_util::Full;
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 use tower::Layer;
 
-/// An instance that answers 200 "ok" (after `/slow`: 2 s), behind the fault layer.
+/// An instance that answers 200 "ok" (`/slow`: after 2 s), behind the fault layer.
 async fn instance(seed: u64) -> (Instance, FaultTable) {
     let table = FaultTable::new();
     let svc = FaultLayer::new(table.clone()).seed(seed).layer(tower::service_fn(
@@ -42,11 +42,13 @@ async fn without_rules_the_service_answers() {
 #[tokio::test]
 async fn an_error_fault_answers_its_status_body_and_rule_header() {
     let (inst, table) = instance(1).await;
-    let fault = Fault::Error(chaos_fault::ErrorFault { status: 503, body: "injected".into() });
+    let headers = [("retry-after".to_string(), "7".to_string())].into();
+    let fault = Fault::Error(chaos_fault::ErrorFault { status: 503, body: "injected".into(), headers });
     table.insert(Rule::new("e1", fault, Scope::default()));
     let res = get(&inst.url()).await.unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()[INJECTED_HEADER], "e1");
+    assert_eq!(res.headers()["retry-after"], "7");
     assert_eq!(res.text().await.unwrap(), "injected");
 }
 
@@ -74,7 +76,7 @@ async fn a_uniform_latency_stays_within_its_bounds() {
     });
     table.insert(Rule::new(
         "u",
-        Fault::Latency(Latency { distribution: dist, jitter: Duration::ZERO }),
+        Fault::Latency(Latency { distribution: dist, jitter: Duration::ZERO, when: When::Before }),
         Scope::default(),
     ));
     for _ in 0..5 {

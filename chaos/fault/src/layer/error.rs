@@ -16,6 +16,14 @@ pub enum InjectedFault {
         /// The rule that fired.
         rule: RuleId,
     },
+    /// A `truncate` fault cut the response body.
+    #[error("response body truncated after {after_bytes} bytes by rule `{rule}`")]
+    Truncated {
+        /// The rule that fired.
+        rule: RuleId,
+        /// Bytes let through.
+        after_bytes: u64,
+    },
     /// A `hang` fault that reached its bound.
     #[error("hang of {max:?} injected by rule `{rule}` ran out")]
     Hang {
@@ -30,7 +38,7 @@ impl InjectedFault {
     /// The rule that caused this failure.
     pub fn rule(&self) -> &RuleId {
         match self {
-            Self::Reset { rule } | Self::Hang { rule, .. } => rule,
+            Self::Reset { rule } | Self::Hang { rule, .. } | Self::Truncated { rule, .. } => rule,
         }
     }
 }

@@ -1,22 +1,48 @@
 //! Turning the active rules into what happens to one request.
 
-use crate::{ErrorFault, Fault, Rule, RuleId};
+use crate::table::{ActiveRule, Slot};
+use crate::{ErrorFault, Fault, FaultTable, RuleId, When};
+use http::{HeaderMap, Method};
 use rand::{RngExt, SeedableRng, rngs::SmallRng};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// What the rules decided for one request.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Default)]
 pub(crate) struct Plan {
-    /// Total injected delay before the outcome.
-    pub delay: Duration,
+    /// Injected delay before the inner service is called.
+    pub before: Duration,
+    /// Injected delay after it answered, before the response head goes out.
+    pub after: Duration,
     /// How the request ends.
     pub outcome: Outcome,
+    /// What happens to the response body.
+    pub shape: Shape,
+    /// `max_active` slots held while the request is faulted.
+    pub slots: Vec<Slot>,
 }
 
-#[derive(Debug, PartialEq)]
+/// Response-body faults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Shape {
+    /// Bytes per second.
+    pub throttle: Option<u64>,
+    /// Bytes let through, and the rule that cut.
+    pub truncate: Option<(u64, RuleId)>,
+}
+
+impl Shape {
+    pub fn is_none(&self) -> bool {
+        self.throttle.is_none() && self.truncate.is_none()
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
 pub(crate) enum Outcome {
     /// Call the inner service.
+    #[default]
     Pass,
     /// Answer with an error response.
     Error(ErrorFault, RuleId),
@@ -24,6 +50,13 @@ pub(crate) enum Outcome {
     Reset(RuleId),
     /// Wait `max`, then drop the connection.
     Hang(Duration, RuleId),
+}
+
+impl Plan {
+    /// Nothing to do: call the inner service as if there were no layer.
+    pub fn is_noop(&self) -> bool {
+        self.before.is_zero() && self.after.is_zero() && self.outcome == Outcome::Pass && self.shape.is_none()
+    }
 }
 
 /// Lock-free, repeatable draws: request `n` of a layer seeded `s` always draws from the same RNG.
@@ -40,28 +73,51 @@ impl Draws {
 
     pub fn next_rng(&self) -> SmallRng {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        // splitmix64-style mixing so that neighbouring counters give unrelated seeds.
-        let mut z = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        SmallRng::seed_from_u64(z ^ (z >> 31))
+        SmallRng::seed_from_u64(crate::seed::mix(self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
     }
 }
 
-/// Walks the rules in order (see the module docs of `layer` for the combination rule).
-pub(crate) fn plan(rules: &[Rule], path: &str, rng: &mut SmallRng) -> Plan {
-    let mut delay = Duration::ZERO;
-    for rule in rules {
-        if matches!(rule.fault, Fault::Kill { .. }) || !rule.scope.matches_path(path) {
+/// The request as the rules see it.
+pub(crate) struct Request<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+}
+
+/// Walks the rules in table order (see the `layer` module docs for how they combine).
+pub(crate) fn plan(rules: &[Arc<ActiveRule>], req: &Request<'_>, rng: &mut SmallRng, table: &FaultTable) -> Plan {
+    let mut plan = Plan::default();
+    let mut now = None;
+    for entry in rules {
+        let rule = &entry.rule;
+        if matches!(rule.fault, Fault::Kill { .. })
+            || !entry.is_live(|| *now.get_or_insert_with(Instant::now))
+            || !rule.scope.matches(req.method, req.path, req.headers)
+        {
             continue;
         }
         if rule.scope.probability < 1.0 && !rng.random_bool(rule.scope.probability.clamp(0.0, 1.0)) {
             continue;
         }
+        let Some(slot) = entry.enter() else { continue };
+        table.count(rule.fault.kind());
+        plan.slots.push(slot);
         let id = rule.id.clone();
-        let outcome = match &rule.fault {
+        plan.outcome = match &rule.fault {
+            Fault::Latency(l) if l.when == When::Before => {
+                plan.before += l.sample(rng);
+                continue;
+            }
             Fault::Latency(l) => {
-                delay += l.sample(rng);
+                plan.after += l.sample(rng);
+                continue;
+            }
+            Fault::Throttle { bytes_per_s } => {
+                plan.shape.throttle.get_or_insert(*bytes_per_s);
+                continue;
+            }
+            Fault::Truncate { after_bytes } => {
+                plan.shape.truncate.get_or_insert((*after_bytes, id));
                 continue;
             }
             Fault::Error(e) => Outcome::Error(e.clone(), id),
@@ -69,53 +125,77 @@ pub(crate) fn plan(rules: &[Rule], path: &str, rng: &mut SmallRng) -> Plan {
             Fault::Hang { max } => Outcome::Hang(*max, id),
             Fault::Kill { .. } => continue,
         };
-        return Plan { delay, outcome };
+        break;
     }
-    Plan { delay, outcome: Outcome::Pass }
+    plan
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Scope;
+    use crate::{Rule, Scope};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
 
+    fn run(rules: Vec<Rule>, path: &str, seed: u64) -> Plan {
+        let table = FaultTable::new();
+        rules.into_iter().for_each(|r| table.insert(r));
+        let req = Request { method: &Method::GET, path, headers: &HeaderMap::new() };
+        plan(&table.load(), &req, &mut Draws::new(seed).next_rng(), &table)
+    }
+
     #[test]
-    fn latencies_add_up_and_the_first_terminal_fault_wins() {
-        let rules = vec![
-            Rule::new("slow", Fault::fixed_latency(ms(10)), Scope::default()),
-            Rule::new("slower", Fault::fixed_latency(ms(5)), Scope::default()),
-            Rule::new("boom", Fault::error(503), Scope::default()),
-            Rule::new("reset", Fault::Reset, Scope::default()),
-        ];
-        let p = plan(&rules, "/x", &mut Draws::new(1).next_rng());
-        assert_eq!(p.delay, ms(15));
+    fn latencies_add_up_body_faults_stack_and_the_first_terminal_fault_wins() {
+        let after = Fault::Latency(crate::Latency {
+            when: When::After,
+            ..match Fault::fixed_latency(ms(7)) {
+                Fault::Latency(l) => l,
+                _ => unreachable!(),
+            }
+        });
+        let p = run(
+            vec![
+                Rule::new("slow", Fault::fixed_latency(ms(10)), Scope::default()),
+                Rule::new("slower", Fault::fixed_latency(ms(5)), Scope::default()),
+                Rule::new("late-head", after, Scope::default()),
+                Rule::new("thin", Fault::Throttle { bytes_per_s: 100 }, Scope::default()),
+                Rule::new("boom", Fault::error(503), Scope::default()),
+                Rule::new("reset", Fault::Reset, Scope::default()),
+            ],
+            "/x",
+            1,
+        );
+        assert_eq!((p.before, p.after), (ms(15), ms(7)));
+        assert_eq!(p.shape.throttle, Some(100));
         assert!(matches!(p.outcome, Outcome::Error(ref e, ref id) if e.status == 503 && &**id == "boom"));
     }
 
     #[test]
     fn out_of_route_and_kill_rules_are_skipped() {
-        let rules = vec![
-            Rule::new("k", Fault::Kill { restart_after: None }, Scope::default()),
-            Rule::new("r", Fault::Reset, Scope::default().route("/license")),
-        ];
-        assert_eq!(plan(&rules, "/manifest", &mut Draws::new(1).next_rng()).outcome, Outcome::Pass);
-        assert_eq!(plan(&rules, "/license/7", &mut Draws::new(1).next_rng()).outcome, Outcome::Reset("r".into()));
+        let rules = || {
+            vec![
+                Rule::new("k", Fault::Kill { restart_after: None }, Scope::default()),
+                Rule::new("r", Fault::Reset, Scope::default().route("/license")),
+            ]
+        };
+        assert!(run(rules(), "/manifest", 1).is_noop());
+        assert_eq!(run(rules(), "/license/7", 1).outcome, Outcome::Reset("r".into()));
     }
 
     #[test]
     fn probability_takes_about_its_share_and_repeats_for_a_seed() {
-        let rules = vec![Rule::new("e", Fault::error(500), Scope::probability(0.3))];
-        let run = |seed| {
+        let hits = |seed| {
+            let table = FaultTable::new();
+            table.insert(Rule::new("e", Fault::error(500), Scope::probability(0.3)));
             let draws = Draws::new(seed);
-            (0..10_000).filter(|_| plan(&rules, "/", &mut draws.next_rng()).outcome != Outcome::Pass).count()
+            let req = Request { method: &Method::GET, path: "/", headers: &HeaderMap::new() };
+            (0..10_000).filter(|_| !plan(&table.load(), &req, &mut draws.next_rng(), &table).is_noop()).count()
         };
-        let hits = run(9);
+        let n = hits(9);
         // 99.9 % binomial interval for n = 10 000, p = 0.3 is about ±150.
-        assert!((2850..=3150).contains(&hits), "{hits}");
-        assert_eq!(hits, run(9));
+        assert!((2850..=3150).contains(&n), "{n}");
+        assert_eq!(n, hits(9));
     }
 }

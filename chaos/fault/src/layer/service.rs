@@ -1,10 +1,10 @@
 //! [`FaultService`]: the middleware itself.
 
 use super::future::ResponseFuture;
-use super::plan::{Draws, Outcome, plan};
+use super::plan::{Draws, Outcome, Request as Seen, plan};
 use super::{BoxError, FaultBody, INJECTED_HEADER, InjectedFault};
 use crate::FaultTable;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Service, ServiceExt};
@@ -67,24 +67,38 @@ where
         if rules.is_empty() {
             return ResponseFuture::passthrough(self.inner.call(req));
         }
-        let plan = plan(&rules, req.uri().path(), &mut self.draws.next_rng());
+        let seen = Seen { method: req.method(), path: req.uri().path(), headers: req.headers() };
+        let plan = plan(&rules, &seen, &mut self.draws.next_rng(), &self.table);
         drop(rules);
-        if plan.delay.is_zero() && plan.outcome == Outcome::Pass {
+        if plan.is_noop() {
             return ResponseFuture::passthrough(self.inner.call(req));
         }
         // The service that poll_ready prepared goes into the future; a clone stays here.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture::faulted(Box::pin(async move {
-            tokio::time::sleep(plan.delay).await;
+            // `slots` (max_active) live until the answer is out, or in the body for body faults.
+            let slots = plan.slots;
+            tokio::time::sleep(plan.before).await;
             match plan.outcome {
                 Outcome::Pass => {
                     let res = inner.oneshot(req).await.map_err(Into::into)?;
-                    Ok(res.map(FaultBody::inner))
+                    tokio::time::sleep(plan.after).await;
+                    let shape = plan.shape;
+                    Ok(res.map(|body| {
+                        if shape.is_none() { FaultBody::inner(body) } else { FaultBody::shaped(body, shape, slots) }
+                    }))
                 }
                 Outcome::Error(e, rule) => {
                     let mut res = Response::new(FaultBody::synthetic(e.body));
                     *res.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    for (name, value) in &e.headers {
+                        // Validated when the rule was made; a bad one is skipped, not a panic.
+                        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+                        {
+                            res.headers_mut().insert(n, v);
+                        }
+                    }
                     if let Ok(v) = HeaderValue::from_str(&rule) {
                         res.headers_mut().insert(INJECTED_HEADER, v);
                     }
