@@ -11,9 +11,13 @@ pub struct GuardCounters {
     budget_exhausted: AtomicU64,
     failures: AtomicU64,
     fallbacks: AtomicU64,
+    ejections: AtomicU64,
 }
 
 impl GuardCounters {
+    pub(crate) fn ejection(&self) {
+        self.ejections.fetch_add(1, Relaxed);
+    }
     pub(crate) fn call(&self) {
         self.calls.fetch_add(1, Relaxed);
     }
@@ -40,6 +44,7 @@ impl GuardCounters {
             retries_denied_by_budget: self.budget_exhausted.load(Relaxed),
             failures: self.failures.load(Relaxed),
             fallbacks: self.fallbacks.load(Relaxed),
+            ejections: self.ejections.load(Relaxed),
         }
     }
 }
@@ -61,6 +66,9 @@ pub struct GuardStats {
     pub failures: u64,
     /// Times the caller served its fallback instead.
     pub fallbacks: u64,
+    /// Times an instance was ejected after consecutive failures.
+    #[serde(default)]
+    pub ejections: u64,
 }
 
 impl GuardStats {

@@ -24,13 +24,15 @@ mod services;
 mod stats;
 mod topology;
 
-pub use client::{DepClient, DepRequest, DepResponse, Endpoints};
+pub use client::{DepClient, DepRequest, DepResponse, Ejection, Endpoints};
 pub use guards::{GuardCounters, GuardStats};
 pub use platform::{InstanceHandle, Platform, PlatformError};
 pub use player::{HomeOutcome, PlayFailure, PlayOutcome, PlaybackClient, SessionOutcome};
 pub use services::PLAY_FAILURE_HEADER;
 pub use stats::{InstanceStats, Metered, StatsSnapshot, latency_histogram};
-pub use topology::{CallPolicy, DEFAULT_TOPOLOGY, PlayerSpec, RetryBudget, Role, ServiceSpec, Topology, TopologyError};
+pub use topology::{
+    CallPolicy, DEFAULT_TOPOLOGY, InstanceInfo, PlayerSpec, RetryBudget, Role, ServiceSpec, Topology, TopologyError,
+};
 
 /// The header that carries the subscriber's id between device, edge and services.
 pub const USER_HEADER: &str = "x-user-id";

@@ -1,6 +1,6 @@
 //! [`Platform`]: the topology's services started as real HTTP servers on 127.0.0.1.
 
-use crate::client::{DepClient, Endpoints, http_client};
+use crate::client::{DepClient, Ejection, Endpoints, http_client};
 use crate::guards::{GuardCounters, GuardStats};
 use crate::services::{Ctx, router};
 use crate::stats::{InstanceStats, Metered, StatsSnapshot};
@@ -65,7 +65,8 @@ impl Platform {
             for (callee, policy) in &spec.calls {
                 let counters = Arc::new(GuardCounters::default());
                 guards.push((name.clone(), callee.clone(), counters.clone()));
-                let endpoints = Endpoints::new(urls[callee].clone(), http.clone());
+                let ejection = Ejection { eject_after: policy.eject_after, eject_for: policy.eject_for };
+                let endpoints = Endpoints::new(urls[callee].clone(), http.clone(), ejection, counters.clone());
                 let callee_role = topology.role_of(callee).expect("validated topology");
                 deps.insert(callee_role, DepClient::new(callee, endpoints, policy, counters));
             }

@@ -94,7 +94,7 @@ pub async fn run(
             let _ = rx.wait_for(Option::is_some).await;
         }
     };
-    let timeline = Timeline::new(exp);
+    let timeline = Timeline::new(exp, topology, seed);
     let work = async {
         tokio::join!(load::drive(schedule, &mut sessions, until_halted()), async {
             let precheck = || steady_before(exp, &recorder);

@@ -1,10 +1,10 @@
 //! [`Timeline`]: the experiment's fault steps applied to and removed from the platform on time.
 
 use crate::experiment::Experiment;
-use chaos_fault::{Fault, Rule};
+use chaos_fault::{Fault, Rule, derive_seed};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use targets::Platform;
+use targets::{Platform, Topology};
 use tokio::time::Instant;
 
 /// What happened to a fault step, when.
@@ -41,16 +41,23 @@ pub struct Timeline<'a> {
     exp: &'a Experiment,
     /// (offset, step index, apply?)
     plan: Vec<(Duration, usize, bool)>,
+    /// The instances each step hits, chosen once (seeded), so removal undoes what was applied.
+    hits: Vec<Vec<String>>,
 }
 
 impl<'a> Timeline<'a> {
-    /// The plan of `exp`: every step applied at `at` and removed at `at + for`.
-    pub fn new(exp: &'a Experiment) -> Self {
+    /// The plan of `exp` on `topology`: every step applied at `at` and removed at `at + for`;
+    /// partial targets (`count`, `percent`) drawn from `seed` and the step's name.
+    pub fn new(exp: &'a Experiment, topology: &Topology, seed: u64) -> Self {
         let mut plan: Vec<_> =
             exp.faults.iter().enumerate().flat_map(|(i, f)| [(f.at, i, true), (f.end(), i, false)]).collect();
         // Removals before applications at the same instant, then in file order.
         plan.sort_by_key(|&(t, i, apply)| (t, apply, i));
-        Self { exp, plan }
+        let instances = topology.instances();
+        let hits = (0..exp.faults.len())
+            .map(|i| exp.faults[i].target.resolve(&instances, derive_seed(seed, &exp.step_name(i))))
+            .collect();
+        Self { exp, plan, hits }
     }
 
     /// Runs the plan against `platform` from `origin` (end of warm-up). `before_first` is asked
@@ -103,7 +110,7 @@ impl<'a> Timeline<'a> {
     ) -> TimelineEvent {
         let step = &self.exp.faults[i];
         let name = self.exp.step_name(i);
-        let targets = platform.resolve(&step.target);
+        let targets: Vec<_> = self.hits[i].iter().flat_map(|name| platform.resolve(name)).collect();
         for instance in &targets {
             match (&step.fault, apply) {
                 (Fault::Kill { restart_after }, true) => instance.server.kill(*restart_after).await,
@@ -117,7 +124,7 @@ impl<'a> Timeline<'a> {
             at_ms: Instant::now().saturating_duration_since(origin).as_millis() as u64,
             step: name,
             action,
-            target: step.target.clone(),
+            target: step.target.to_string(),
             instances: targets.iter().map(|t| t.name.clone()).collect(),
             fault: step.fault.kind().into(),
         }

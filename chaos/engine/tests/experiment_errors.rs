@@ -26,7 +26,7 @@ fn one(src: &str) -> ExperimentError {
 fn a_good_file_parses() {
     let (exp, _) = parse_str(GOOD, "exp.yaml", Path::new(".")).unwrap();
     assert_eq!(exp.load.rate.0, 10.0);
-    assert_eq!(exp.faults[0].target, "license");
+    assert_eq!(exp.faults[0].target, chaos_engine::experiment::Target::named("license"));
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn a_negative_duration_is_rejected() {
 fn a_target_outside_the_topology_is_rejected_at_the_target() {
     let e = one(&GOOD.replace("target: license", "target: lisence"));
     assert_eq!((e.line, e.column), (4, 32));
-    assert!(e.message.contains("`lisence` is not a service or instance"), "{e}");
+    assert!(e.message.contains("`lisence` matches no instance"), "{e}");
 }
 
 #[test]

@@ -74,3 +74,24 @@ async fn an_unsteady_system_gets_no_faults_and_the_run_is_aborted() {
     );
     assert!(report.timeline.is_empty(), "{:?}", report.timeline);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_target_kills_a_seeded_share_and_players_fail_over() {
+    let src = "\
+name: two-cdns
+seed: 11
+load: { rate: 25/s, warmup: 1s, duration: 5s }
+faults:
+  - { at: 1s, for: 3s, target: { service: cdn, count: 2 }, fault: kill }
+gates:
+  - { kpi: play_success_ratio, during: faults, at_least: 0.95 }
+";
+    let report = run_yaml(src, std::future::pending()).await;
+    let killed = &report.timeline[0].instances;
+    assert_eq!(killed.len(), 2, "{killed:?}");
+    assert_eq!(report.timeline[0].target, "service=cdn count=2");
+    assert_eq!(report.status, Status::Passed, "{:#?}", report.gates);
+    assert!(report.phase(Phase::Faults).unwrap().failovers > 0);
+    let again = run_yaml(src, std::future::pending()).await;
+    assert_eq!(&again.timeline[0].instances, killed, "the same seed kills the same instances");
+}

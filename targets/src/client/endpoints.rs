@@ -1,6 +1,13 @@
-//! [`Endpoints`]: the transport under the guards, one try per call, instances in turn.
+//! [`Endpoints`]: the transport under the guards — one try per call, each try of a request on
+//! the next instance, instances that keep failing ejected for a while.
+//!
+//! The ejection is Envoy's outlier detection in miniature: after `eject_after` consecutive failed
+//! tries (connection refused, reset, 5xx) an instance is skipped for `eject_for`, unless every
+//! instance is ejected. tower has no such layer (its `balance` needs a load metric and discovery
+//! for each endpoint), and these few lines fit the round-robin here.
 
 use super::{DepRequest, DepResponse};
+use crate::guards::GuardCounters;
 use bytes::Bytes;
 use chaos_fault::BoxError;
 use futures_util::future::BoxFuture;
@@ -8,8 +15,10 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Instant;
 use tower::Service;
 
 /// The HTTP/1 connection pool shared by all clients of a platform.
@@ -22,12 +31,33 @@ pub fn http_client() -> HttpClient {
     Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(connector)
 }
 
-/// Sends each request to the next instance of a service (round-robin); a non-2xx answer is an
-/// error, so that the retry above moves on to another instance.
+/// Outlier ejection settings; `eject_after: 0` switches it off.
+#[derive(Clone, Copy, Debug)]
+pub struct Ejection {
+    /// Consecutive failed tries that eject an instance.
+    pub eject_after: u32,
+    /// How long it stays ejected.
+    pub eject_for: Duration,
+}
+
+struct Endpoint {
+    url: String,
+    failures: AtomicU32,
+    /// Milliseconds since `epoch` until which the instance is skipped.
+    ejected_until: AtomicU64,
+}
+
+struct Shared {
+    endpoints: Vec<Endpoint>,
+    ejection: Ejection,
+    epoch: Instant,
+    counters: Arc<GuardCounters>,
+}
+
+/// The instances of one dependency.
 #[derive(Clone)]
 pub struct Endpoints {
-    urls: Arc<[String]>,
-    next: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     http: HttpClient,
 }
 
@@ -41,8 +71,51 @@ pub struct StatusError {
 
 impl Endpoints {
     /// Instances at `urls` (`http://127.0.0.1:PORT`), reached through `http`.
-    pub fn new(urls: Vec<String>, http: HttpClient) -> Self {
-        Self { urls: urls.into(), next: Arc::new(AtomicUsize::new(0)), http }
+    pub fn new(urls: Vec<String>, http: HttpClient, ejection: Ejection, counters: Arc<GuardCounters>) -> Self {
+        let endpoints = urls
+            .into_iter()
+            .map(|url| Endpoint { url, failures: AtomicU32::new(0), ejected_until: AtomicU64::new(0) })
+            .collect();
+        Self { shared: Arc::new(Shared { endpoints, ejection, epoch: Instant::now(), counters }), http }
+    }
+
+    /// Number of instances.
+    pub fn len(&self) -> usize {
+        self.shared.endpoints.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.shared.endpoints.is_empty()
+    }
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Try `attempt` of a request starting at `base` goes to the next instance in turn that is not
+    /// ejected (or, when all are, to the next in turn anyway).
+    fn pick(&self, base: usize, attempt: u32) -> usize {
+        let n = self.endpoints.len();
+        let first = (base + attempt as usize) % n;
+        let now = self.now_ms();
+        (0..n).map(|k| (first + k) % n).find(|&i| self.endpoints[i].ejected_until.load(Relaxed) <= now).unwrap_or(first)
+    }
+
+    fn outcome(&self, i: usize, ok: bool) {
+        let e = &self.endpoints[i];
+        if ok {
+            e.failures.store(0, Relaxed);
+            return;
+        }
+        let failures = e.failures.fetch_add(1, Relaxed) + 1;
+        if self.ejection.eject_after > 0 && failures >= self.ejection.eject_after {
+            e.failures.store(0, Relaxed);
+            e.ejected_until.store(self.now_ms() + self.ejection.eject_for.as_millis() as u64, Relaxed);
+            self.counters.ejection();
+        }
     }
 }
 
@@ -56,18 +129,24 @@ impl Service<DepRequest> for Endpoints {
     }
 
     fn call(&mut self, req: DepRequest) -> Self::Future {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.urls.len();
-        let uri = format!("{}{}", self.urls[i], req.path);
+        let shared = self.shared.clone();
+        let i = shared.pick(req.base, req.attempt);
+        let uri = format!("{}{}", shared.endpoints[i].url, req.path);
         let http = self.http.clone();
         Box::pin(async move {
-            let request = http::Request::get(uri).header(crate::USER_HEADER, &*req.user).body(Empty::new())?;
-            let res = http.request(request).await?;
-            let status = res.status();
-            let body = res.into_body().collect().await?.to_bytes();
-            if !status.is_success() {
-                return Err(StatusError { status }.into());
+            let result = async {
+                let request = http::Request::get(uri).header(crate::USER_HEADER, &*req.user).body(Empty::new())?;
+                let res = http.request(request).await?;
+                let status = res.status();
+                let body = res.into_body().collect().await?.to_bytes();
+                if status.is_server_error() || !status.is_success() {
+                    return Err(StatusError { status }.into());
+                }
+                Ok(DepResponse { status, body })
             }
-            Ok(DepResponse { status, body })
+            .await;
+            shared.outcome(i, result.is_ok());
+            result
         })
     }
 }

@@ -9,7 +9,7 @@
 mod endpoints;
 mod policy;
 
-pub use endpoints::{Endpoints, http_client};
+pub use endpoints::{Ejection, Endpoints, http_client};
 
 use crate::guards::GuardCounters;
 use crate::topology::CallPolicy;
@@ -18,6 +18,7 @@ use chaos_fault::BoxError;
 use http::StatusCode;
 use policy::BudgetedRetry;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
@@ -29,6 +30,10 @@ pub struct DepRequest {
     pub path: String,
     /// The subscriber, sent as `x-user-id`.
     pub user: Arc<str>,
+    /// Where the round-robin starts for this request.
+    pub base: usize,
+    /// Tries made so far (the retry policy counts them), so each try goes to another instance.
+    pub attempt: u32,
 }
 
 /// A successful (2xx) answer of a dependency.
@@ -47,6 +52,7 @@ pub struct DepClient {
     fallback: bool,
     budget: Arc<TpsBudget>,
     counters: Arc<GuardCounters>,
+    next: Arc<AtomicUsize>,
     svc: BoxCloneSyncService<DepRequest, DepResponse, BoxError>,
 }
 
@@ -58,7 +64,15 @@ impl DepClient {
         let retry = BudgetedRetry::new(policy.retries, budget.clone(), counters.clone());
         let svc =
             ServiceBuilder::new().retry(retry).timeout(policy.timeout).service(endpoints).map_err(|e: BoxError| e);
-        Self { callee: callee.into(), fallback: policy.fallback, budget, counters, svc: BoxCloneSyncService::new(svc) }
+        let next = Arc::new(AtomicUsize::new(0));
+        Self {
+            callee: callee.into(),
+            fallback: policy.fallback,
+            budget,
+            counters,
+            next,
+            svc: BoxCloneSyncService::new(svc),
+        }
     }
 
     /// The dependency's service name.
@@ -75,7 +89,8 @@ impl DepClient {
     pub async fn get(&self, path: String, user: &Arc<str>) -> Result<DepResponse, BoxError> {
         self.counters.call();
         self.budget.deposit();
-        let res = self.svc.clone().oneshot(DepRequest { path, user: user.clone() }).await;
+        let base = self.next.fetch_add(1, Ordering::Relaxed);
+        let res = self.svc.clone().oneshot(DepRequest { path, user: user.clone(), base, attempt: 0 }).await;
         if res.is_err() {
             self.counters.failure();
         }

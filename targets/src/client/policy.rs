@@ -1,5 +1,6 @@
 //! The retry policy: a bounded number of retries, each paid for from a shared budget.
 
+use super::DepRequest;
 use crate::guards::GuardCounters;
 use std::future::{Ready, ready};
 use std::sync::Arc;
@@ -21,10 +22,10 @@ impl BudgetedRetry {
     }
 }
 
-impl<Req: Clone, Res, E> Policy<Req, Res, E> for BudgetedRetry {
+impl<Res, E> Policy<DepRequest, Res, E> for BudgetedRetry {
     type Future = Ready<()>;
 
-    fn retry(&mut self, _req: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+    fn retry(&mut self, req: &mut DepRequest, result: &mut Result<Res, E>) -> Option<Self::Future> {
         if result.is_ok() || self.remaining == 0 {
             return None;
         }
@@ -33,11 +34,12 @@ impl<Req: Clone, Res, E> Policy<Req, Res, E> for BudgetedRetry {
             return None;
         }
         self.remaining -= 1;
+        req.attempt += 1;
         self.counters.retry();
         Some(ready(()))
     }
 
-    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+    fn clone_request(&mut self, req: &DepRequest) -> Option<DepRequest> {
         Some(req.clone())
     }
 }

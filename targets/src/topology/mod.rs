@@ -114,6 +114,17 @@ fn default_segment_bytes() -> usize {
     256 * 1024
 }
 
+/// Where an instance is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceInfo {
+    /// `SERVICE-N`.
+    pub name: String,
+    /// Its service.
+    pub service: String,
+    /// Its zone.
+    pub zone: String,
+}
+
 /// The caller's guard for one dependency.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +141,20 @@ pub struct CallPolicy {
     /// Whether the caller's fallback for this dependency is on.
     #[serde(default = "yes")]
     pub fallback: bool,
+    /// Eject an instance after this many consecutive failed tries (0: never).
+    #[serde(default = "default_eject_after")]
+    pub eject_after: u32,
+    /// How long an ejected instance is skipped.
+    #[serde(default = "default_eject_for", with = "humantime_serde")]
+    pub eject_for: Duration,
+}
+
+fn default_eject_after() -> u32 {
+    3
+}
+
+fn default_eject_for() -> Duration {
+    Duration::from_secs(2)
 }
 
 fn yes() -> bool {
@@ -212,6 +237,19 @@ impl Topology {
     pub fn instance_names(&self, service: &str) -> Vec<String> {
         let replicas = self.services.get(service).map_or(0, |s| s.replicas);
         (0..replicas).map(|i| format!("{service}-{i}")).collect()
+    }
+
+    /// Every instance as (instance name, service, zone), services in name order; the zone of
+    /// instance `i` is `zones[i % zones.len()]`, as the platform places it.
+    pub fn instances(&self) -> Vec<InstanceInfo> {
+        let mut out = Vec::new();
+        for (service, spec) in &self.services {
+            for (i, name) in self.instance_names(service).into_iter().enumerate() {
+                let zone = spec.zones[i % spec.zones.len()].clone();
+                out.push(InstanceInfo { name, service: service.clone(), zone });
+            }
+        }
+        out
     }
 
     /// Checks roles, references, counts and distributions.

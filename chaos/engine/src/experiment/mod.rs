@@ -15,9 +15,11 @@
 
 mod locate;
 mod parse;
+mod target;
 mod validate;
 
 pub use parse::{ExperimentError, ExperimentErrors, load_file, parse_str};
+pub use target::Target;
 
 use crate::kpi::{Bound, Kpi, Phase};
 use chaos_fault::{Fault, Scope};
@@ -139,8 +141,9 @@ pub struct FaultStep {
     /// How long the fault stays.
     #[serde(rename = "for", with = "humantime_serde")]
     pub duration: Duration,
-    /// A service (all its instances) or one instance (`cdn-1`).
-    pub target: String,
+    /// A service (all its instances), one instance (`cdn-1`), or a selector
+    /// (`{ service: cdn, count: 2 }`, `{ zone: zone-a }`).
+    pub target: Target,
     /// What happens.
     pub fault: Fault,
     /// To which requests (not for `kill`).

@@ -21,6 +21,7 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
     if exp.load.duration.is_zero() {
         problem("load.duration".into(), "duration must be > 0".into());
     }
+    let instances = topology.instances();
     for (i, step) in exp.faults.iter().enumerate() {
         let at = |field: &str| format!("faults[{i}].{field}");
         if step.duration.is_zero() {
@@ -36,17 +37,8 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
                 ),
             );
         }
-        let known = topology.services.keys().flat_map(|s| std::iter::once(s.clone()).chain(topology.instance_names(s)));
-        if !known.clone().any(|k| k == step.target) {
-            let services: Vec<&str> = topology.services.keys().map(String::as_str).collect();
-            problem(
-                at("target"),
-                format!(
-                    "`{}` is not a service or instance of the topology (services: {})",
-                    step.target,
-                    services.join(", ")
-                ),
-            );
+        if let Err(e) = step.target.validate(&instances) {
+            problem(at("target"), e);
         }
         if let Err(e) = step.fault.validate() {
             problem(at("fault"), e);

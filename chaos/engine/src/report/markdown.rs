@@ -115,17 +115,18 @@ impl Exporter for Markdown {
 
         let _ = writeln!(
             s,
-            "\n## Guards\n\n| caller → dependency | calls | retries | denied by budget | failures | fallbacks | amplification |\n|---|---:|---:|---:|---:|---:|---:|"
+            "\n## Guards\n\n| caller → dependency | calls | retries | denied by budget | ejections | failures | fallbacks | amplification |\n|---|---:|---:|---:|---:|---:|---:|---:|"
         );
         for g in &r.guards {
             let _ = writeln!(
                 s,
-                "| {} → {} | {} | {} | {} | {} | {} | ×{:.2} |",
+                "| {} → {} | {} | {} | {} | {} | {} | {} | ×{:.2} |",
                 g.caller,
                 g.callee,
                 g.calls,
                 g.retries,
                 g.retries_denied_by_budget,
+                g.ejections,
                 g.failures,
                 g.fallbacks,
                 g.retry_amplification()
