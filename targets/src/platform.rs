@@ -5,6 +5,7 @@ use crate::guards::{GuardCounters, GuardStats};
 use crate::services::{Ctx, router};
 use crate::stats::{InstanceStats, Metered, StatsSnapshot};
 use crate::topology::{Role, Topology};
+use chaos_fault::control::{ControlConfig, ControlError, ControlServer, Registry};
 use chaos_fault::server::Instance;
 use chaos_fault::{FaultLayer, FaultTable, derive_seed};
 use std::collections::BTreeMap;
@@ -33,6 +34,7 @@ pub struct Platform {
     topology: Topology,
     instances: Vec<InstanceHandle>,
     guards: Vec<(String, String, Arc<GuardCounters>)>,
+    registry: Registry,
 }
 
 /// Why a platform could not start.
@@ -58,6 +60,7 @@ impl Platform {
         let mut urls: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut instances = Vec::new();
         let mut guards = Vec::new();
+        let registry = Registry::new();
         for name in topology.start_order()? {
             let spec = &topology.services[&name];
             let role = topology.role_of(&name).expect("validated topology");
@@ -84,11 +87,12 @@ impl Platform {
                     .await
                     .map_err(|source| PlatformError::Bind { instance: instance.clone(), source })?;
                 urls.entry(name.clone()).or_default().push(server.url());
+                registry.register(instance.clone(), table.clone(), Some(server.clone()));
                 let zone = spec.zones[i % spec.zones.len()].clone();
                 instances.push(InstanceHandle { name: instance, service: name.clone(), zone, server, table, stats });
             }
         }
-        Ok(Self { topology: topology.clone(), instances, guards })
+        Ok(Self { topology: topology.clone(), instances, guards, registry })
     }
 
     /// The topology it runs.
@@ -124,6 +128,16 @@ impl Platform {
     /// What every guard did.
     pub fn guard_stats(&self) -> Vec<GuardStats> {
         self.guards.iter().map(|(caller, callee, c)| c.snapshot(caller, callee)).collect()
+    }
+
+    /// Every instance by name, for the control API.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Serves the control API over every instance of the platform.
+    pub async fn serve_control(&self, config: ControlConfig) -> Result<ControlServer, ControlError> {
+        chaos_fault::control::serve(self.registry.clone(), config).await
     }
 
     /// Removes every fault rule and brings killed instances back.

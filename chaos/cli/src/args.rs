@@ -1,6 +1,7 @@
 //! Command-line arguments (clap). Usage errors exit with 2.
 
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Chaos experiments against a simulated streaming platform: inject faults, press Play, gate CI.
@@ -46,6 +47,92 @@ pub enum Command {
         #[arg(long, default_value = "experiments")]
         dir: PathBuf,
     },
+    /// Manage the rules of running instances through their control API.
+    /// Exit: 0 done, 2 bad input (here or refused by the API), 4 control API unreachable.
+    Fault {
+        /// The control API's base URL, e.g. http://127.0.0.1:7474.
+        #[arg(long, global = true, env = "CHAOS_CONTROL")]
+        target: Option<String>,
+        /// Bearer token for the control API.
+        #[arg(long, global = true, env = "CHAOS_TOKEN")]
+        token: Option<String>,
+        /// What to do.
+        #[command(subcommand)]
+        action: FaultAction,
+    },
+    /// Put the fault layer in front of any HTTP service, as a reverse proxy.
+    Proxy {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// The service to forward to, e.g. http://127.0.0.1:3000.
+        #[arg(long)]
+        upstream: String,
+        /// Address of the control API.
+        #[arg(long, default_value = "127.0.0.1:7474")]
+        control: SocketAddr,
+        /// Bearer token for the control API (required when it is not on loopback).
+        #[arg(long, env = "CHAOS_TOKEN")]
+        token: Option<String>,
+        /// Seed of the proxy's random draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Run the simulated platform for exploration until Ctrl-C.
+    Targets {
+        /// What to do.
+        #[command(subcommand)]
+        action: TargetsAction,
+    },
+}
+
+/// `chaos targets` actions.
+#[derive(Debug, Subcommand)]
+pub enum TargetsAction {
+    /// Start the default platform and its control API, print their URLs, wait for Ctrl-C.
+    Up {
+        /// Seed of every instance.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Address of the control API.
+        #[arg(long, default_value = "127.0.0.1:7474")]
+        control: SocketAddr,
+    },
+}
+
+/// `chaos fault` actions.
+#[derive(Debug, Subcommand)]
+pub enum FaultAction {
+    /// Add a rule to an instance (`*`: every instance).
+    Add {
+        /// The instance, e.g. license-0, or `*`.
+        #[arg(long, default_value = "*")]
+        instance: String,
+        /// The rule's id.
+        #[arg(long)]
+        id: String,
+        /// The fault, as YAML or JSON: `{ latency: { fixed: 200ms } }`, `reset`, ...
+        #[arg(long)]
+        fault: String,
+        /// The scope, as YAML or JSON: `{ probability: 0.5, route: /license }`.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Remove the rule by itself after this long, e.g. 30s.
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// List instances and their rules.
+    List,
+    /// Remove a rule.
+    Rm {
+        /// The instance, or `*`.
+        #[arg(long, default_value = "*")]
+        instance: String,
+        /// The rule's id.
+        id: String,
+    },
+    /// Remove every rule of every instance (halt all).
+    Reset,
 }
 
 /// Parses `std::env::args`; exits with 2 and clap's message on a usage error.

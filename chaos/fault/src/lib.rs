@@ -29,10 +29,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "control")]
+pub mod control;
 mod distribution;
 mod fault;
 mod layer;
 mod one_key;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 mod rule;
 mod scope;
 mod seed;

@@ -1,6 +1,9 @@
 //! The subcommands: load input, call the engine, hand results to the printer.
 
-use crate::args::{Cli, Command};
+mod fault;
+mod serve;
+
+use crate::args::{Cli, Command, TargetsAction};
 use crate::printer;
 use anyhow::Context;
 use chaos_engine::report::{Json, Markdown, report_dir, write_report};
@@ -21,6 +24,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { files, out, seed, quiet } => run(&files, &out, seed, quiet),
         Command::Validate { files } => Ok(validate(&files)),
         Command::List { dir } => list(&dir),
+        Command::Fault { target, token, action } => fault::run(target, token, action),
+        Command::Proxy { listen, upstream, control, token, seed } => {
+            serve::proxy(listen, &upstream, control, token, seed)
+        }
+        Command::Targets { action: TargetsAction::Up { seed, control } } => serve::targets_up(seed, control),
     }
 }
 
@@ -68,7 +76,7 @@ fn validate(files: &[PathBuf]) -> ExitCode {
 
 fn run(files: &[PathBuf], out: &Path, seed: Option<u64>, quiet: bool) -> anyhow::Result<ExitCode> {
     let Ok(loaded) = load_all(files) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let runtime = runtime()?;
     let opts = RunOptions { seed };
     let mut worst = Status::Passed;
     let stdout = std::io::stdout();
@@ -97,6 +105,11 @@ fn worse(a: Status, b: Status) -> Status {
         Status::Aborted => 2,
     };
     if rank(b) > rank(a) { b } else { a }
+}
+
+/// A multi-threaded runtime for one command.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

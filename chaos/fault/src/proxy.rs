@@ -1,0 +1,128 @@
+//! A reverse proxy (feature `proxy`) that puts the fault layer in front of any HTTP service: no
+//! code change in the service, bodies streamed both ways (never buffered), faults managed through
+//! the same [`FaultTable`] — and so through the control API.
+
+use crate::server::Instance;
+use crate::{BoxError, FaultLayer, FaultTable};
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::Layer;
+
+/// The body of a proxied answer: the upstream's, streamed, or a 502 made here.
+pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// Forwards every request to one upstream (`http://host:port`), keeping path and query.
+#[derive(Clone)]
+pub struct Forward {
+    upstream: Arc<Upstream>,
+    client: Client<HttpConnector, Incoming>,
+}
+
+struct Upstream {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    host: HeaderValue,
+}
+
+/// Why a proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The upstream is not an `http://host:port` URL.
+    #[error("upstream `{0}` must be an http:// URL with a host")]
+    Upstream(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The socket error.
+        source: std::io::Error,
+    },
+}
+
+/// Headers that belong to one hop and are not forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::UPGRADE,
+];
+
+impl Forward {
+    /// A forwarder to `upstream`.
+    pub fn new(upstream: &str) -> Result<Self, ProxyError> {
+        let bad = || ProxyError::Upstream(upstream.to_string());
+        let uri: Uri = upstream.parse().map_err(|_| bad())?;
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+            return Err(bad());
+        };
+        if scheme != http::uri::Scheme::HTTP {
+            return Err(bad());
+        }
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(Self { upstream: Arc::new(Upstream { scheme, authority, host }), client })
+    }
+}
+
+impl tower::Service<Request<Incoming>> for Forward {
+    type Response = Response<ProxyBody>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
+        let up = &self.upstream;
+        let path = req.uri().path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        let uri = Uri::builder().scheme(up.scheme.clone()).authority(up.authority.clone()).path_and_query(path).build();
+        let client = self.client.clone();
+        let host = up.host.clone();
+        Box::pin(async move {
+            *req.uri_mut() = uri?;
+            let headers = req.headers_mut();
+            for h in &HOP_BY_HOP {
+                headers.remove(h);
+            }
+            headers.insert(header::HOST, host);
+            match client.request(req).await {
+                Ok(res) => {
+                    let mut res = res.map(Either::Left);
+                    for h in &HOP_BY_HOP {
+                        res.headers_mut().remove(h);
+                    }
+                    Ok(res)
+                }
+                Err(e) => {
+                    let mut res =
+                        Response::new(Either::Right(Full::new(Bytes::from(format!("upstream unreachable: {e}\n")))));
+                    *res.status_mut() = StatusCode::BAD_GATEWAY;
+                    Ok(res)
+                }
+            }
+        })
+    }
+}
+
+/// Listens on `listen` and forwards to `upstream` through a fault layer reading `table`.
+pub async fn start(listen: SocketAddr, upstream: &str, table: FaultTable, seed: u64) -> Result<Instance, ProxyError> {
+    let forward = Forward::new(upstream)?;
+    let svc = FaultLayer::new(table).seed(seed).layer(forward);
+    Instance::bind("proxy", listen, svc).await.map_err(|source| ProxyError::Bind { addr: listen, source })
+}
