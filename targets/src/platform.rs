@@ -81,7 +81,11 @@ impl Platform {
                     Ctx::new(spec.service_time.clone(), instance_seed, deps.clone(), steered.clone(), segment_bytes);
                 let table = FaultTable::new();
                 let stats = Arc::new(InstanceStats::default());
-                let faulted = FaultLayer::new(table.clone()).seed(instance_seed).layer(router(role, Arc::new(ctx)));
+                let mut layer = FaultLayer::new(table.clone()).seed(instance_seed);
+                if topology.request_faults {
+                    layer = layer.honour_context(&name, &instance);
+                }
+                let faulted = layer.layer(router(role, Arc::new(ctx)));
                 let svc = Metered::new(faulted, stats.clone());
                 let server = Instance::bind(instance.clone(), ([127, 0, 0, 1], 0).into(), svc)
                     .await

@@ -12,6 +12,7 @@ pub struct PlaybackClient {
     http: reqwest::Client,
     edge: String,
     spec: PlayerSpec,
+    context: Option<http::HeaderValue>,
 }
 
 /// What one session saw.
@@ -91,7 +92,22 @@ impl PlaybackClient {
             .tcp_nodelay(true)
             .build()
             .expect("a plain HTTP client builds");
-        Self { http, edge: edge.into(), spec }
+        Self { http, edge: edge.into(), spec, context: None }
+    }
+
+    /// The same device, sending request-scoped faults (`x-chaos-context`) with every request:
+    /// a test user whose own requests fail where the context says.
+    pub fn with_context(mut self, context: http::HeaderValue) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    fn get(&self, url: String, timeout: Duration) -> reqwest::RequestBuilder {
+        let req = self.http.get(url).timeout(timeout);
+        match &self.context {
+            Some(ctx) => req.header(chaos_fault::context::CONTEXT_HEADER, ctx.clone()),
+            None => req,
+        }
     }
 
     /// One session for `user`: the home page, then Play on `title`. `intended` is when the
@@ -152,7 +168,7 @@ impl PlaybackClient {
 
     /// Whether the whole segment arrived from `base` within the CDN timeout.
     async fn fetch_segment(&self, base: &str, title: &str, segment: u32, expected: usize) -> bool {
-        let req = self.http.get(format!("{base}/segments/{title}/{segment}")).timeout(self.spec.cdn_timeout);
+        let req = self.get(format!("{base}/segments/{title}/{segment}"), self.spec.cdn_timeout);
         match req.send().await {
             Ok(r) if r.status().is_success() => r.bytes().await.is_ok_and(|b| b.len() == expected),
             _ => false,
@@ -160,6 +176,6 @@ impl PlaybackClient {
     }
 
     async fn edge_get(&self, url: &str, user: &str) -> reqwest::Result<reqwest::Response> {
-        self.http.get(url).header(crate::USER_HEADER, user).timeout(self.spec.edge_timeout).send().await
+        self.get(url.to_string(), self.spec.edge_timeout).header(crate::USER_HEADER, user).send().await
     }
 }

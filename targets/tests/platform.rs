@@ -97,3 +97,21 @@ async fn the_grant_cache_covers_an_auth_outage_for_known_users_only() {
     let out = player.session("stranger", "t1", Instant::now()).await;
     assert_eq!(out.play.failure, Some(PlayFailure::Edge("auth".into())), "{out:?}");
 }
+
+#[tokio::test]
+async fn a_request_scoped_fault_fails_only_the_test_users_play_at_license() {
+    let context = r#"[{"service":"license","fault":{"error":{"status":503}}}]"#.parse::<http::HeaderValue>().unwrap();
+    let mut topology = Topology::default_platform();
+    topology.request_faults = true;
+    let (platform, player) = start(topology).await;
+    let tester = player.clone().with_context(context.clone());
+    let out = tester.session("tester", "t1", Instant::now()).await;
+    assert_eq!(out.play.failure, Some(PlayFailure::Edge("license".into())), "{out:?}");
+    assert!(out.home.ok, "home does not call license");
+    assert!(player.session("everyone-else", "t1", Instant::now()).await.play.ok);
+    assert!(platform.service_stats()["license"].injected >= 4, "every try of the tester's license call was faulted");
+
+    // An instance that did not opt in ignores the header.
+    let (_platform, player) = start(Topology::default_platform()).await;
+    assert!(player.with_context(context).session("tester", "t1", Instant::now()).await.play.ok);
+}

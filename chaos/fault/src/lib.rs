@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod context;
 #[cfg(feature = "control")]
 pub mod control;
 mod distribution;

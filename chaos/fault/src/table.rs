@@ -48,7 +48,19 @@ impl Drop for Slot {
     }
 }
 
+impl Slot {
+    /// The id of the rule this slot belongs to.
+    pub fn rule_id(&self) -> &str {
+        &self.0.rule.id
+    }
+}
+
 impl ActiveRule {
+    /// A rule that lives outside any table (a request-scoped fault).
+    pub fn ephemeral(rule: Rule) -> Arc<Self> {
+        Arc::new(Self { rule, expires_at: None, active: AtomicUsize::new(0), hits: AtomicU64::new(0) })
+    }
+
     pub fn is_live(&self, now: impl FnOnce() -> Instant) -> bool {
         self.expires_at.is_none_or(|at| now() < at)
     }

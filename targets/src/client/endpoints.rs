@@ -133,9 +133,14 @@ impl Service<DepRequest> for Endpoints {
         let i = shared.pick(req.base, req.attempt);
         let uri = format!("{}{}", shared.endpoints[i].url, req.path);
         let http = self.http.clone();
+        // Request-scoped faults travel on with every call made while answering a request.
+        let context = chaos_fault::context::current();
         Box::pin(async move {
             let result = async {
-                let request = http::Request::get(uri).header(crate::USER_HEADER, &*req.user).body(Empty::new())?;
+                let mut request = http::Request::get(uri).header(crate::USER_HEADER, &*req.user).body(Empty::new())?;
+                if let Some(ctx) = context {
+                    request.headers_mut().insert(chaos_fault::context::CONTEXT_HEADER, ctx);
+                }
                 let res = http.request(request).await?;
                 let status = res.status();
                 let body = res.into_body().collect().await?.to_bytes();

@@ -16,6 +16,9 @@ pub struct Topology {
     pub services: BTreeMap<String, ServiceSpec>,
     /// The device's settings.
     pub player: PlayerSpec,
+    /// Whether every instance honours request-scoped faults (`x-chaos-context`); off by default.
+    #[serde(default)]
+    pub request_faults: bool,
 }
 
 /// What a service does; the name of a service is its role unless `role` says otherwise.

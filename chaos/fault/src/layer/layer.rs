@@ -2,6 +2,7 @@
 
 use super::FaultService;
 use crate::FaultTable;
+use std::sync::Arc;
 use tower::Layer;
 
 /// Applies the rules of a [`FaultTable`] to every request of the wrapped service.
@@ -17,12 +18,28 @@ use tower::Layer;
 pub struct FaultLayer {
     table: FaultTable,
     seed: u64,
+    context: Option<ContextNames>,
+}
+
+/// The names under which a layer honours request-scoped faults.
+#[derive(Clone, Debug)]
+pub(crate) struct ContextNames {
+    pub service: Arc<str>,
+    pub instance: Arc<str>,
 }
 
 impl FaultLayer {
     /// A layer reading `table`, seeded with 0.
     pub fn new(table: FaultTable) -> Self {
-        Self { table, seed: 0 }
+        Self { table, seed: 0, context: None }
+    }
+
+    /// Honours request-scoped faults (see [`context`](crate::context)) that name `service` or
+    /// `instance`, and passes the context on to the clients called while answering. Off by
+    /// default: a header from outside cannot fault an instance that did not opt in.
+    pub fn honour_context(mut self, service: &str, instance: &str) -> Self {
+        self.context = Some(ContextNames { service: service.into(), instance: instance.into() });
+        self
     }
 
     /// Sets the seed of the layer's random draws.
@@ -36,6 +53,8 @@ impl<S> Layer<S> for FaultLayer {
     type Service = FaultService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        FaultService::new(inner, self.table.clone(), self.seed)
+        let mut svc = FaultService::new(inner, self.table.clone(), self.seed);
+        svc.context = self.context.clone();
+        svc
     }
 }

@@ -21,6 +21,7 @@ mod service;
 pub use body::FaultBody;
 pub use error::{BoxError, InjectedFault};
 pub use future::ResponseFuture;
+pub(crate) use layer::ContextNames;
 pub use layer::FaultLayer;
 pub use service::FaultService;
 

@@ -1,9 +1,12 @@
 //! [`FaultService`]: the middleware itself.
 
+use super::ContextNames;
 use super::future::ResponseFuture;
 use super::plan::{Draws, Outcome, Request as Seen, plan};
 use super::{BoxError, FaultBody, INJECTED_HEADER, InjectedFault};
 use crate::FaultTable;
+use crate::context::{self, CONTEXT_HEADER, FaultContext};
+use crate::table::ActiveRule;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,12 +20,13 @@ pub struct FaultService<S> {
     inner: S,
     table: FaultTable,
     draws: Arc<Draws>,
+    pub(crate) context: Option<ContextNames>,
 }
 
 impl<S> FaultService<S> {
     /// Wraps `inner`, reading `table` and drawing from `seed`.
     pub fn new(inner: S, table: FaultTable, seed: u64) -> Self {
-        Self { inner, table, draws: Arc::new(Draws::new(seed)) }
+        Self { inner, table, draws: Arc::new(Draws::new(seed)), context: None }
     }
 
     /// The table this service reads.
@@ -64,13 +68,30 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let rules = self.table.load();
-        if rules.is_empty() {
+        let context = self.context.as_ref().and_then(|names| {
+            let ctx = req.headers().get(CONTEXT_HEADER).and_then(FaultContext::parse)?;
+            Some((names, ctx))
+        });
+        if rules.is_empty() && context.is_none() {
             return ResponseFuture::passthrough(self.inner.call(req));
         }
         let seen = Seen { method: req.method(), path: req.uri().path(), headers: req.headers() };
-        let plan = plan(&rules, &seen, &mut self.draws.next_rng(), &self.table);
+        let mut rng = self.draws.next_rng();
+        let (plan, downstream) = match context {
+            None => (plan(&rules, &seen, &mut rng, &self.table), None),
+            Some((names, ctx)) => {
+                // Request-scoped faults first, then the table's rules.
+                let own = ctx.rules_for(&names.service, &names.instance).into_iter().map(ActiveRule::ephemeral);
+                let all: Vec<_> = own.chain(rules.iter().cloned()).collect();
+                let plan = plan(&all, &seen, &mut rng, &self.table);
+                let spent: Vec<usize> =
+                    plan.slots.iter().filter_map(|s| s.rule_id().strip_prefix("ctx:")?.parse().ok()).collect();
+                let next = ctx.after_injecting(&spent);
+                (plan, (!next.0.is_empty()).then(|| next.to_header()).flatten())
+            }
+        };
         drop(rules);
-        if plan.is_noop() {
+        if plan.is_noop() && downstream.is_none() {
             return ResponseFuture::passthrough(self.inner.call(req));
         }
         // The service that poll_ready prepared goes into the future; a clone stays here.
@@ -82,7 +103,7 @@ where
             tokio::time::sleep(plan.before).await;
             match plan.outcome {
                 Outcome::Pass => {
-                    let res = inner.oneshot(req).await.map_err(Into::into)?;
+                    let res = context::scope(downstream, inner.oneshot(req)).await.map_err(Into::into)?;
                     tokio::time::sleep(plan.after).await;
                     let shape = plan.shape;
                     Ok(res.map(|body| {
