@@ -16,10 +16,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod assemble;
 mod client;
 mod guards;
 mod platform;
 mod player;
+pub mod process;
 mod services;
 mod stats;
 mod topology;
@@ -28,6 +30,7 @@ pub use client::{DepClient, DepRequest, DepResponse, Ejection, Endpoints};
 pub use guards::{GuardCounters, GuardStats};
 pub use platform::{InstanceHandle, Platform, PlatformError};
 pub use player::{HomeOutcome, PlayFailure, PlayOutcome, PlaybackClient, SessionOutcome};
+pub use process::ProcessPlatform;
 pub use services::PLAY_FAILURE_HEADER;
 pub use stats::{InstanceStats, Metered, StatsSnapshot, latency_histogram};
 pub use topology::{

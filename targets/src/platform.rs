@@ -1,16 +1,15 @@
 //! [`Platform`]: the topology's services started as real HTTP servers on 127.0.0.1.
 
-use crate::client::{DepClient, Ejection, Endpoints, http_client};
-use crate::guards::{GuardCounters, GuardStats};
-use crate::services::{Ctx, router};
-use crate::stats::{InstanceStats, Metered, StatsSnapshot};
+use crate::assemble::{self, GuardEdge, Urls};
+use crate::client::http_client;
+use crate::guards::GuardStats;
+use crate::stats::{InstanceStats, StatsSnapshot};
 use crate::topology::{Role, Topology};
+use chaos_fault::FaultTable;
 use chaos_fault::control::{ControlConfig, ControlError, ControlServer, Registry};
 use chaos_fault::server::Instance;
-use chaos_fault::{FaultLayer, FaultTable, derive_seed};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tower::Layer;
 
 /// One running instance: its server (killable), its fault table and its metrics.
 #[derive(Clone, Debug)]
@@ -33,7 +32,7 @@ pub struct InstanceHandle {
 pub struct Platform {
     topology: Topology,
     instances: Vec<InstanceHandle>,
-    guards: Vec<(String, String, Arc<GuardCounters>)>,
+    guards: Vec<GuardEdge>,
     registry: Registry,
 }
 
@@ -43,6 +42,14 @@ pub enum PlatformError {
     /// The topology is inconsistent.
     #[error(transparent)]
     Topology(#[from] crate::TopologyError),
+    /// An instance process did not start.
+    #[error("cannot start instance {instance}: {reason}")]
+    Spawn {
+        /// The instance.
+        instance: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A port could not be bound.
     #[error("cannot bind instance {instance}: {source}")]
     Bind {
@@ -57,36 +64,16 @@ impl Platform {
     /// Starts every service of `topology` (dependencies first), each instance seeded from `seed`.
     pub async fn start(topology: &Topology, seed: u64) -> Result<Self, PlatformError> {
         let http = http_client();
-        let mut urls: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut urls = Urls::new();
         let mut instances = Vec::new();
         let mut guards = Vec::new();
         let registry = Registry::new();
         for name in topology.start_order()? {
             let spec = &topology.services[&name];
-            let role = topology.role_of(&name).expect("validated topology");
-            let mut deps = BTreeMap::new();
-            for (callee, policy) in &spec.calls {
-                let counters = Arc::new(GuardCounters::default());
-                guards.push((name.clone(), callee.clone(), counters.clone()));
-                let ejection = Ejection { eject_after: policy.eject_after, eject_for: policy.eject_for };
-                let endpoints = Endpoints::new(urls[callee].clone(), http.clone(), ejection, counters.clone());
-                let callee_role = topology.role_of(callee).expect("validated topology");
-                deps.insert(callee_role, DepClient::new(callee, endpoints, policy, counters));
-            }
-            let steered = spec.steers.as_ref().map(|s| urls[s].clone()).unwrap_or_default();
-            let segment_bytes = spec.steers.as_ref().map_or(spec.segment_bytes, |s| topology.services[s].segment_bytes);
+            let (deps, edges) = assemble::clients(topology, &name, &urls, &http);
+            guards.extend(edges);
             for (i, instance) in topology.instance_names(&name).into_iter().enumerate() {
-                let instance_seed = derive_seed(seed, &instance);
-                let ctx =
-                    Ctx::new(spec.service_time.clone(), instance_seed, deps.clone(), steered.clone(), segment_bytes);
-                let table = FaultTable::new();
-                let stats = Arc::new(InstanceStats::default());
-                let mut layer = FaultLayer::new(table.clone()).seed(instance_seed);
-                if topology.request_faults {
-                    layer = layer.honour_context(&name, &instance);
-                }
-                let faulted = layer.layer(router(role, Arc::new(ctx)));
-                let svc = Metered::new(faulted, stats.clone());
+                let (svc, table, stats) = assemble::instance(topology, &name, &instance, seed, &deps, &urls);
                 let server = Instance::bind(instance.clone(), ([127, 0, 0, 1], 0).into(), svc)
                     .await
                     .map_err(|source| PlatformError::Bind { instance: instance.clone(), source })?;

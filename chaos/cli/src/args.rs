@@ -78,6 +78,9 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Serve one instance described on stdin (used by process mode; not for people).
+    #[command(name = "__instance", hide = true)]
+    Instance,
     /// Run the simulated platform for exploration until Ctrl-C.
     Targets {
         /// What to do.

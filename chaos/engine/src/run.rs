@@ -1,6 +1,7 @@
 //! [`run`]: one experiment from start to verdict — platform up, open-loop play sessions,
 //! fault timeline, hypothesis and gates, report.
 
+use crate::deploy::{Deployment, InstanceProgram};
 use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
 use crate::load::{self, Schedule, Sessions};
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use targets::{Platform, PlatformError, PlaybackClient, Topology};
+use targets::{PlatformError, PlaybackClient, Topology};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -27,6 +28,8 @@ const TITLES: u64 = 200;
 pub struct RunOptions {
     /// Overrides the experiment's seed.
     pub seed: Option<u64>,
+    /// The program that serves one instance, for `system: { processes: true }`.
+    pub instance_program: Option<InstanceProgram>,
 }
 
 /// Why a run could not happen at all (a run that happens always gives a report).
@@ -35,6 +38,9 @@ pub enum RunError {
     /// The platform did not start.
     #[error("the platform did not start: {0}")]
     Platform(#[from] PlatformError),
+    /// Process mode was asked for without a program to run instances.
+    #[error("`system: {{ processes: true }}` needs the chaos binary to start instances (run it with `chaos run`)")]
+    NoInstanceProgram,
 }
 
 /// Play sessions: user and title drawn from the seed and the arrival's index.
@@ -71,7 +77,12 @@ pub async fn run(
     let seed = opts.seed.unwrap_or(exp.seed);
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let wall = std::time::Instant::now();
-    let platform = Platform::start(topology, seed).await?;
+    let program = match (exp.system.processes, &opts.instance_program) {
+        (false, _) => None,
+        (true, Some(p)) => Some(p),
+        (true, None) => return Err(RunError::NoInstanceProgram),
+    };
+    let platform = Deployment::start(topology, seed, program).await?;
     let player = PlaybackClient::new(platform.edge_url(), topology.player.clone());
 
     let rate = exp.load.rate.0;
@@ -146,8 +157,8 @@ pub async fn run(
     } else {
         verdict::status(&steady_state.iter().chain(&gates).cloned().collect::<Vec<_>>())
     };
-    let services = platform
-        .service_stats()
+    let (service_stats, guards) = platform.stats().await;
+    let services = service_stats
         .into_iter()
         .map(|(service, s)| ServiceReport {
             service,
@@ -157,7 +168,6 @@ pub async fn run(
             latency_ms: Percentiles::of_us(&s.latency_us),
         })
         .collect();
-    let guards = platform.guard_stats();
     platform.shutdown().await;
 
     Ok(Report {

@@ -1,10 +1,11 @@
 //! [`Timeline`]: the experiment's fault steps applied to and removed from the platform on time.
 
+use crate::deploy::Deployment;
 use crate::experiment::Experiment;
 use chaos_fault::{Fault, Rule, derive_seed};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use targets::{Platform, Topology};
+use targets::Topology;
 use tokio::time::Instant;
 
 /// What happened to a fault step, when.
@@ -66,7 +67,7 @@ impl<'a> Timeline<'a> {
     /// reason it stopped early, if it did.
     pub async fn run(
         &self,
-        platform: &Platform,
+        platform: &Deployment,
         origin: Instant,
         before_first: impl FnOnce() -> Result<(), String>,
         stop: impl std::future::Future<Output = ()>,
@@ -94,7 +95,13 @@ impl<'a> Timeline<'a> {
         (events, None)
     }
 
-    async fn roll_back(&self, platform: &Platform, origin: Instant, active: &[bool], events: &mut Vec<TimelineEvent>) {
+    async fn roll_back(
+        &self,
+        platform: &Deployment,
+        origin: Instant,
+        active: &[bool],
+        events: &mut Vec<TimelineEvent>,
+    ) {
         for (i, _) in active.iter().enumerate().filter(|(_, a)| **a) {
             events.push(self.change(platform, origin, i, false, Action::RolledBack).await);
         }
@@ -102,7 +109,7 @@ impl<'a> Timeline<'a> {
 
     async fn change(
         &self,
-        platform: &Platform,
+        platform: &Deployment,
         origin: Instant,
         i: usize,
         apply: bool,
@@ -110,14 +117,15 @@ impl<'a> Timeline<'a> {
     ) -> TimelineEvent {
         let step = &self.exp.faults[i];
         let name = self.exp.step_name(i);
-        let targets: Vec<_> = self.hits[i].iter().flat_map(|name| platform.resolve(name)).collect();
-        for instance in &targets {
+        let targets = &self.hits[i];
+        for instance in targets {
             match (&step.fault, apply) {
-                (Fault::Kill { restart_after }, true) => instance.server.kill(*restart_after).await,
-                // A failed rebind leaves the instance down; the report's service figures show it.
-                (Fault::Kill { .. }, false) => drop(instance.server.restart().await),
-                (fault, true) => instance.table.insert(Rule::new(name.as_str(), fault.clone(), step.scope.clone())),
-                (_, false) => drop(instance.table.remove(&name)),
+                (Fault::Kill { restart_after }, true) => platform.kill(instance, *restart_after).await,
+                (Fault::Kill { .. }, false) => platform.restart(instance).await,
+                (fault, true) => {
+                    platform.insert_rule(instance, Rule::new(name.as_str(), fault.clone(), step.scope.clone())).await
+                }
+                (_, false) => platform.remove_rule(instance, &name).await,
             }
         }
         TimelineEvent {
@@ -125,7 +133,7 @@ impl<'a> Timeline<'a> {
             step: name,
             action,
             target: step.target.to_string(),
-            instances: targets.iter().map(|t| t.name.clone()).collect(),
+            instances: targets.clone(),
             fault: step.fault.kind().into(),
         }
     }

@@ -9,7 +9,7 @@
 mod endpoints;
 mod policy;
 
-pub use endpoints::{Ejection, Endpoints, http_client};
+pub use endpoints::{Ejection, Endpoints, HttpClient, http_client};
 
 use crate::guards::GuardCounters;
 use crate::topology::CallPolicy;

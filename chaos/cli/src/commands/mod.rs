@@ -6,6 +6,7 @@ mod serve;
 use crate::args::{Cli, Command, TargetsAction};
 use crate::printer;
 use anyhow::Context;
+use chaos_engine::deploy::InstanceProgram;
 use chaos_engine::report::{Json, Markdown, report_dir, write_report};
 use chaos_engine::verdict::Status;
 use chaos_engine::{Experiment, ExperimentErrors, RunOptions, load_file};
@@ -29,6 +30,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             serve::proxy(listen, &upstream, control, token, seed)
         }
         Command::Targets { action: TargetsAction::Up { seed, control } } => serve::targets_up(seed, control),
+        Command::Instance => {
+            runtime()?.block_on(targets::process::run_instance())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -77,12 +82,14 @@ fn validate(files: &[PathBuf]) -> ExitCode {
 fn run(files: &[PathBuf], out: &Path, seed: Option<u64>, quiet: bool) -> anyhow::Result<ExitCode> {
     let Ok(loaded) = load_all(files) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
     let runtime = runtime()?;
-    let opts = RunOptions { seed };
+    let program = std::env::current_exe().context("locating the chaos binary")?;
+    let instance_program = Some(InstanceProgram { program, args: vec!["__instance".into()] });
+    let opts = RunOptions { seed, instance_program };
     let mut worst = Status::Passed;
     let stdout = std::io::stdout();
     for (exp, topology) in &loaded {
         eprintln!("▶ {} — {}", exp.name, printer::plan_line(exp));
-        let report = runtime.block_on(chaos_engine::run(exp, topology, &opts, shutdown_signal()))?;
+        let report = runtime.block_on(async { chaos_engine::run(exp, topology, &opts, shutdown_signal()).await })?;
         let dir = report_dir(out, &report);
         let written = write_report(&dir, &report, &[&Json, &Markdown])
             .with_context(|| format!("writing the report to {}", dir.display()))?;
@@ -112,22 +119,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+/// A future that resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called
+/// (not when first polled), so a signal during start-up is caught too. Call it inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut term = signal(SignalKind::terminate()).ok();
+    async move {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            Some(_) = async { int.as_mut()?.recv().await } => {}
+            Some(_) = async { term.as_mut()?.recv().await } => {}
+            else => std::future::pending::<()>().await,
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 fn list(dir: &Path) -> anyhow::Result<ExitCode> {

@@ -17,6 +17,7 @@ pub fn proxy(
     seed: u64,
 ) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
+        let stop = shutdown_signal();
         let table = FaultTable::new();
         let proxy = chaos_fault::proxy::start(listen, upstream, table.clone(), seed).await?;
         let registry = Registry::new();
@@ -27,7 +28,7 @@ pub fn proxy(
                 .context("starting the control API")?;
         println!("proxy   {} → {upstream}", proxy.url());
         println!("control {}  (instance name: proxy)", api.url());
-        shutdown_signal().await;
+        stop.await;
         proxy.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
@@ -36,6 +37,7 @@ pub fn proxy(
 /// `chaos targets up`: the default platform and its control API until Ctrl-C.
 pub fn targets_up(seed: u64, control: SocketAddr) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
+        let stop = shutdown_signal();
         let topology = Topology::default_platform();
         let platform = Platform::start(&topology, seed).await?;
         let api = platform.serve_control(ControlConfig { addr: control, ..ControlConfig::default() }).await?;
@@ -44,7 +46,7 @@ pub fn targets_up(seed: u64, control: SocketAddr) -> anyhow::Result<ExitCode> {
         for i in platform.instances() {
             println!("  {:<20} {:<8} {}", i.name, i.zone, i.server.url());
         }
-        shutdown_signal().await;
+        stop.await;
         platform.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })

@@ -65,6 +65,9 @@ pub struct System {
     /// `default` (the shipped platform) or a topology YAML path, relative to the experiment.
     #[serde(default = "default_topology")]
     pub topology: String,
+    /// Run every instance as its own OS process (kills are real SIGKILLs).
+    #[serde(default)]
+    pub processes: bool,
 }
 
 fn default_topology() -> String {
@@ -73,7 +76,7 @@ fn default_topology() -> String {
 
 impl Default for System {
     fn default() -> Self {
-        Self { topology: default_topology() }
+        Self { topology: default_topology(), processes: false }
     }
 }
 

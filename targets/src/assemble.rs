@@ -1,0 +1,66 @@
+//! Building one service's clients and one instance's stack from the topology — shared by the
+//! in-process [`Platform`](crate::Platform) and the one-instance child processes.
+
+use crate::client::{DepClient, Ejection, Endpoints, HttpClient};
+use crate::guards::GuardCounters;
+use crate::services::{Ctx, router};
+use crate::stats::{InstanceStats, Metered};
+use crate::topology::{Role, Topology};
+use chaos_fault::{FaultLayer, FaultService, FaultTable, derive_seed};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tower::Layer;
+
+/// Base URLs of every started instance, by service.
+pub(crate) type Urls = BTreeMap<String, Vec<String>>;
+
+/// The guard counters of one caller → dependency edge.
+pub(crate) type GuardEdge = (String, String, Arc<GuardCounters>);
+
+/// The stack one instance serves: metrics outside the fault layer, the service's router inside.
+pub(crate) type InstanceStack = Metered<FaultService<axum::Router>>;
+
+/// The guarded clients of service `name` (its dependencies must be in `urls`).
+pub(crate) fn clients(
+    topology: &Topology,
+    name: &str,
+    urls: &Urls,
+    http: &HttpClient,
+) -> (BTreeMap<Role, DepClient>, Vec<GuardEdge>) {
+    let mut deps = BTreeMap::new();
+    let mut guards = Vec::new();
+    for (callee, policy) in &topology.services[name].calls {
+        let counters = Arc::new(GuardCounters::default());
+        guards.push((name.to_string(), callee.clone(), counters.clone()));
+        let ejection = Ejection { eject_after: policy.eject_after, eject_for: policy.eject_for };
+        let endpoints = Endpoints::new(urls[callee].clone(), http.clone(), ejection, counters.clone());
+        let role = topology.role_of(callee).expect("validated topology");
+        deps.insert(role, DepClient::new(callee, endpoints, policy, counters));
+    }
+    (deps, guards)
+}
+
+/// Instance `instance` of service `name`: its stack, its fault table, its metrics.
+pub(crate) fn instance(
+    topology: &Topology,
+    name: &str,
+    instance: &str,
+    seed: u64,
+    deps: &BTreeMap<Role, DepClient>,
+    urls: &Urls,
+) -> (InstanceStack, FaultTable, Arc<InstanceStats>) {
+    let spec = &topology.services[name];
+    let role = topology.role_of(name).expect("validated topology");
+    let steered = spec.steers.as_ref().map(|s| urls[s].clone()).unwrap_or_default();
+    let segment_bytes = spec.steers.as_ref().map_or(spec.segment_bytes, |s| topology.services[s].segment_bytes);
+    let instance_seed = derive_seed(seed, instance);
+    let ctx = Ctx::new(spec.service_time.clone(), instance_seed, deps.clone(), steered, segment_bytes);
+    let table = FaultTable::new();
+    let stats = Arc::new(InstanceStats::default());
+    let mut layer = FaultLayer::new(table.clone()).seed(instance_seed);
+    if topology.request_faults {
+        layer = layer.honour_context(name, instance);
+    }
+    let svc = Metered::new(layer.layer(router(role, Arc::new(ctx))), stats.clone());
+    (svc, table, stats)
+}
