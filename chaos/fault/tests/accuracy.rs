@@ -1,0 +1,69 @@
+//! The faults do what they say, statistically, as a client sees them.
+
+mod support;
+
+use chaos_fault::{
+    Distribution, Fault, Latency, LognormalParams, NormalParams, ParetoParams, Rule, Scope, UniformParams, When,
+};
+use std::time::Duration;
+use support::*;
+
+/// Requests in flight at once.
+const BATCH: usize = 20;
+/// How late a delay may be seen: tokio's 1 ms timer tick plus a loaded 2-core machine.
+const SLACK: f64 = 0.005;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_and_reset_shares_lie_in_the_binomial_interval() {
+    let (inst, table) = target(21).await;
+    table.insert(Rule::new("err", Fault::error(503), Scope::probability(0.2)));
+    table.insert(Rule::new("rst", Fault::Reset, Scope::probability(0.1)));
+    let n = 2000;
+    let seen = probe(&inst.url(), n, 50).await;
+    let errors = seen.iter().filter(|s| matches!(s, Seen::Status(503, _))).count();
+    let resets = seen.iter().filter(|s| matches!(s, Seen::Dropped)).count();
+    // Rules are walked in order: 20 % errors; of the rest, 10 % resets (8 % of all).
+    let (lo, hi) = binomial_interval(n, 0.2);
+    assert!((lo..=hi).contains(&(errors as f64)), "{errors} errors of {n}, interval {lo:.0}..{hi:.0}");
+    let (lo, hi) = binomial_interval(n, 0.8 * 0.1);
+    assert!((lo..=hi).contains(&(resets as f64)), "{resets} resets of {n}, interval {lo:.0}..{hi:.0}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_distributions_pass_a_kolmogorov_smirnov_test() {
+    let cases = [
+        Distribution::Fixed(ms(40)),
+        Distribution::Uniform(UniformParams { min: ms(20), max: ms(120) }),
+        Distribution::Normal(NormalParams { mean: ms(80), stddev: ms(15) }),
+        Distribution::Lognormal(LognormalParams { median: ms(50), sigma: 0.4 }),
+        Distribution::Pareto(ParetoParams { scale: ms(30), shape: 3.0 }),
+    ];
+    let (inst, table) = target(22).await;
+    let base = baseline(&inst.url(), BATCH).await;
+    let n = 400;
+    for dist in cases {
+        let fault = Fault::Latency(Latency { distribution: dist.clone(), jitter: Duration::ZERO, when: When::Before });
+        table.insert(Rule::new("lat", fault, Scope::default()));
+        let samples = delays(&probe(&inst.url(), n, BATCH).await, base);
+        let d = ks_distance(&samples, &dist, SLACK);
+        eprintln!("{dist:?}: KS D = {d:.4} (critical {:.4})", ks_critical(n));
+        assert!(d < ks_critical(n), "{dist:?}: D = {d:.4} ≥ {:.4}", ks_critical(n));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_distribution_fails_the_same_test() {
+    // The test has teeth: uniform(20, 120) samples are not normal(80, 15).
+    let (inst, table) = target(23).await;
+    let base = baseline(&inst.url(), BATCH).await;
+    let uniform = Distribution::Uniform(UniformParams { min: ms(20), max: ms(120) });
+    let fault = Fault::Latency(Latency { distribution: uniform, jitter: Duration::ZERO, when: When::Before });
+    table.insert(Rule::new("lat", fault, Scope::default()));
+    let samples = delays(&probe(&inst.url(), 400, BATCH).await, base);
+    let normal = Distribution::Normal(NormalParams { mean: ms(80), stddev: ms(15) });
+    assert!(ks_distance(&samples, &normal, SLACK) > ks_critical(400));
+}
