@@ -1,7 +1,8 @@
 //! [`Deployment`]: the platform under test, in this process or as one process per instance —
 //! the timeline and the runner talk to either the same way.
 
-use chaos_fault::Rule;
+use crate::experiment::External;
+use chaos_fault::{FaultMetrics, Rule};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +24,54 @@ pub enum Deployment {
     InProcess(Platform),
     /// Every instance its own process.
     Processes(ProcessPlatform),
+    /// A system elsewhere, faulted through `chaos proxy` control APIs.
+    External(ExternalSystem),
+}
+
+/// A system the runner did not start: an edge URL and named proxies' control APIs.
+pub struct ExternalSystem {
+    edge: String,
+    proxies: BTreeMap<String, String>,
+    http: reqwest::Client,
+}
+
+impl ExternalSystem {
+    /// The system described by `external`.
+    pub fn new(external: &External) -> Self {
+        let http =
+            reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a plain HTTP client builds");
+        Self { edge: external.edge.clone(), proxies: external.proxies.clone(), http }
+    }
+
+    /// `POST|DELETE` on the proxy named `target`, for all its instances. Failures are not the
+    /// run's to stop on: the report's figures show their effect.
+    async fn call(&self, target: &str, method: reqwest::Method, path: &str, body: Option<&Rule>) {
+        let Some(control) = self.proxies.get(target) else { return };
+        let mut req = self.http.request(method, format!("{}/instances/*{path}", control.trim_end_matches('/')));
+        if let Some(rule) = body {
+            req = req.json(rule);
+        }
+        let _ = req.send().await;
+    }
+
+    async fn stats(&self) -> BTreeMap<String, StatsSnapshot> {
+        let mut out = BTreeMap::new();
+        for (name, control) in &self.proxies {
+            let url = format!("{}/instances", control.trim_end_matches('/'));
+            let list: serde_json::Value = match self.http.get(url).send().await {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(_) => serde_json::Value::Null,
+            };
+            let mut s = StatsSnapshot::empty();
+            for i in list.as_array().into_iter().flatten() {
+                let m: FaultMetrics = serde_json::from_value(i["metrics"].clone()).unwrap_or_default();
+                s.requests += m.requests_seen;
+                s.injected += m.injected.values().sum::<u64>();
+            }
+            out.insert(name.clone(), s);
+        }
+        out
+    }
 }
 
 impl Deployment {
@@ -45,6 +94,7 @@ impl Deployment {
         match self {
             Self::InProcess(p) => p.edge_url(),
             Self::Processes(p) => p.edge_url(),
+            Self::External(e) => e.edge.clone(),
         }
     }
 
@@ -54,6 +104,10 @@ impl Deployment {
             Self::InProcess(p) => p.resolve(instance).iter().for_each(|i| i.table.insert(rule.clone())),
             // A rule that does not reach a down instance is not an error of the run.
             Self::Processes(p) => drop(p.insert_rule(instance, &rule).await),
+            Self::External(e) => {
+                e.call(instance, reqwest::Method::DELETE, &format!("/rules/{}", rule.id), None).await;
+                e.call(instance, reqwest::Method::POST, "/rules", Some(&rule)).await;
+            }
         }
     }
 
@@ -66,6 +120,7 @@ impl Deployment {
                 }
             }
             Self::Processes(p) => p.remove_rule(instance, id).await,
+            Self::External(e) => e.call(instance, reqwest::Method::DELETE, &format!("/rules/{id}"), None).await,
         }
     }
 
@@ -78,6 +133,13 @@ impl Deployment {
                 }
             }
             Self::Processes(p) => p.kill(instance, restart_after).await,
+            Self::External(e) => {
+                e.call(instance, reqwest::Method::POST, "/kill", None).await;
+                if let Some(after) = restart_after {
+                    tokio::time::sleep(after).await;
+                    e.call(instance, reqwest::Method::POST, "/restart", None).await;
+                }
+            }
         }
     }
 
@@ -91,6 +153,7 @@ impl Deployment {
                 }
             }
             Self::Processes(p) => p.restart(instance).await,
+            Self::External(e) => e.call(instance, reqwest::Method::POST, "/restart", None).await,
         }
     }
 
@@ -99,6 +162,12 @@ impl Deployment {
         match self {
             Self::InProcess(p) => p.heal().await,
             Self::Processes(p) => p.heal().await,
+            Self::External(e) => {
+                for (name, control) in &e.proxies {
+                    let _ = e.http.post(format!("{}/reset", control.trim_end_matches('/'))).send().await;
+                    e.call(name, reqwest::Method::POST, "/restart", None).await;
+                }
+            }
         }
     }
 
@@ -107,6 +176,7 @@ impl Deployment {
         match self {
             Self::InProcess(p) => (p.service_stats(), p.guard_stats()),
             Self::Processes(p) => p.stats().await,
+            Self::External(e) => (e.stats().await, Vec::new()),
         }
     }
 
@@ -115,6 +185,7 @@ impl Deployment {
         match self {
             Self::InProcess(p) => p.shutdown().await,
             Self::Processes(p) => p.shutdown().await,
+            Self::External(_) => {}
         }
     }
 }

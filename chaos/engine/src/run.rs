@@ -82,7 +82,10 @@ pub async fn run(
         (true, Some(p)) => Some(p),
         (true, None) => return Err(RunError::NoInstanceProgram),
     };
-    let platform = Deployment::start(topology, seed, program).await?;
+    let platform = match &exp.system.external {
+        Some(external) => Deployment::External(crate::deploy::ExternalSystem::new(external)),
+        None => Deployment::start(topology, seed, program).await?,
+    };
     let player = PlaybackClient::new(platform.edge_url(), topology.player.clone());
 
     let rate = exp.load.rate.0;

@@ -54,7 +54,10 @@ impl<'a> Timeline<'a> {
             exp.faults.iter().enumerate().flat_map(|(i, f)| [(f.at, i, true), (f.end(), i, false)]).collect();
         // Removals before applications at the same instant, then in file order.
         plan.sort_by_key(|&(t, i, apply)| (t, apply, i));
-        let instances = topology.instances();
+        let instances = match &exp.system.external {
+            Some(ext) => ext.instances(),
+            None => topology.instances(),
+        };
         let hits = (0..exp.faults.len())
             .map(|i| exp.faults[i].target.resolve(&instances, derive_seed(seed, &exp.step_name(i))))
             .collect();

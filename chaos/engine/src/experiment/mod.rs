@@ -68,6 +68,31 @@ pub struct System {
     /// Run every instance as its own OS process (kills are real SIGKILLs).
     #[serde(default)]
     pub processes: bool,
+    /// A system running elsewhere, reached through `chaos proxy` instances, instead of the
+    /// embedded platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<External>,
+}
+
+/// A system under test that the runner does not start: the device talks to `edge`; faults go to
+/// the proxies, each named as a fault target and reached through its control API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct External {
+    /// Where the device presses Play (a service speaking the edge API, possibly behind a proxy).
+    pub edge: String,
+    /// Fault targets: name → control API URL of a `chaos proxy`.
+    pub proxies: std::collections::BTreeMap<String, String>,
+}
+
+impl External {
+    /// The proxies as instances, for target selection (`zone` is `external`).
+    pub fn instances(&self) -> Vec<targets::InstanceInfo> {
+        self.proxies
+            .keys()
+            .map(|n| targets::InstanceInfo { name: n.clone(), service: n.clone(), zone: "external".into() })
+            .collect()
+    }
 }
 
 fn default_topology() -> String {
@@ -76,7 +101,7 @@ fn default_topology() -> String {
 
 impl Default for System {
     fn default() -> Self {
-        Self { topology: default_topology(), processes: false }
+        Self { topology: default_topology(), processes: false, external: None }
     }
 }
 

@@ -21,7 +21,22 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
     if exp.load.duration.is_zero() {
         problem("load.duration".into(), "duration must be > 0".into());
     }
-    let instances = topology.instances();
+    let instances = match &exp.system.external {
+        Some(ext) => ext.instances(),
+        None => topology.instances(),
+    };
+    if let Some(ext) = &exp.system.external {
+        if exp.system.processes {
+            problem("system.processes".into(), "an external system is not started here: no processes".into());
+        }
+        let urls = std::iter::once(("edge".to_string(), &ext.edge))
+            .chain(ext.proxies.iter().map(|(k, v)| (format!("proxies.{k}"), v)));
+        for (field, url) in urls {
+            if !url.starts_with("http://") {
+                problem(format!("system.external.{field}"), format!("`{url}` must be an http:// URL"));
+            }
+        }
+    }
     for (i, step) in exp.faults.iter().enumerate() {
         let at = |field: &str| format!("faults[{i}].{field}");
         if step.duration.is_zero() {
