@@ -180,6 +180,29 @@ impl Deployment {
         }
     }
 
+    /// Fault metrics of every instance (requests seen, injected by kind and rule).
+    pub async fn fault_metrics(&self) -> BTreeMap<String, FaultMetrics> {
+        match self {
+            Self::InProcess(p) => p.instances().iter().map(|i| (i.name.clone(), i.table.metrics())).collect(),
+            Self::Processes(p) => p.fault_metrics().await,
+            Self::External(e) => {
+                let mut out = BTreeMap::new();
+                for (name, control) in &e.proxies {
+                    let url = format!("{}/instances", control.trim_end_matches('/'));
+                    let list: serde_json::Value = match e.http.get(url).send().await {
+                        Ok(r) => r.json().await.unwrap_or_default(),
+                        Err(_) => continue,
+                    };
+                    for i in list.as_array().into_iter().flatten() {
+                        let m: FaultMetrics = serde_json::from_value(i["metrics"].clone()).unwrap_or_default();
+                        out.insert(format!("{name}/{}", i["name"].as_str().unwrap_or("?")), m);
+                    }
+                }
+                out
+            }
+        }
+    }
+
     /// Stops everything.
     pub async fn shutdown(&self) {
         match self {

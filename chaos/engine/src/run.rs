@@ -161,6 +161,7 @@ pub async fn run(
         verdict::status(&steady_state.iter().chain(&gates).cloned().collect::<Vec<_>>())
     };
     let (service_stats, guards) = platform.stats().await;
+    let fault_metrics = platform.fault_metrics().await;
     let services = service_stats
         .into_iter()
         .map(|(service, s)| ServiceReport {
@@ -198,6 +199,7 @@ pub async fn run(
         gates,
         services,
         guards,
+        fault_metrics,
         series: recorder.series(),
     })
 }

@@ -229,6 +229,21 @@ impl ProcessPlatform {
         (services, merge_guards(guards))
     }
 
+    /// Fault metrics of every running child, from its control API.
+    pub async fn fault_metrics(&self) -> BTreeMap<String, chaos_fault::FaultMetrics> {
+        let mut out = BTreeMap::new();
+        for i in &self.instances {
+            let Some(control) = self.control(&i.name).await else { continue };
+            let res = self.http.get(format!("{control}/instances/{}/metrics", i.name)).send().await;
+            let all: BTreeMap<String, chaos_fault::FaultMetrics> = match res {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(_) => continue,
+            };
+            out.extend(all);
+        }
+        out
+    }
+
     /// Kills every child.
     pub async fn shutdown(&self) {
         for i in &self.instances {

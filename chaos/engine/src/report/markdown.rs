@@ -132,6 +132,17 @@ impl Exporter for Markdown {
                 g.retry_amplification()
             );
         }
+        let faulted: Vec<_> = r.fault_metrics.iter().filter(|(_, m)| !m.injected.is_empty()).collect();
+        if !faulted.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n## Injected faults by instance\n\n| instance | requests seen | injected |\n|---|---:|---|"
+            );
+            for (name, m) in faulted {
+                let kinds: Vec<String> = m.injected.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+                let _ = writeln!(s, "| {name} | {} | {} |", m.requests_seen, kinds.join(", "));
+            }
+        }
         s.into_bytes()
     }
 }

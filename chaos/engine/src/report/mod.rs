@@ -14,6 +14,7 @@ use crate::kpi::{Kpi, Phase};
 use crate::record::SeriesPoint;
 use crate::timeline::TimelineEvent;
 use crate::verdict::{CheckResult, Status};
+use chaos_fault::FaultMetrics;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,6 +56,9 @@ pub struct Report {
     pub services: Vec<ServiceReport>,
     /// What the guards did.
     pub guards: Vec<GuardStats>,
+    /// What the fault layer of each instance did.
+    #[serde(default)]
+    pub fault_metrics: BTreeMap<String, FaultMetrics>,
     /// Per-second series.
     pub series: Vec<SeriesPoint>,
 }
