@@ -229,20 +229,52 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 
+/// A histogram for a one-second bucket: 2 significant digits up to 1 minute (a few KiB, so a
+/// long run can keep one per second).
+fn compact_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 2).expect("static bounds are valid")
+}
+
 impl PhaseStats {
+    /// Empty figures with small histograms, for per-second buckets.
+    pub fn compact() -> Self {
+        Self { ttff_us: compact_histogram(), home_us: compact_histogram(), ..Self::default() }
+    }
+
+    /// Adds another phase's figures into these.
+    pub fn merge(&mut self, other: &PhaseStats) {
+        self.sessions += other.sessions;
+        self.play_ok += other.play_ok;
+        self.home_ok += other.home_ok;
+        self.home_degraded += other.home_degraded;
+        self.failovers += other.failovers;
+        for (reason, n) in &other.failures {
+            *self.failures.entry(reason.clone()).or_default() += n;
+        }
+        // Values above a compact histogram's bound were clamped when recorded: adding cannot fail.
+        let _ = self.ttff_us.add(&other.ttff_us);
+        let _ = self.home_us.add(&other.home_us);
+    }
+
+    /// Adds an arrival that never started (dropped at the in-flight limit): a failed session.
+    pub fn record_dropped(&mut self) {
+        self.sessions += 1;
+        *self.failures.entry("dropped".into()).or_default() += 1;
+    }
+
     /// Adds one session.
     pub fn record(&mut self, s: &SessionOutcome) {
         self.sessions += 1;
         self.home_ok += u64::from(s.home.ok);
         self.home_degraded += u64::from(s.home.ok && s.home.degraded);
         if s.home.ok {
-            let _ = self.home_us.record(us(s.home.latency));
+            self.home_us.saturating_record(us(s.home.latency));
         }
         self.failovers += u64::from(s.play.failovers);
         match (&s.play.ttff, &s.play.failure) {
             (Some(t), None) => {
                 self.play_ok += 1;
-                let _ = self.ttff_us.record(us(*t));
+                self.ttff_us.saturating_record(us(*t));
             }
             (_, failure) => {
                 let reason = failure.as_ref().map_or("unknown".to_string(), ToString::to_string);

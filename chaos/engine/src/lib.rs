@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod abort;
 pub mod deploy;
 pub mod experiment;
 pub mod kpi;

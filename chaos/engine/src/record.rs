@@ -1,7 +1,7 @@
-//! [`Recorder`]: session outcomes sorted into phases and one-second buckets by intended start.
+//! [`Recorder`]: session outcomes sorted into phases and one-second buckets by intended start,
+//! so that figures can be read per phase, per second, or over any sliding window.
 
-use crate::kpi::{Phase, PhaseStats};
-use hdrhistogram::Histogram;
+use crate::kpi::{Kpi, Phase, PhaseStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -58,17 +58,16 @@ pub struct SeriesPoint {
 }
 
 #[derive(Default)]
-struct Bucket {
-    sessions: u64,
-    play_ok: u64,
-    ttff_us: Option<Histogram<u64>>,
+struct Inner {
+    phases: BTreeMap<Phase, PhaseStats>,
+    seconds: Vec<PhaseStats>,
 }
 
 /// Collects outcomes while the run goes on; safe to share between session tasks.
 pub struct Recorder {
     origin: Instant,
     bounds: PhaseBounds,
-    inner: Mutex<(BTreeMap<Phase, PhaseStats>, Vec<Bucket>)>,
+    inner: Mutex<Inner>,
 }
 
 impl Recorder {
@@ -84,69 +83,72 @@ impl Recorder {
 
     /// Adds a session that was meant to start at `intended` (warm-up sessions are ignored).
     pub fn record(&self, intended: Instant, outcome: &SessionOutcome) {
-        self.add(
-            intended,
-            |p| p.record(outcome),
-            |b| {
-                b.play_ok += u64::from(outcome.play.ok);
-                if let Some(t) = outcome.play.ttff {
-                    // 2 significant digits: a per-second series needs no more, and stays small.
-                    let h = b
-                        .ttff_us
-                        .get_or_insert_with(|| Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("static bounds"));
-                    let _ = h.record(t.as_micros().clamp(1, 3_600_000_000) as u64);
-                }
-            },
-        );
+        self.add(intended, |p| p.record(outcome));
     }
 
     /// Adds an arrival that was dropped at the in-flight limit: a failed session.
     pub fn record_dropped(&self, intended: Instant) {
-        self.add(
-            intended,
-            |p| {
-                p.sessions += 1;
-                *p.failures.entry("dropped".into()).or_default() += 1;
-            },
-            |_| {},
-        );
+        self.add(intended, PhaseStats::record_dropped);
     }
 
-    fn add(&self, intended: Instant, phase: impl Fn(&mut PhaseStats), bucket: impl FnOnce(&mut Bucket)) {
+    fn add(&self, intended: Instant, record: impl Fn(&mut PhaseStats)) {
         let Some(offset) = intended.checked_duration_since(self.origin) else { return };
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (phases, buckets) = &mut *inner;
         for p in self.bounds.phases_of(offset) {
-            phase(phases.entry(p).or_default());
+            record(inner.phases.entry(p).or_default());
         }
         let second = offset.as_secs() as usize;
-        if buckets.len() <= second {
-            buckets.resize_with(second + 1, Bucket::default);
+        if inner.seconds.len() <= second {
+            inner.seconds.resize_with(second + 1, PhaseStats::compact);
         }
-        buckets[second].sessions += 1;
-        bucket(&mut buckets[second]);
+        record(&mut inner.seconds[second]);
     }
 
     /// A copy of a phase's figures so far.
     pub fn phase(&self, phase: Phase) -> PhaseStats {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.0.get(&phase).cloned().unwrap_or_default()
+        inner.phases.get(&phase).cloned().unwrap_or_default()
+    }
+
+    /// The figures of sessions meant to start in whole seconds `[from, to)` after warm-up.
+    pub fn window(&self, from: u64, to: u64) -> PhaseStats {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = PhaseStats::compact();
+        for s in inner.seconds.iter().take(to as usize).skip(from as usize) {
+            out.merge(s);
+        }
+        out
+    }
+
+    /// The worst value of `kpi` over every `window` (whole seconds) inside `[from, to)`:
+    /// the lowest when `lower_is_worse`, else the highest; `None` when no window had a value.
+    pub fn worst_window(&self, from: Duration, to: Duration, kpi: Kpi, window: Duration, lower_is_worse: bool) -> Option<f64> {
+        let (from, to, w) = (from.as_secs_f64().ceil() as u64, to.as_secs(), window.as_secs().max(1));
+        (from..to.saturating_sub(w).saturating_add(1))
+            .filter(|t| t + w <= to)
+            .filter_map(|t| self.window(t, t + w).kpi(kpi, w as f64))
+            .reduce(|a, b| if lower_is_worse { a.min(b) } else { a.max(b) })
+    }
+
+    /// Seconds since the end of warm-up, now (0 during warm-up).
+    pub fn now_s(&self) -> f64 {
+        Instant::now().saturating_duration_since(self.origin).as_secs_f64()
     }
 
     /// The per-second series.
     pub fn series(&self) -> Vec<SeriesPoint> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let pct = |b: &Bucket, q| b.ttff_us.as_ref().map(|h| h.value_at_quantile(q) as f64 / 1000.0);
+        let pct = |s: &PhaseStats, q| (!s.ttff_us.is_empty()).then(|| s.ttff_us.value_at_quantile(q) as f64 / 1000.0);
         inner
-            .1
+            .seconds
             .iter()
             .enumerate()
-            .map(|(t, b)| SeriesPoint {
+            .map(|(t, s)| SeriesPoint {
                 t_s: t as u32,
-                sessions: b.sessions,
-                play_ok: b.play_ok,
-                ttff_p50_ms: pct(b, 0.5),
-                ttff_p99_ms: pct(b, 0.99),
+                sessions: s.sessions,
+                play_ok: s.play_ok,
+                ttff_p50_ms: pct(s, 0.5),
+                ttff_p99_ms: pct(s, 0.99),
             })
             .collect()
     }

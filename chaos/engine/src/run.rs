@@ -2,6 +2,7 @@
 //! fault timeline, hypothesis and gates, report.
 
 use crate::deploy::{Deployment, InstanceProgram};
+use crate::abort;
 use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
 use crate::load::{self, Schedule, Sessions};
@@ -100,37 +101,66 @@ pub async fn run(
     let recorder = Arc::new(Recorder::new(origin, bounds));
     let mut sessions = PlaySessions { player, recorder: recorder.clone(), seed };
 
-    // Set once, by a signal or by the timeline, to stop everything with a reason.
-    let (halt, halted) = watch::channel(None::<String>);
-    let until_halted = || {
-        let mut rx = halted.clone();
+    // Faults stop (and roll back) on a signal, an unsteady start or an abort condition; the load
+    // stops on a signal, an unsteady start, or `recovery` after an abort condition.
+    let (halt_faults, faults_halted) = watch::channel(None::<String>);
+    let (halt_load, load_halted) = watch::channel(false);
+    let (load_finished, load_done) = watch::channel(false);
+    let until = |rx: &watch::Receiver<bool>| {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    };
+    let until_faults_halted = || {
+        let mut rx = faults_halted.clone();
         async move {
             let _ = rx.wait_for(Option::is_some).await;
         }
     };
     let timeline = Timeline::new(exp, topology, seed);
     let work = async {
-        tokio::join!(load::drive(schedule, &mut sessions, until_halted()), async {
-            let precheck = || steady_before(exp, &recorder);
-            let (events, reason) = timeline.run(&platform, origin, precheck, until_halted()).await;
-            if let Some(reason) = reason.filter(|r| r != "stopped") {
-                halt.send_replace(Some(reason));
+        tokio::join!(
+            async {
+                let stats = load::drive(schedule, &mut sessions, until(&load_halted)).await;
+                load_finished.send_replace(true);
+                stats
+            },
+            async {
+                let precheck = || steady_before(exp, &recorder);
+                let (events, reason) = timeline.run(&platform, origin, precheck, until_faults_halted()).await;
+                if let Some(reason) = reason.filter(|r| r != "stopped") {
+                    halt_faults.send_replace(Some(reason));
+                    halt_load.send_replace(true);
+                }
+                events
+            },
+            async {
+                let fired = abort::watch(&exp.abort, &recorder, until(&load_done)).await?;
+                halt_faults.send_replace(Some(format!("abort condition `{}` fired at {:.1}s", fired.condition, fired.at_s)));
+                let recovery = tokio::time::sleep(Duration::from_secs_f64(fired.recovery_s));
+                tokio::select! {
+                    _ = recovery => {}
+                    _ = until(&load_done) => {}
+                }
+                halt_load.send_replace(true);
+                Some(fired)
             }
-            events
-        })
+        )
     };
     tokio::pin!(work, stop);
     let mut signalled = false;
-    let (load_stats, events) = loop {
+    let (load_stats, events, abort) = loop {
         tokio::select! {
             done = &mut work => break done,
             _ = &mut stop, if !signalled => {
                 signalled = true;
-                halt.send_replace(Some("interrupted by a signal".into()));
+                halt_faults.send_replace(Some("interrupted by a signal".into()));
+                halt_load.send_replace(true);
             }
         }
     };
-    let abort_reason = halted.borrow().clone();
+    let abort_reason = faults_halted.borrow().clone();
     platform.heal().await;
     let measured = Instant::now().saturating_duration_since(origin).min(exp.load.duration);
 
@@ -153,8 +183,12 @@ pub async fn run(
             failovers: stats.failovers,
         });
     }
-    let steady_state = verdict::evaluate(exp, &exp.steady_state, CheckKind::SteadyState, &kpis);
-    let gates = verdict::evaluate(exp, &exp.gates, CheckKind::Gate, &kpis);
+    let windowed = |phase, kpi, window, lower_is_worse| {
+        let (from, to) = bounds.span(phase)?;
+        recorder.worst_window(from, to.min(measured), kpi, window, lower_is_worse)
+    };
+    let steady_state = verdict::evaluate(exp, &exp.steady_state, CheckKind::SteadyState, &kpis, &windowed);
+    let gates = verdict::evaluate(exp, &exp.gates, CheckKind::Gate, &kpis, &windowed);
     let status = if abort_reason.is_some() {
         Status::Aborted
     } else {
@@ -183,6 +217,7 @@ pub async fn run(
         wall_time_s: wall.elapsed().as_secs_f64(),
         status,
         abort_reason,
+        abort,
         load: LoadReport {
             rate_per_s: rate,
             warmup_s: exp.load.warmup.as_secs_f64(),
@@ -212,7 +247,9 @@ fn steady_before(exp: &Experiment, recorder: &Recorder) -> Result<(), String> {
     let values: BTreeMap<Kpi, Option<f64>> =
         Kpi::ALL.into_iter().map(|k| (k, stats.kpi(k, start.as_secs_f64()))).collect();
     let kpis = BTreeMap::from([(Phase::Before, values)]);
-    let failed: Vec<String> = verdict::evaluate(exp, &exp.steady_state, CheckKind::SteadyState, &kpis)
+    let now = Duration::from_secs_f64(recorder.now_s()).min(start);
+    let windowed = |_phase, kpi, window, lower_is_worse| recorder.worst_window(Duration::ZERO, now, kpi, window, lower_is_worse);
+    let failed: Vec<String> = verdict::evaluate(exp, &exp.steady_state, CheckKind::SteadyState, &kpis, &windowed)
         .into_iter()
         .filter(|r| r.phase == Phase::Before && r.outcome == Outcome::Fail)
         .map(|r| format!("{} (observed {:.4})", r.name, r.observed.unwrap_or(f64::NAN)))

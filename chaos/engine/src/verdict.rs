@@ -4,6 +4,7 @@ use crate::experiment::{Check, Experiment};
 use crate::kpi::{Kpi, Phase};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Whether the run passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,12 +81,18 @@ fn phases(exp: &Experiment, check: &Check, kind: CheckKind) -> Vec<Phase> {
     }
 }
 
-/// Evaluates `checks` of `kind` on the measured KPIs (`None`: the phase had no sessions).
+/// The worst value of a KPI over the sliding windows of a phase: `(phase, kpi, window,
+/// lower_is_worse)` → value, `None` when no full window had sessions.
+pub type Windowed<'a> = dyn Fn(Phase, Kpi, Duration, bool) -> Option<f64> + 'a;
+
+/// Evaluates `checks` of `kind` on the measured KPIs (`None`: the phase had no sessions); checks
+/// with a `window` are judged on their worst sliding window.
 pub fn evaluate(
     exp: &Experiment,
     checks: &[Check],
     kind: CheckKind,
     kpis: &BTreeMap<Phase, BTreeMap<Kpi, Option<f64>>>,
+    windowed: &Windowed<'_>,
 ) -> Vec<CheckResult> {
     let mut out = Vec::new();
     for check in checks {
@@ -95,7 +102,10 @@ pub fn evaluate(
             (None, None) => continue, // rejected by validation
         };
         for phase in phases(exp, check, kind) {
-            let observed = kpis.get(&phase).and_then(|k| k.get(&check.kpi)).copied().flatten();
+            let observed = match check.window {
+                Some(w) => windowed(phase, check.kpi, w, op == "at_least"),
+                None => kpis.get(&phase).and_then(|k| k.get(&check.kpi)).copied().flatten(),
+            };
             let outcome = match observed {
                 None if kind == CheckKind::SteadyState => Outcome::Skipped,
                 None => Outcome::Fail,
@@ -103,10 +113,10 @@ pub fn evaluate(
                 Some(_) => Outcome::Fail,
             };
             let sign = if op == "at_least" { ">=" } else { "<=" };
-            let name = check
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{} {phase} {sign} {}", check.kpi.name(), check.kpi.format(Some(bound))));
+            let name = check.name.clone().unwrap_or_else(|| {
+                let every = check.window.map(|w| format!(" (every {}s window)", w.as_secs())).unwrap_or_default();
+                format!("{} {phase} {sign} {}{every}", check.kpi.name(), check.kpi.format(Some(bound)))
+            });
             out.push(CheckResult { name, kind, kpi: check.kpi, phase, op: op.into(), bound, observed, outcome });
         }
     }

@@ -95,3 +95,51 @@ gates:
     let again = run_yaml(src, std::future::pending()).await;
     assert_eq!(&again.timeline[0].instances, killed, "the same seed kills the same instances");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_condition_rolls_faults_back_at_once_and_lets_the_load_show_recovery() {
+    let src = "\
+name: abort
+seed: 3
+load: { rate: 30/s, warmup: 1s, duration: 20s }
+faults:
+  - { at: 2s, for: 15s, target: cdn, fault: kill }
+abort:
+  - { kpi: play_success_ratio, below: 0.8, window: 2s, recovery: 3s }
+";
+    let report = run_yaml(src, std::future::pending()).await;
+    assert_eq!(report.status, Status::Aborted);
+    let fired = report.abort.clone().expect("the condition fired");
+    assert!(fired.condition.starts_with("play_success_ratio <"), "{fired:?}");
+    assert!((3.0..8.0).contains(&fired.at_s), "{fired:?}");
+    assert!(fired.observed < 0.8);
+    assert!(report.abort_reason.as_deref().unwrap().contains("abort condition"));
+    let rollback = report.timeline.iter().find(|e| e.action == Action::RolledBack).expect("rolled back");
+    let delay_ms = rollback.at_ms as f64 - fired.at_s * 1000.0;
+    assert!(delay_ms < 1000.0, "rollback {delay_ms:.0} ms after the abort");
+    assert!(report.load.cancelled > 0, "the load stopped after the recovery period, before the schedule's end");
+    // Sessions started a second after the rollback play again.
+    let after = (rollback.at_ms / 1000 + 1) as usize;
+    let recovered: Vec<_> = report.series.iter().skip(after).filter(|p| p.sessions > 0).collect();
+    assert!(!recovered.is_empty());
+    assert!(recovered.iter().all(|p| p.play_ok == p.sessions), "{recovered:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_windowed_check_catches_a_dip_that_the_phase_average_hides() {
+    let src = "\
+name: dip
+seed: 4
+load: { rate: 30/s, warmup: 1s, duration: 12s }
+faults:
+  - { at: 5s, for: 1s, target: cdn, fault: kill }
+gates:
+  - { name: whole, kpi: play_success_ratio, during: run, at_least: 0.85 }
+  - { name: windowed, kpi: play_success_ratio, during: run, at_least: 0.85, window: 2s }
+";
+    let report = run_yaml(src, std::future::pending()).await;
+    let gate = |name: &str| report.gates.iter().find(|g| g.name == name).unwrap().clone();
+    assert_eq!(gate("whole").outcome, Outcome::Pass, "{:?}", gate("whole"));
+    assert_eq!(gate("windowed").outcome, Outcome::Fail, "{:?}", gate("windowed"));
+    assert!(gate("windowed").observed.unwrap() < gate("whole").observed.unwrap());
+}

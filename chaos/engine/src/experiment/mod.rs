@@ -53,6 +53,10 @@ pub struct Experiment {
     /// The CI verdict.
     #[serde(default)]
     pub gates: Vec<Check>,
+    /// Stop conditions: when one fires, faults are rolled back at once, the load goes on for
+    /// the condition's `recovery`, and the run ends aborted (exit 3).
+    #[serde(default)]
+    pub abort: Vec<AbortCondition>,
     /// The file it came from (set by the loader).
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -205,6 +209,62 @@ pub struct Check {
     /// Upper bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_most: Option<Bound>,
+    /// Check every sliding window of this length inside the phase (whole seconds) and keep the
+    /// worst, instead of the phase as a whole.
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub window: Option<Duration>,
+}
+
+/// A stop condition (AWS FIS's stop conditions, ChAP's automatic abort).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbortCondition {
+    /// The KPI watched.
+    pub kpi: Kpi,
+    /// Fires when the KPI falls below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<Bound>,
+    /// Fires when the KPI rises above this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<Bound>,
+    /// Sliding window the KPI is computed over (whole seconds, default 5 s).
+    #[serde(default = "default_abort_window", with = "humantime_serde")]
+    pub window: Duration,
+    /// Fewer sessions than this in a window never fire the condition (default 10).
+    #[serde(default = "default_min_sessions")]
+    pub min_sessions: u64,
+    /// Load goes on this long after the rollback, to see the recovery (default 5 s).
+    #[serde(default = "default_recovery", with = "humantime_serde")]
+    pub recovery: Duration,
+}
+
+fn default_abort_window() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_min_sessions() -> u64 {
+    10
+}
+
+fn default_recovery() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl AbortCondition {
+    /// `kpi < bound` or `kpi > bound`, for people.
+    pub fn describe(&self) -> String {
+        let (sign, b) = match (self.below, self.above) {
+            (Some(b), _) => ("<", b),
+            (None, Some(b)) => (">", b),
+            (None, None) => ("?", crate::kpi::Bound::Number(f64::NAN)),
+        };
+        format!("{} {sign} {} over {}s", self.kpi.name(), self.kpi.format(Some(b.value())), self.window.as_secs())
+    }
+
+    /// Whether `value` breaches the condition.
+    pub fn breached(&self, value: f64) -> bool {
+        self.below.is_some_and(|b| value < b.value()) || self.above.is_some_and(|b| value > b.value())
+    }
 }
 
 impl Experiment {

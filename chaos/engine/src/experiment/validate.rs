@@ -3,6 +3,7 @@
 
 use super::{Check, Experiment};
 use crate::kpi::{Bound, Phase};
+use std::time::Duration;
 use targets::Topology;
 
 type Problems = Vec<(String, String)>;
@@ -68,6 +69,21 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
             problem(format!("faults[{i}].name"), format!("two fault steps are named `{name}`"));
         }
     }
+    for (i, a) in exp.abort.iter().enumerate() {
+        let path = format!("abort[{i}]");
+        match (&a.below, &a.above) {
+            (Some(b), None) | (None, Some(b)) => {
+                let field = if a.below.is_some() { "below" } else { "above" };
+                if let Err(e) = b.fits(a.kpi) {
+                    problem(format!("{path}.{field}"), e);
+                }
+            }
+            _ => problem(path.clone(), "an abort condition takes `below` or `above` (one of them)".into()),
+        }
+        if a.window < Duration::from_secs(1) || a.window > exp.load.duration {
+            problem(format!("{path}.window"), "the window must be at least 1s and at most the run's duration".into());
+        }
+    }
     for (list, checks) in [("steady_state", &exp.steady_state), ("gates", &exp.gates)] {
         for (i, check) in checks.iter().enumerate() {
             check_problems(exp, check, &format!("{list}[{i}]"), &mut problem);
@@ -86,6 +102,9 @@ fn check_problems(exp: &Experiment, check: &Check, path: &str, problem: &mut imp
                 problem(format!("{path}.{field}"), e);
             }
         }
+    }
+    if let Some(w) = check.window.filter(|w| *w < Duration::from_secs(1) || *w > exp.load.duration) {
+        problem(format!("{path}.window"), format!("window {} must be at least 1s and at most the run's duration", humantime::format_duration(w)));
     }
     if exp.faults.is_empty() && matches!(check.during, Some(Phase::Faults | Phase::After)) {
         problem(format!("{path}.during"), "there are no faults, so there is no `faults` or `after` phase".into());

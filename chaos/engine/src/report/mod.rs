@@ -9,6 +9,7 @@ pub use json::Json;
 pub use markdown::Markdown;
 pub use write::{Exporter, report_dir, write_report};
 
+use crate::abort::AbortFired;
 use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
 use crate::record::SeriesPoint;
@@ -42,6 +43,9 @@ pub struct Report {
     pub status: Status,
     /// Why the run stopped early, when it did.
     pub abort_reason: Option<String>,
+    /// The abort condition that fired, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<AbortFired>,
     /// What the load generator did.
     pub load: LoadReport,
     /// Fault changes as they happened.

@@ -1,0 +1,65 @@
+//! Watching the abort conditions while the run goes on.
+
+use crate::experiment::AbortCondition;
+use crate::record::Recorder;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::time::Duration;
+
+/// Sessions need this long to finish before their second is judged.
+const SETTLE: f64 = 1.0;
+/// How often the conditions are checked.
+const EVERY: Duration = Duration::from_millis(250);
+
+/// An abort condition that fired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AbortFired {
+    /// The condition, e.g. `play_success_ratio < 90.00 % over 5s`.
+    pub condition: String,
+    /// When it fired, seconds from the end of warm-up.
+    pub at_s: f64,
+    /// The window it judged, seconds from the end of warm-up.
+    pub window_s: (u64, u64),
+    /// The KPI's value in that window.
+    pub observed: f64,
+    /// How long the load went on afterwards.
+    pub recovery_s: f64,
+}
+
+/// Checks `conditions` every 250 ms on the last complete windows until `done` resolves; returns
+/// the first that fires.
+pub async fn watch(conditions: &[AbortCondition], recorder: &Recorder, done: impl Future<Output = ()>) -> Option<AbortFired> {
+    if conditions.is_empty() {
+        done.await;
+        return None;
+    }
+    tokio::pin!(done);
+    let mut tick = tokio::time::interval(EVERY);
+    loop {
+        tokio::select! {
+            _ = &mut done => return None,
+            _ = tick.tick() => {}
+        }
+        let now = recorder.now_s();
+        let end = (now - SETTLE).max(0.0).floor() as u64;
+        for c in conditions {
+            let w = c.window.as_secs().max(1);
+            if end < w {
+                continue;
+            }
+            let stats = recorder.window(end - w, end);
+            if stats.sessions < c.min_sessions {
+                continue;
+            }
+            if let Some(v) = stats.kpi(c.kpi, w as f64).filter(|v| c.breached(*v)) {
+                return Some(AbortFired {
+                    condition: c.describe(),
+                    at_s: now,
+                    window_s: (end - w, end),
+                    observed: v,
+                    recovery_s: c.recovery.as_secs_f64(),
+                });
+            }
+        }
+    }
+}
