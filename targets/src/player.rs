@@ -44,7 +44,7 @@ pub struct PlayOutcome {
     pub ttff: Option<Duration>,
     /// Why the start failed.
     pub failure: Option<PlayFailure>,
-    /// CDN attempts that failed before one served (or all failed).
+    /// Moves to the next CDN after one failed.
     pub failovers: u32,
 }
 
@@ -150,7 +150,10 @@ impl PlaybackClient {
             return Err((failure, 0));
         }
         let answer: PlayAnswer = res.json().await.map_err(|_| (PlayFailure::EdgeUnreachable, 0))?;
-        let Manifest { cdns, segment_bytes } = answer.manifest;
+        let Manifest { mut cdns, segment_bytes } = answer.manifest;
+        if !self.spec.failover {
+            cdns.truncate(1);
+        }
         let mut failovers = 0;
         let mut cdn = 0;
         for segment in 0..self.spec.first_frame_segments {
@@ -159,8 +162,9 @@ impl PlaybackClient {
                 if self.fetch_segment(base, title, segment, segment_bytes).await {
                     break;
                 }
-                failovers += 1;
                 cdn += 1;
+                // A failover is a move to another CDN, not a failed attempt.
+                failovers += u32::from(cdn < cdns.len());
             }
         }
         Ok(failovers)

@@ -85,7 +85,7 @@ async fn with_every_cdn_replica_dead_no_stream_starts() {
     }
     let out = player.session("u1", "t2", Instant::now()).await;
     assert_eq!(out.play.failure, Some(PlayFailure::Cdn), "{out:?}");
-    assert_eq!(out.play.failovers, 3);
+    assert_eq!(out.play.failovers, 2, "tried all three: moved on twice");
 }
 
 #[tokio::test]

@@ -34,6 +34,10 @@ pub enum Command {
         /// Print only the verdict lines.
         #[arg(short, long)]
         quiet: bool,
+        /// Run each experiment's mutant: the guards it `relies_on` switched off. A mutant must
+        /// fail its gates (exit 1), or the experiment proves nothing.
+        #[arg(long)]
+        mutant: bool,
     },
     /// Check experiment files without running them. Exit: 0 valid, 2 not.
     Validate {

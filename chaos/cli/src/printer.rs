@@ -62,6 +62,16 @@ pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool)
         };
         writeln!(w, "  {mark} {:<48} observed {}", c.name, c.kpi.format(c.observed))?;
     }
+    for c in &r.coverage {
+        let mark = if c.outcome == Outcome::Pass { "✓" } else { "✗" };
+        writeln!(
+            w,
+            "  {mark} {:<48} fired {} time(s), at least {}",
+            format!("guard {}", c.guard),
+            c.observed,
+            c.at_least
+        )?;
+    }
     if let Some(md) = written.iter().find(|p| p.extension().is_some_and(|e| e == "md")) {
         writeln!(w, "  report: {}", md.display())?;
     }
@@ -80,6 +90,13 @@ pub fn failed_checks(w: &mut impl Write, r: &Report) -> io::Result<()> {
             c.phase,
             c.kpi.format(c.observed),
             c.kpi.format(Some(c.bound))
+        )?;
+    }
+    for c in r.coverage.iter().filter(|c| c.outcome == Outcome::Fail) {
+        writeln!(
+            w,
+            "gate failed: {}: guard {} fired {} time(s), needs at least {}",
+            r.experiment.name, c.guard, c.observed, c.at_least
         )?;
     }
     Ok(())

@@ -28,7 +28,11 @@ pub struct AbortFired {
 
 /// Checks `conditions` every 250 ms on the last complete windows until `done` resolves; returns
 /// the first that fires.
-pub async fn watch(conditions: &[AbortCondition], recorder: &Recorder, done: impl Future<Output = ()>) -> Option<AbortFired> {
+pub async fn watch(
+    conditions: &[AbortCondition],
+    recorder: &Recorder,
+    done: impl Future<Output = ()>,
+) -> Option<AbortFired> {
     if conditions.is_empty() {
         done.await;
         return None;

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod abort;
+pub mod coverage;
 pub mod deploy;
 pub mod experiment;
 pub mod kpi;

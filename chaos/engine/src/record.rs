@@ -122,7 +122,14 @@ impl Recorder {
 
     /// The worst value of `kpi` over every `window` (whole seconds) inside `[from, to)`:
     /// the lowest when `lower_is_worse`, else the highest; `None` when no window had a value.
-    pub fn worst_window(&self, from: Duration, to: Duration, kpi: Kpi, window: Duration, lower_is_worse: bool) -> Option<f64> {
+    pub fn worst_window(
+        &self,
+        from: Duration,
+        to: Duration,
+        kpi: Kpi,
+        window: Duration,
+        lower_is_worse: bool,
+    ) -> Option<f64> {
         let (from, to, w) = (from.as_secs_f64().ceil() as u64, to.as_secs(), window.as_secs().max(1));
         (from..to.saturating_sub(w).saturating_add(1))
             .filter(|t| t + w <= to)

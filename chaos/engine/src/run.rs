@@ -1,8 +1,8 @@
 //! [`run`]: one experiment from start to verdict — platform up, open-loop play sessions,
 //! fault timeline, hypothesis and gates, report.
 
-use crate::deploy::{Deployment, InstanceProgram};
 use crate::abort;
+use crate::deploy::{Deployment, InstanceProgram};
 use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
 use crate::load::{self, Schedule, Sessions};
@@ -137,7 +137,8 @@ pub async fn run(
             },
             async {
                 let fired = abort::watch(&exp.abort, &recorder, until(&load_done)).await?;
-                halt_faults.send_replace(Some(format!("abort condition `{}` fired at {:.1}s", fired.condition, fired.at_s)));
+                halt_faults
+                    .send_replace(Some(format!("abort condition `{}` fired at {:.1}s", fired.condition, fired.at_s)));
                 let recovery = tokio::time::sleep(Duration::from_secs_f64(fired.recovery_s));
                 tokio::select! {
                     _ = recovery => {}
@@ -189,12 +190,16 @@ pub async fn run(
     };
     let steady_state = verdict::evaluate(exp, &exp.steady_state, CheckKind::SteadyState, &kpis, &windowed);
     let gates = verdict::evaluate(exp, &exp.gates, CheckKind::Gate, &kpis, &windowed);
+    let (service_stats, guards) = platform.stats().await;
+    let failovers = phases.iter().find(|p| p.phase == Phase::Run).map_or(0, |p| p.failovers);
+    let coverage: Vec<_> = exp.coverage.iter().map(|c| c.evaluate(&guards, failovers)).collect();
     let status = if abort_reason.is_some() {
         Status::Aborted
+    } else if coverage.iter().any(|c| c.outcome == Outcome::Fail) {
+        Status::Failed
     } else {
         verdict::status(&steady_state.iter().chain(&gates).cloned().collect::<Vec<_>>())
     };
-    let (service_stats, guards) = platform.stats().await;
     let fault_metrics = platform.fault_metrics().await;
     let services = service_stats
         .into_iter()
@@ -232,6 +237,7 @@ pub async fn run(
         phases,
         steady_state,
         gates,
+        coverage,
         services,
         guards,
         fault_metrics,
@@ -248,7 +254,8 @@ fn steady_before(exp: &Experiment, recorder: &Recorder) -> Result<(), String> {
         Kpi::ALL.into_iter().map(|k| (k, stats.kpi(k, start.as_secs_f64()))).collect();
     let kpis = BTreeMap::from([(Phase::Before, values)]);
     let now = Duration::from_secs_f64(recorder.now_s()).min(start);
-    let windowed = |_phase, kpi, window, lower_is_worse| recorder.worst_window(Duration::ZERO, now, kpi, window, lower_is_worse);
+    let windowed =
+        |_phase, kpi, window, lower_is_worse| recorder.worst_window(Duration::ZERO, now, kpi, window, lower_is_worse);
     let failed: Vec<String> = verdict::evaluate(exp, &exp.steady_state, CheckKind::SteadyState, &kpis, &windowed)
         .into_iter()
         .filter(|r| r.phase == Phase::Before && r.outcome == Outcome::Fail)

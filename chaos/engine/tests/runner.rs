@@ -143,3 +143,51 @@ gates:
     assert_eq!(gate("windowed").outcome, Outcome::Fail, "{:?}", gate("windowed"));
     assert!(gate("windowed").observed.unwrap() < gate("whole").observed.unwrap());
 }
+
+const RECS_DOWN: &str = "\
+name: recs-down
+seed: 8
+relies_on: [edge/recommendations/fallback]
+load: { rate: 25/s, warmup: 1s, duration: 4s }
+faults:
+  - { at: 1s, for: 2s, target: recommendations, fault: { error: { status: 500 } } }
+gates:
+  - { kpi: home_success_ratio, during: faults, at_least: 0.95 }
+coverage:
+  - { guard: edge/recommendations/fallback, at_least: 10 }
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mutant_without_the_guard_fails_where_the_experiment_passes() {
+    let report = run_yaml(RECS_DOWN, std::future::pending()).await;
+    assert_eq!(report.status, Status::Passed, "{:#?} {:#?}", report.gates, report.coverage);
+    assert!(report.coverage[0].observed >= 10);
+
+    let (exp, topology) = parse_str(RECS_DOWN, "recs.yaml", Path::new(".")).unwrap();
+    let (mutant, topology) = exp.mutant(&topology).unwrap();
+    assert_eq!(mutant.name, "recs-down-mutant");
+    assert_eq!(mutant.system.guards_off, ["edge/recommendations/fallback"]);
+    let report = run(&mutant, &topology, &RunOptions::default(), std::future::pending()).await.unwrap();
+    assert_eq!(report.status, Status::Failed);
+    assert_eq!(report.gates[0].outcome, Outcome::Fail, "{:?}", report.gates[0]);
+    assert_eq!(report.coverage[0].observed, 0, "a switched-off fallback never fires");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coverage_gate_fails_a_run_whose_guard_never_fired() {
+    let src = RECS_DOWN
+        .replace("faults:\n  - { at: 1s, for: 2s, target: recommendations, fault: { error: { status: 500 } } }\n", "")
+        .replace("during: faults, ", "");
+    let report = run_yaml(&src, std::future::pending()).await;
+    assert_eq!(report.gates[0].outcome, Outcome::Pass);
+    assert_eq!(report.coverage[0].outcome, Outcome::Fail);
+    assert_eq!(report.status, Status::Failed);
+}
+
+#[test]
+fn unknown_guards_are_rejected_at_their_place() {
+    let src =
+        RECS_DOWN.replace("relies_on: [edge/recommendations/fallback]", "relies_on: [edge/recomendations/fallback]");
+    let errs = parse_str(&src, "x.yaml", Path::new(".")).unwrap_err().0;
+    assert_eq!((errs[0].line, errs[0].message.contains("does not call")), (3, true), "{errs:?}");
+}

@@ -199,6 +199,9 @@ pub struct PlayerSpec {
     pub start_budget: Duration,
     /// Segments needed before the first frame shows.
     pub first_frame_segments: u32,
+    /// Whether the player moves to the next CDN when one fails (its guard).
+    #[serde(default = "yes")]
+    pub failover: bool,
 }
 
 /// Why a topology cannot run.
@@ -253,6 +256,42 @@ impl Topology {
             }
         }
         out
+    }
+
+    /// Switches a guard off, so that an experiment can prove it relies on it. Names:
+    /// `CALLER/CALLEE/fallback`, `.../retries`, `.../budget` (retries no longer limited),
+    /// `.../ejection`, `.../timeout` (CALLEE may be `*`), and `player/failover`.
+    pub fn switch_off(&mut self, guard: &str) -> Result<(), String> {
+        let parts: Vec<&str> = guard.split('/').collect();
+        if parts == ["player", "failover"] {
+            self.player.failover = false;
+            return Ok(());
+        }
+        let [caller, callee, kind] = parts[..] else {
+            return Err(format!("`{guard}` is not a guard: write CALLER/CALLEE/KIND or player/failover"));
+        };
+        let spec = self.services.get_mut(caller).ok_or_else(|| format!("`{guard}`: no service `{caller}`"))?;
+        let policies: Vec<&mut CallPolicy> = spec
+            .calls
+            .iter_mut()
+            .filter(|(name, _)| callee == "*" || name.as_str() == callee)
+            .map(|(_, p)| p)
+            .collect();
+        if policies.is_empty() {
+            return Err(format!("`{guard}`: `{caller}` does not call `{callee}`"));
+        }
+        let switch: fn(&mut CallPolicy) = match kind {
+            "fallback" => |p| p.fallback = false,
+            "retries" => |p| p.retries = 0,
+            "budget" => |p| p.budget = RetryBudget { ttl: p.budget.ttl, min_per_s: 1_000_000, retry_ratio: 1000.0 },
+            "ejection" => |p| p.eject_after = 0,
+            "timeout" => |p| p.timeout = Duration::from_secs(3600),
+            other => {
+                return Err(format!("`{guard}`: no guard `{other}` (fallback, retries, budget, ejection, timeout)"));
+            }
+        };
+        policies.into_iter().for_each(switch);
+        Ok(())
     }
 
     /// Checks roles, references, counts and distributions.
@@ -330,6 +369,21 @@ mod tests {
         let order = t.start_order().unwrap();
         let pos = |s: &str| order.iter().position(|o| o == s).unwrap();
         assert!(pos("cdn") < pos("playback") && pos("license") < pos("edge"));
+    }
+
+    #[test]
+    fn guards_are_switched_off_by_name_and_unknown_names_are_refused() {
+        let mut t = Topology::default_platform();
+        t.switch_off("edge/recommendations/fallback").unwrap();
+        t.switch_off("edge/*/ejection").unwrap();
+        t.switch_off("player/failover").unwrap();
+        let edge = &t.services["edge"];
+        assert!(!edge.calls["recommendations"].fallback && edge.calls["license"].fallback);
+        assert!(edge.calls.values().all(|p| p.eject_after == 0));
+        assert!(!t.player.failover);
+        assert!(t.switch_off("edge/nope/fallback").unwrap_err().contains("does not call"));
+        assert!(t.switch_off("edge/license/magic").unwrap_err().contains("no guard"));
+        assert!(t.switch_off("license").is_err());
     }
 
     #[test]

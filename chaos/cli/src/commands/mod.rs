@@ -22,7 +22,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logs(cli.verbose);
     match cli.command {
-        Command::Run { files, out, seed, quiet } => run(&files, &out, seed, quiet),
+        Command::Run { files, out, seed, quiet, mutant } => run(&files, &out, seed, quiet, mutant),
         Command::Validate { files } => Ok(validate(&files)),
         Command::List { dir } => list(&dir),
         Command::Fault { target, token, action } => fault::run(target, token, action),
@@ -79,8 +79,17 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn run(files: &[PathBuf], out: &Path, seed: Option<u64>, quiet: bool) -> anyhow::Result<ExitCode> {
-    let Ok(loaded) = load_all(files) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
+fn run(files: &[PathBuf], out: &Path, seed: Option<u64>, quiet: bool, mutant: bool) -> anyhow::Result<ExitCode> {
+    let Ok(mut loaded) = load_all(files) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
+    if mutant {
+        match loaded.iter().map(|(exp, topology)| exp.mutant(topology)).collect::<Result<Vec<_>, _>>() {
+            Ok(mutants) => loaded = mutants,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_BAD_INPUT));
+            }
+        }
+    }
     let runtime = runtime()?;
     let program = std::env::current_exe().context("locating the chaos binary")?;
     let instance_program = Some(InstanceProgram { program, args: vec!["__instance".into()] });

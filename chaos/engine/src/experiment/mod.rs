@@ -53,6 +53,13 @@ pub struct Experiment {
     /// The CI verdict.
     #[serde(default)]
     pub gates: Vec<Check>,
+    /// Guards that must have fired during the run (part of the verdict).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<crate::coverage::CoverageGate>,
+    /// The guards this experiment relies on: its mutant (`chaos run --mutant`) switches them off
+    /// and must fail its gates, or the experiment proves nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relies_on: Vec<String>,
     /// Stop conditions: when one fires, faults are rolled back at once, the load goes on for
     /// the condition's `recovery`, and the run ends aborted (exit 3).
     #[serde(default)]
@@ -72,6 +79,10 @@ pub struct System {
     /// Run every instance as its own OS process (kills are real SIGKILLs).
     #[serde(default)]
     pub processes: bool,
+    /// Guards of the platform switched off for this run (`edge/recommendations/fallback`,
+    /// `edge/*/ejection`, `player/failover`, ...): how an experiment proves a guard matters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guards_off: Vec<String>,
     /// A system running elsewhere, reached through `chaos proxy` instances, instead of the
     /// embedded platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,7 +116,7 @@ fn default_topology() -> String {
 
 impl Default for System {
     fn default() -> Self {
-        Self { topology: default_topology(), processes: false, external: None }
+        Self { topology: default_topology(), processes: false, guards_off: Vec::new(), external: None }
     }
 }
 
@@ -268,6 +279,21 @@ impl AbortCondition {
 }
 
 impl Experiment {
+    /// The mutant: the same experiment with the guards it `relies_on` switched off in `topology`.
+    pub fn mutant(&self, topology: &targets::Topology) -> Result<(Experiment, targets::Topology), String> {
+        if self.relies_on.is_empty() {
+            return Err(format!("experiment `{}` declares no `relies_on` guard, so it has no mutant", self.name));
+        }
+        let mut exp = self.clone();
+        let mut topology = topology.clone();
+        exp.name = format!("{}-mutant", self.name);
+        for guard in &self.relies_on {
+            topology.switch_off(guard)?;
+            exp.system.guards_off.push(guard.clone());
+        }
+        Ok((exp, topology))
+    }
+
     /// Warm-up plus measured time.
     pub fn total(&self) -> Duration {
         self.load.warmup + self.load.duration

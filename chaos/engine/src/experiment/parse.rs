@@ -69,8 +69,22 @@ pub fn parse_str(src: &str, label: &str, base: &Path) -> Result<(Experiment, Top
         let (line, column) = map.locate(path);
         error(line, column, message)
     };
-    let topology = resolve_topology(&exp.system.topology, base)
+    let mut topology = resolve_topology(&exp.system.topology, base)
         .map_err(|m| ExperimentErrors(vec![located("system.topology", m)]))?;
+    let mut guard_errors = Vec::new();
+    for (i, guard) in exp.system.guards_off.iter().enumerate() {
+        if let Err(m) = topology.switch_off(guard) {
+            guard_errors.push(located(&format!("system.guards_off[{i}]"), m));
+        }
+    }
+    for (i, guard) in exp.relies_on.iter().enumerate() {
+        if let Err(m) = topology.clone().switch_off(guard) {
+            guard_errors.push(located(&format!("relies_on[{i}]"), m));
+        }
+    }
+    if !guard_errors.is_empty() {
+        return Err(ExperimentErrors(guard_errors));
+    }
     let problems = validate(&exp, &topology);
     if problems.is_empty() {
         Ok((exp, topology))

@@ -69,6 +69,11 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
             problem(format!("faults[{i}].name"), format!("two fault steps are named `{name}`"));
         }
     }
+    for (i, c) in exp.coverage.iter().enumerate() {
+        if let Err(e) = c.validate() {
+            problem(format!("coverage[{i}].guard"), e);
+        }
+    }
     for (i, a) in exp.abort.iter().enumerate() {
         let path = format!("abort[{i}]");
         match (&a.below, &a.above) {
@@ -104,7 +109,10 @@ fn check_problems(exp: &Experiment, check: &Check, path: &str, problem: &mut imp
         }
     }
     if let Some(w) = check.window.filter(|w| *w < Duration::from_secs(1) || *w > exp.load.duration) {
-        problem(format!("{path}.window"), format!("window {} must be at least 1s and at most the run's duration", humantime::format_duration(w)));
+        problem(
+            format!("{path}.window"),
+            format!("window {} must be at least 1s and at most the run's duration", humantime::format_duration(w)),
+        );
     }
     if exp.faults.is_empty() && matches!(check.during, Some(Phase::Faults | Phase::After)) {
         problem(format!("{path}.during"), "there are no faults, so there is no `faults` or `after` phase".into());

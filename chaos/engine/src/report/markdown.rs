@@ -13,8 +13,17 @@ fn verdict_line(r: &Report) -> String {
     match r.status {
         Status::Passed => "✅ **passed** — every gate held".into(),
         Status::Failed => {
-            let failed: Vec<&str> =
-                r.checks().filter(|c| c.outcome == Outcome::Fail).map(|c| c.name.as_str()).collect();
+            let failed: Vec<String> = r
+                .checks()
+                .filter(|c| c.outcome == Outcome::Fail)
+                .map(|c| c.name.clone())
+                .chain(
+                    r.coverage
+                        .iter()
+                        .filter(|c| c.outcome == Outcome::Fail)
+                        .map(|c| format!("{} never fired enough", c.guard)),
+                )
+                .collect();
             format!("❌ **failed** — {}", failed.join("; "))
         }
         Status::Aborted => format!("⚠️ **aborted** — {}", r.abort_reason.as_deref().unwrap_or("stopped early")),
@@ -56,6 +65,14 @@ impl Exporter for Markdown {
                 c.kpi.format(Some(c.bound)),
                 c.kpi.format(c.observed)
             );
+        }
+
+        if !r.coverage.is_empty() {
+            let _ = writeln!(s, "\n## Guard coverage\n\n| | guard | fired | at least |\n|---|---|---:|---:|");
+            for c in &r.coverage {
+                let icon = if c.outcome == Outcome::Pass { "✅" } else { "❌" };
+                let _ = writeln!(s, "| {icon} | {} | {} | {} |", c.guard, c.observed, c.at_least);
+            }
         }
 
         let _ = write!(s, "\n## KPIs per phase\n\n| KPI |");

@@ -10,6 +10,7 @@ pub use markdown::Markdown;
 pub use write::{Exporter, report_dir, write_report};
 
 use crate::abort::AbortFired;
+use crate::coverage::CoverageResult;
 use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
 use crate::record::SeriesPoint;
@@ -56,6 +57,9 @@ pub struct Report {
     pub steady_state: Vec<CheckResult>,
     /// The gates, checked.
     pub gates: Vec<CheckResult>,
+    /// The guard coverage gates, checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<CoverageResult>,
     /// Per-service request figures (server side, injected faults included).
     pub services: Vec<ServiceReport>,
     /// What the guards did.

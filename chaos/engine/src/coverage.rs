@@ -1,0 +1,79 @@
+//! Guard coverage gates: an experiment that never exercised the guard it was written for proves
+//! nothing, so a gate can require a guard to have fired.
+
+use crate::verdict::Outcome;
+use serde::{Deserialize, Serialize};
+use targets::GuardStats;
+
+/// `{ guard: edge/recommendations/fallback, at_least: 100 }`: the guard fired at least that often
+/// over the run. Kinds counted: `fallback`, `retries`, `budget` (retries it refused),
+/// `ejection`; `player/failover` counts CDN failovers. The callee may be `*`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageGate {
+    /// The guard.
+    pub guard: String,
+    /// Fewest times it must have fired (default 1).
+    #[serde(default = "one")]
+    pub at_least: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// A coverage gate, checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CoverageResult {
+    /// The guard.
+    pub guard: String,
+    /// The bound.
+    pub at_least: u64,
+    /// How often it fired.
+    pub observed: u64,
+    /// Pass or fail.
+    pub outcome: Outcome,
+}
+
+impl CoverageGate {
+    /// Checks the guard's name (the counters exist for these kinds only).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.guard == "player/failover" {
+            return Ok(());
+        }
+        match self.guard.split('/').collect::<Vec<_>>()[..] {
+            [_, _, "fallback" | "retries" | "budget" | "ejection"] => Ok(()),
+            _ => Err(format!(
+                "`{}`: coverage counts CALLER/CALLEE/fallback|retries|budget|ejection or player/failover",
+                self.guard
+            )),
+        }
+    }
+
+    /// How often the guard fired, from the guards' counters and the run's failovers.
+    pub fn count(&self, guards: &[GuardStats], failovers: u64) -> u64 {
+        if self.guard == "player/failover" {
+            return failovers;
+        }
+        let parts: Vec<&str> = self.guard.split('/').collect();
+        let [caller, callee, kind] = parts[..] else { return 0 };
+        guards
+            .iter()
+            .filter(|g| g.caller == caller && (callee == "*" || g.callee == callee))
+            .map(|g| match kind {
+                "fallback" => g.fallbacks,
+                "retries" => g.retries,
+                "budget" => g.retries_denied_by_budget,
+                "ejection" => g.ejections,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The gate, checked.
+    pub fn evaluate(&self, guards: &[GuardStats], failovers: u64) -> CoverageResult {
+        let observed = self.count(guards, failovers);
+        let outcome = if observed >= self.at_least { Outcome::Pass } else { Outcome::Fail };
+        CoverageResult { guard: self.guard.clone(), at_least: self.at_least, observed, outcome }
+    }
+}
