@@ -38,12 +38,34 @@ pub enum Command {
         /// fail its gates (exit 1), or the experiment proves nothing.
         #[arg(long)]
         mutant: bool,
+        /// Print the resolved plan (load, phases, fault timeline with instances, checks) and
+        /// start nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Set a variable used as `${KEY}` in the files (before the environment).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
     },
-    /// Check experiment files without running them. Exit: 0 valid, 2 not.
+    /// Check experiment files without running them; every error of a file at once. Exit: 0
+    /// valid, 2 not.
     Validate {
         /// Experiment files (YAML).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Set a variable used as `${KEY}` in the files.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
+    },
+    /// Compare two reports; exit 1 when a KPI of NEW is worse than BASE beyond its limit.
+    Compare {
+        /// The reference report.json.
+        base: PathBuf,
+        /// The report.json to judge.
+        new: PathBuf,
+        /// Limits, e.g. `p99=10%,sps=2%,success=0.5%` (p50 p90 p99 p999 max: TTFF; success:
+        /// play success; or any KPI name).
+        #[arg(long, default_value = chaos_engine::compare::DEFAULT_LIMITS)]
+        max_regression: String,
     },
     /// List the shipped experiments and the services of the default topology.
     List {
@@ -140,6 +162,11 @@ pub enum FaultAction {
     },
     /// Remove every rule of every instance (halt all).
     Reset,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected KEY=VALUE"))?;
+    Ok((k.to_string(), v.to_string()))
 }
 
 /// Parses `std::env::args`; exits with 2 and clap's message on a usage error.

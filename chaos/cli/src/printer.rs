@@ -102,6 +102,64 @@ pub fn failed_checks(w: &mut impl Write, r: &Report) -> io::Result<()> {
     Ok(())
 }
 
+/// The resolved plan of an experiment, for `--dry-run`.
+pub fn plan(w: &mut impl Write, exp: &Experiment, topology: &Topology, seed: u64) -> io::Result<()> {
+    writeln!(w, "{} (seed {seed}): {}", exp.name, plan_line(exp))?;
+    if !exp.system.guards_off.is_empty() {
+        writeln!(w, "  guards off: {}", exp.system.guards_off.join(", "))?;
+    }
+    let timeline = chaos_engine::timeline::Timeline::new(exp, topology, seed);
+    for (at, step, apply, instances) in timeline.plan() {
+        let what = if apply { "apply " } else { "remove" };
+        writeln!(
+            w,
+            "  {:>8}  {what} {step:<24} on {}",
+            humantime::format_duration(at).to_string(),
+            instances.join(", ")
+        )?;
+    }
+    for (label, check) in
+        exp.steady_state.iter().map(|c| ("hypothesis", c)).chain(exp.gates.iter().map(|c| ("gate", c)))
+    {
+        let bound = check
+            .at_least
+            .map(|b| format!(">= {}", check.kpi.format(Some(b.value()))))
+            .or_else(|| check.at_most.map(|b| format!("<= {}", check.kpi.format(Some(b.value())))))
+            .unwrap_or_default();
+        let phase = match (check.during, label, exp.faults.is_empty()) {
+            (Some(p), _, _) => p.to_string(),
+            (None, "hypothesis", false) => "before and after".into(),
+            (None, _, _) => "run".into(),
+        };
+        writeln!(w, "  {label:<10} {} during {phase} {bound}", check.kpi.name())?;
+    }
+    for c in &exp.coverage {
+        writeln!(w, "  coverage   {} fired at least {}", c.guard, c.at_least)?;
+    }
+    for a in &exp.abort {
+        writeln!(w, "  abort      {} (recovery {})", a.describe(), humantime::format_duration(a.recovery))?;
+    }
+    Ok(())
+}
+
+/// A comparison table.
+pub fn deltas(w: &mut impl Write, deltas: &[chaos_engine::compare::Delta]) -> io::Result<()> {
+    writeln!(w, "{:<8} {:<20} {:>14} {:>14} {:>10}", "phase", "kpi", "base", "new", "worse by")?;
+    for d in deltas {
+        let mark = if d.regression { "  REGRESSION" } else { "" };
+        writeln!(
+            w,
+            "{:<8} {:<20} {:>14} {:>14} {:>9.1}%{mark}",
+            d.phase.to_string(),
+            d.kpi.name(),
+            d.kpi.format(Some(d.base)),
+            d.kpi.format(Some(d.new)),
+            d.worse_by * 100.0
+        )?;
+    }
+    Ok(())
+}
+
 /// The services of a topology.
 pub fn topology(w: &mut impl Write, t: &Topology) -> io::Result<()> {
     writeln!(w, "Services of the default topology:")?;

@@ -137,3 +137,73 @@ fn ctrl_c_rolls_back_writes_an_aborted_report_and_exits_3() {
     assert_eq!(report["status"], "aborted");
     assert_eq!(report["timeline"].as_array().unwrap().last().unwrap()["action"], "rolled_back");
 }
+
+const SHORT: &str = "name: short\nseed: ${SEED:-3}\nload: { rate: ${RATE}, warmup: 1s, duration: 2s }\ngates:\n  - { kpi: play_success_ratio, at_least: 0.5 }\n";
+
+#[test]
+fn variables_come_from_set_and_a_missing_one_is_named_at_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "short.yaml", SHORT);
+    chaos()
+        .arg("validate")
+        .arg(&f)
+        .env_remove("RATE")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(":3:").and(predicate::str::contains("variable `RATE` is not set")));
+    chaos().arg("validate").arg(&f).args(["--set", "RATE=10/s"]).assert().success();
+    chaos().arg("validate").arg(&f).env("RATE", "10/s").assert().success();
+    chaos()
+        .args(["run", "--dry-run", "--set", "RATE=10/s", "--set", "SEED=9"])
+        .arg(&f)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("short (seed 9): 10 sessions/s"));
+}
+
+#[test]
+fn dry_run_prints_the_resolved_timeline_and_starts_nothing() {
+    chaos()
+        .args(["run", "--dry-run", "experiments/cdn-replica-kill.yaml"])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("apply  kill-cdn-0").and(predicate::str::contains("on cdn-0")))
+        .stdout(predicate::str::contains("coverage   player/failover"));
+    chaos()
+        .args(["run", "--dry-run", "--mutant", "experiments/cdn-replica-kill.yaml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("guards off: player/failover"));
+    chaos()
+        .args(["run", "--dry-run", "--mutant", "experiments/baseline.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no `relies_on`"));
+}
+
+#[test]
+fn compare_exits_1_on_a_regression_and_0_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "short.yaml", SHORT);
+    let out = dir.path().join("out");
+    chaos().args(["run", "--quiet", "--set", "RATE=10/s", "--out"]).arg(&out).arg(&f).assert().success();
+    let base = report_dir(&out).join("report.json");
+    let mut report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    for phase in report["phases"].as_array_mut().unwrap() {
+        let p99 = phase["kpis"]["ttff_p99"].as_f64().unwrap();
+        phase["kpis"]["ttff_p99"] = serde_json::json!(p99 * 1.5);
+    }
+    let worse = write(dir.path(), "worse.json", &report.to_string());
+    chaos().arg("compare").arg(&base).arg(&base).assert().success();
+    chaos()
+        .arg("compare")
+        .arg(&base)
+        .arg(&worse)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("ttff_p99").and(predicate::str::contains("REGRESSION")));
+    chaos().arg("compare").arg(&base).arg(&worse).args(["--max-regression", "p99=60%"]).assert().success();
+    chaos().arg("compare").arg(&base).arg(&worse).args(["--max-regression", "p98=1%"]).assert().code(2);
+    chaos().arg("compare").arg(&base).arg(&f).assert().code(2).stderr(predicate::str::contains("not a report"));
+}

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod abort;
+pub mod compare;
 pub mod coverage;
 pub mod deploy;
 pub mod experiment;
@@ -19,6 +20,8 @@ mod run;
 pub mod timeline;
 pub mod verdict;
 
-pub use experiment::{Experiment, ExperimentError, ExperimentErrors, load_file, parse_str};
+pub use experiment::{
+    Experiment, ExperimentError, ExperimentErrors, load_file, load_file_with, parse_str, parse_str_with,
+};
 pub use report::Report;
 pub use run::{RunError, RunOptions, run};

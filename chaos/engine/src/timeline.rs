@@ -64,6 +64,12 @@ impl<'a> Timeline<'a> {
         Self { exp, plan, hits }
     }
 
+    /// The plan without running it: (offset from the end of warm-up, step name, applied?,
+    /// instances hit), in time order.
+    pub fn plan(&self) -> Vec<(Duration, String, bool, Vec<String>)> {
+        self.plan.iter().map(|&(t, i, apply)| (t, self.exp.step_name(i), apply, self.hits[i].clone())).collect()
+    }
+
     /// Runs the plan against `platform` from `origin` (end of warm-up). `before_first` is asked
     /// just before the first fault; an `Err` stops the timeline with nothing applied. Stops
     /// early when `stop` resolves, rolling back what it applied. Returns the events and the

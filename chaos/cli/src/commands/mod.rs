@@ -9,7 +9,8 @@ use anyhow::Context;
 use chaos_engine::deploy::InstanceProgram;
 use chaos_engine::report::{Json, Markdown, report_dir, write_report};
 use chaos_engine::verdict::Status;
-use chaos_engine::{Experiment, ExperimentErrors, RunOptions, load_file};
+use chaos_engine::{Experiment, ExperimentErrors, Report, RunOptions, load_file, load_file_with};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,8 +23,31 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logs(cli.verbose);
     match cli.command {
-        Command::Run { files, out, seed, quiet, mutant } => run(&files, &out, seed, quiet, mutant),
-        Command::Validate { files } => Ok(validate(&files)),
+        Command::Run { files, out, seed, quiet, mutant, dry_run, set } => {
+            let vars = set.into_iter().collect();
+            let Ok(loaded) = load_all(&files, &vars) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
+            let loaded = if mutant {
+                match loaded.iter().map(|(exp, topology)| exp.mutant(topology)).collect::<Result<Vec<_>, _>>() {
+                    Ok(mutants) => mutants,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                    }
+                }
+            } else {
+                loaded
+            };
+            if dry_run {
+                let mut out = std::io::stdout().lock();
+                for (exp, topology) in &loaded {
+                    printer::plan(&mut out, exp, topology, seed.unwrap_or(exp.seed))?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            run(&loaded, &out, seed, quiet)
+        }
+        Command::Validate { files, set } => Ok(validate(&files, &set.into_iter().collect())),
+        Command::Compare { base, new, max_regression } => compare(&base, &new, &max_regression),
         Command::List { dir } => list(&dir),
         Command::Fault { target, token, action } => fault::run(target, token, action),
         Command::Proxy { listen, upstream, control, token, seed } => {
@@ -44,11 +68,11 @@ fn init_logs(verbose: u8) {
 }
 
 /// Loads every file; prints every error of every file.
-fn load_all(files: &[PathBuf]) -> Result<Vec<(Experiment, Topology)>, ()> {
+fn load_all(files: &[PathBuf], vars: &BTreeMap<String, String>) -> Result<Vec<(Experiment, Topology)>, ()> {
     let mut loaded = Vec::new();
     let mut bad = false;
     for file in files {
-        match load_file(file) {
+        match load_file_with(file, vars) {
             Ok(x) => loaded.push(x),
             Err(ExperimentErrors(errors)) => {
                 bad = true;
@@ -61,8 +85,8 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<(Experiment, Topology)>, ()> {
     if bad { Err(()) } else { Ok(loaded) }
 }
 
-fn validate(files: &[PathBuf]) -> ExitCode {
-    match load_all(files) {
+fn validate(files: &[PathBuf], vars: &BTreeMap<String, String>) -> ExitCode {
+    match load_all(files, vars) {
         Err(()) => ExitCode::from(EXIT_BAD_INPUT),
         Ok(loaded) => {
             for ((exp, _), file) in loaded.iter().zip(files) {
@@ -79,24 +103,14 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn run(files: &[PathBuf], out: &Path, seed: Option<u64>, quiet: bool, mutant: bool) -> anyhow::Result<ExitCode> {
-    let Ok(mut loaded) = load_all(files) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
-    if mutant {
-        match loaded.iter().map(|(exp, topology)| exp.mutant(topology)).collect::<Result<Vec<_>, _>>() {
-            Ok(mutants) => loaded = mutants,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::from(EXIT_BAD_INPUT));
-            }
-        }
-    }
+fn run(loaded: &[(Experiment, Topology)], out: &Path, seed: Option<u64>, quiet: bool) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     let program = std::env::current_exe().context("locating the chaos binary")?;
     let instance_program = Some(InstanceProgram { program, args: vec!["__instance".into()] });
     let opts = RunOptions { seed, instance_program };
     let mut worst = Status::Passed;
     let stdout = std::io::stdout();
-    for (exp, topology) in &loaded {
+    for (exp, topology) in loaded {
         eprintln!("▶ {} — {}", exp.name, printer::plan_line(exp));
         let report = runtime.block_on(async { chaos_engine::run(exp, topology, &opts, shutdown_signal()).await })?;
         let dir = report_dir(out, &report);
@@ -141,6 +155,33 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             else => std::future::pending::<()>().await,
         }
     }
+}
+
+fn read_report(path: &Path) -> Result<Report, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{}:{}:{}: not a report: {e}", path.display(), e.line(), e.column()))
+}
+
+fn compare(base: &Path, new: &Path, limits: &str) -> anyhow::Result<ExitCode> {
+    let parsed = chaos_engine::compare::parse_limits(limits).map_err(|e| format!("--max-regression: {e}"));
+    let (base_r, new_r, limits) = match (read_report(base), read_report(new), parsed) {
+        (Ok(b), Ok(n), Ok(l)) => (b, n, l),
+        (b, n, l) => {
+            for e in [b.err(), n.err(), l.err()].into_iter().flatten() {
+                eprintln!("error: {e}");
+            }
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
+    let deltas = chaos_engine::compare::compare(&base_r, &new_r, &limits);
+    printer::deltas(&mut std::io::stdout().lock(), &deltas)?;
+    let regressions = deltas.iter().filter(|d| d.regression).count();
+    if regressions > 0 {
+        eprintln!("regression: {regressions} KPI(s) worse than allowed ({limits:?})");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list(dir: &Path) -> anyhow::Result<ExitCode> {

@@ -17,8 +17,9 @@ mod locate;
 mod parse;
 mod target;
 mod validate;
+mod vars;
 
-pub use parse::{ExperimentError, ExperimentErrors, load_file, parse_str};
+pub use parse::{ExperimentError, ExperimentErrors, load_file, load_file_with, parse_str, parse_str_with};
 pub use target::Target;
 
 use crate::kpi::{Bound, Kpi, Phase};

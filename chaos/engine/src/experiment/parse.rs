@@ -3,6 +3,7 @@
 use super::Experiment;
 use super::locate::SourceMap;
 use super::validate::validate;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use targets::Topology;
@@ -47,11 +48,16 @@ impl fmt::Display for ExperimentErrors {
 
 /// Reads, parses and validates the experiment at `path`, with the topology it names.
 pub fn load_file(path: &Path) -> Result<(Experiment, Topology), ExperimentErrors> {
+    load_file_with(path, &BTreeMap::new())
+}
+
+/// [`load_file`] with variables set on the command line (`--set key=value`).
+pub fn load_file_with(path: &Path, set: &BTreeMap<String, String>) -> Result<(Experiment, Topology), ExperimentErrors> {
     let label = path.display().to_string();
     let src = std::fs::read_to_string(path).map_err(|e| {
         ExperimentErrors(vec![ExperimentError { file: label.clone(), line: 0, column: 0, message: e.to_string() }])
     })?;
-    let (mut exp, topology) = parse_str(&src, &label, path.parent().unwrap_or(Path::new(".")))?;
+    let (mut exp, topology) = parse_str_with(&src, &label, path.parent().unwrap_or(Path::new(".")), set)?;
     exp.file = Some(path.to_path_buf());
     Ok((exp, topology))
 }
@@ -59,7 +65,19 @@ pub fn load_file(path: &Path) -> Result<(Experiment, Topology), ExperimentErrors
 /// Parses and validates experiment text; `label` names it in errors, `base` resolves relative
 /// topology paths.
 pub fn parse_str(src: &str, label: &str, base: &Path) -> Result<(Experiment, Topology), ExperimentErrors> {
+    parse_str_with(src, label, base, &BTreeMap::new())
+}
+
+/// [`parse_str`] with variables set on the command line; `${VAR}` and `${VAR:-default}` are
+/// replaced before parsing (from `set`, then the environment).
+pub fn parse_str_with(
+    src: &str,
+    label: &str,
+    base: &Path,
+    set: &BTreeMap<String, String>,
+) -> Result<(Experiment, Topology), ExperimentErrors> {
     let error = |line, column, message| ExperimentError { file: label.to_string(), line, column, message };
+    let src = &super::vars::substitute(src, set).map_err(|(l, c, m)| ExperimentErrors(vec![error(l, c, m)]))?;
     let exp: Experiment = serde_yaml::from_str(src).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         ExperimentErrors(vec![error(line, column, serde_message(&e))])
