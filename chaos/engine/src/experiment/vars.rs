@@ -12,7 +12,7 @@ pub(crate) fn substitute(src: &str, set: &BTreeMap<String, String>) -> Result<St
             let col = line.len() - rest.len() + at + 1;
             if rest[..at].ends_with('$') {
                 out.push_str(&rest[..at]); // `$${` → `${`
-                out.push_str("{");
+                out.push('{');
                 rest = &rest[at + 2..];
                 continue;
             }
