@@ -159,7 +159,7 @@ impl PlaybackClient {
         for segment in 0..self.spec.first_frame_segments {
             loop {
                 let Some(base) = cdns.get(cdn) else { return Err((PlayFailure::Cdn, failovers)) };
-                if self.fetch_segment(base, title, segment, segment_bytes).await {
+                if self.fetch_segment(base, user, title, segment, segment_bytes).await {
                     break;
                 }
                 cdn += 1;
@@ -171,8 +171,9 @@ impl PlaybackClient {
     }
 
     /// Whether the whole segment arrived from `base` within the CDN timeout.
-    async fn fetch_segment(&self, base: &str, title: &str, segment: u32, expected: usize) -> bool {
-        let req = self.get(format!("{base}/segments/{title}/{segment}"), self.spec.cdn_timeout);
+    async fn fetch_segment(&self, base: &str, user: &str, title: &str, segment: u32, expected: usize) -> bool {
+        let url = format!("{base}/segments/{title}/{segment}");
+        let req = self.get(url, self.spec.cdn_timeout).header(crate::USER_HEADER, user);
         match req.send().await {
             Ok(r) if r.status().is_success() => r.bytes().await.is_ok_and(|b| b.len() == expected),
             _ => false,

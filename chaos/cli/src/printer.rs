@@ -62,6 +62,21 @@ pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool)
         };
         writeln!(w, "  {mark} {:<48} observed {}", c.name, c.kpi.format(c.observed))?;
     }
+    if let Some(c) = &r.cohorts {
+        writeln!(
+            w,
+            "  cohorts ({}): control {} · experiment {} · drop {:.2} pp (95 % CI {:.2}..{:.2})",
+            c.phase,
+            Kpi::PlaySuccessRatio.format(c.control.play_success_ratio),
+            Kpi::PlaySuccessRatio.format(c.experiment.play_success_ratio),
+            c.play_success_drop * 100.0,
+            c.drop_ci95.0 * 100.0,
+            c.drop_ci95.1 * 100.0
+        )?;
+        for (gate, outcome) in &c.gates {
+            writeln!(w, "  {} {gate}", if *outcome == Outcome::Pass { "✓" } else { "✗" })?;
+        }
+    }
     for c in &r.coverage {
         let mark = if c.outcome == Outcome::Pass { "✓" } else { "✗" };
         writeln!(
@@ -91,6 +106,9 @@ pub fn failed_checks(w: &mut impl Write, r: &Report) -> io::Result<()> {
             c.kpi.format(c.observed),
             c.kpi.format(Some(c.bound))
         )?;
+    }
+    for (gate, _) in r.cohorts.iter().flat_map(|c| &c.gates).filter(|(_, o)| *o == Outcome::Fail) {
+        writeln!(w, "gate failed: {}: cohorts: {gate}", r.experiment.name)?;
     }
     for c in r.coverage.iter().filter(|c| c.outcome == Outcome::Fail) {
         writeln!(

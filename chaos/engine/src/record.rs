@@ -1,6 +1,7 @@
 //! [`Recorder`]: session outcomes sorted into phases and one-second buckets by intended start,
 //! so that figures can be read per phase, per second, or over any sliding window.
 
+use crate::cohorts::Side;
 use crate::kpi::{Kpi, Phase, PhaseStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -60,6 +61,7 @@ pub struct SeriesPoint {
 #[derive(Default)]
 struct Inner {
     phases: BTreeMap<Phase, PhaseStats>,
+    cohorts: BTreeMap<(Side, Phase), PhaseStats>,
     seconds: Vec<PhaseStats>,
 }
 
@@ -81,21 +83,25 @@ impl Recorder {
         self.bounds
     }
 
-    /// Adds a session that was meant to start at `intended` (warm-up sessions are ignored).
-    pub fn record(&self, intended: Instant, outcome: &SessionOutcome) {
-        self.add(intended, |p| p.record(outcome));
+    /// Adds a session of cohort `side` that was meant to start at `intended` (warm-up
+    /// sessions are ignored).
+    pub fn record(&self, intended: Instant, side: Option<Side>, outcome: &SessionOutcome) {
+        self.add(intended, side, |p| p.record(outcome));
     }
 
     /// Adds an arrival that was dropped at the in-flight limit: a failed session.
-    pub fn record_dropped(&self, intended: Instant) {
-        self.add(intended, PhaseStats::record_dropped);
+    pub fn record_dropped(&self, intended: Instant, side: Option<Side>) {
+        self.add(intended, side, PhaseStats::record_dropped);
     }
 
-    fn add(&self, intended: Instant, record: impl Fn(&mut PhaseStats)) {
+    fn add(&self, intended: Instant, side: Option<Side>, record: impl Fn(&mut PhaseStats)) {
         let Some(offset) = intended.checked_duration_since(self.origin) else { return };
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for p in self.bounds.phases_of(offset) {
             record(inner.phases.entry(p).or_default());
+            if let Some(side) = side {
+                record(inner.cohorts.entry((side, p)).or_default());
+            }
         }
         let second = offset.as_secs() as usize;
         if inner.seconds.len() <= second {
@@ -108,6 +114,12 @@ impl Recorder {
     pub fn phase(&self, phase: Phase) -> PhaseStats {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.phases.get(&phase).cloned().unwrap_or_default()
+    }
+
+    /// A copy of one cohort's figures in a phase.
+    pub fn cohort(&self, side: Side, phase: Phase) -> PhaseStats {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.cohorts.get(&(side, phase)).cloned().unwrap_or_default()
     }
 
     /// The figures of sessions meant to start in whole seconds `[from, to)` after warm-up.

@@ -2,6 +2,7 @@
 //! fault timeline, hypothesis and gates, report.
 
 use crate::abort;
+use crate::cohorts::{self, Cohorts, Side};
 use crate::deploy::{Deployment, InstanceProgram};
 use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
@@ -49,21 +50,31 @@ struct PlaySessions {
     player: PlaybackClient,
     recorder: Arc<Recorder>,
     seed: u64,
+    cohorts: Option<Cohorts>,
+}
+
+impl PlaySessions {
+    /// User and title of arrival `index`, drawn from the seed.
+    fn who(&self, index: u64) -> (String, String) {
+        let h = derive_seed(self.seed, &index.to_string());
+        (format!("u{}", h % USERS), format!("t{}", (h >> 32) % TITLES))
+    }
 }
 
 impl Sessions for PlaySessions {
     fn start(&mut self, index: u64, intended: Instant) -> impl Future<Output = ()> + Send + 'static {
-        let h = derive_seed(self.seed, &index.to_string());
-        let (user, title) = (format!("u{}", h % USERS), format!("t{}", (h >> 32) % TITLES));
+        let (user, title) = self.who(index);
+        let side = self.cohorts.as_ref().map(|c| c.side_of(&user));
         let (player, recorder) = (self.player.clone(), self.recorder.clone());
         async move {
             let outcome = player.session(&user, &title, intended).await;
-            recorder.record(intended, &outcome);
+            recorder.record(intended, side, &outcome);
         }
     }
 
-    fn dropped(&mut self, _index: u64, intended: Instant) {
-        self.recorder.record_dropped(intended);
+    fn dropped(&mut self, index: u64, intended: Instant) {
+        let side = self.cohorts.as_ref().map(|c| c.side_of(&self.who(index).0));
+        self.recorder.record_dropped(intended, side);
     }
 }
 
@@ -99,7 +110,7 @@ pub async fn run(
     let origin = schedule.start + exp.load.warmup;
     let bounds = PhaseBounds { duration: exp.load.duration, faults: exp.fault_window() };
     let recorder = Arc::new(Recorder::new(origin, bounds));
-    let mut sessions = PlaySessions { player, recorder: recorder.clone(), seed };
+    let mut sessions = PlaySessions { player, recorder: recorder.clone(), seed, cohorts: exp.cohorts.clone() };
 
     // Faults stop (and roll back) on a signal, an unsteady start or an abort condition; the load
     // stops on a signal, an unsteady start, or `recovery` after an abort condition.
@@ -193,9 +204,14 @@ pub async fn run(
     let (service_stats, guards) = platform.stats().await;
     let failovers = phases.iter().find(|p| p.phase == Phase::Run).map_or(0, |p| p.failovers);
     let coverage: Vec<_> = exp.coverage.iter().map(|c| c.evaluate(&guards, failovers)).collect();
+    let cohorts = exp.cohorts.as_ref().map(|c| {
+        let phase = if exp.faults.is_empty() { Phase::Run } else { Phase::Faults };
+        cohorts::compare(c, phase, &recorder.cohort(Side::Control, phase), &recorder.cohort(Side::Experiment, phase))
+    });
+    let cohort_failed = cohorts.iter().flat_map(|c| &c.gates).any(|(_, o)| *o == Outcome::Fail);
     let status = if abort_reason.is_some() {
         Status::Aborted
-    } else if coverage.iter().any(|c| c.outcome == Outcome::Fail) {
+    } else if cohort_failed || coverage.iter().any(|c| c.outcome == Outcome::Fail) {
         Status::Failed
     } else {
         verdict::status(&steady_state.iter().chain(&gates).cloned().collect::<Vec<_>>())
@@ -238,6 +254,7 @@ pub async fn run(
         steady_state,
         gates,
         coverage,
+        cohorts,
         services,
         guards,
         fault_metrics,

@@ -2,7 +2,7 @@
 
 use crate::deploy::Deployment;
 use crate::experiment::Experiment;
-use chaos_fault::{Fault, Rule, derive_seed};
+use chaos_fault::{Cohort, Fault, Rule, derive_seed};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use targets::Topology;
@@ -132,7 +132,11 @@ impl<'a> Timeline<'a> {
                 (Fault::Kill { restart_after }, true) => platform.kill(instance, *restart_after).await,
                 (Fault::Kill { .. }, false) => platform.restart(instance).await,
                 (fault, true) => {
-                    platform.insert_rule(instance, Rule::new(name.as_str(), fault.clone(), step.scope.clone())).await
+                    let mut scope = step.scope.clone();
+                    if let Some(c) = &self.exp.cohorts {
+                        scope.cohort = Some(Cohort { share: c.experiment, header: targets::USER_HEADER.into() });
+                    }
+                    platform.insert_rule(instance, Rule::new(name.as_str(), fault.clone(), scope)).await
                 }
                 (_, false) => platform.remove_rule(instance, &name).await,
             }

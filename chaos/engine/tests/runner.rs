@@ -191,3 +191,24 @@ fn unknown_guards_are_rejected_at_their_place() {
     let errs = parse_str(&src, "x.yaml", Path::new(".")).unwrap_err().0;
     assert_eq!((errs[0].line, errs[0].message.contains("does not call")), (3, true), "{errs:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_reach_only_the_experiment_cohort_and_the_verdict_compares_cohorts() {
+    let src = "\
+name: cohorts
+seed: 12
+load: { rate: 40/s, warmup: 1s, duration: 5s }
+cohorts: { experiment: 0.3, max_play_success_drop: 0.01, ttff_min_p: 0.001 }
+faults:
+  - { at: 1s, for: 3s, target: license, fault: { error: { status: 503 } } }
+";
+    let report = run_yaml(src, std::future::pending()).await;
+    let c = report.cohorts.clone().expect("cohorts compared");
+    assert_eq!(c.phase, Phase::Faults);
+    assert_eq!(c.control.play_success_ratio, Some(1.0), "{c:?}");
+    assert!(c.experiment.play_success_ratio.unwrap() < 0.05, "{c:?}");
+    assert!(c.experiment.sessions > 10 && c.control.sessions > c.experiment.sessions);
+    assert!(c.drop_ci95.0 > 0.9, "{c:?}");
+    assert_eq!(c.gates[0].1, Outcome::Fail);
+    assert_eq!(report.status, Status::Failed);
+}

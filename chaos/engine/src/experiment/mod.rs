@@ -54,6 +54,9 @@ pub struct Experiment {
     /// The CI verdict.
     #[serde(default)]
     pub gates: Vec<Check>,
+    /// Control versus experiment cohorts: faults reach only the experiment cohort.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohorts: Option<crate::cohorts::Cohorts>,
     /// Guards that must have fired during the run (part of the verdict).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coverage: Vec<crate::coverage::CoverageGate>,

@@ -69,6 +69,28 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
             problem(format!("faults[{i}].name"), format!("two fault steps are named `{name}`"));
         }
     }
+    if let Some(c) = &exp.cohorts {
+        if !(c.experiment > 0.0 && c.experiment < 1.0) {
+            problem(
+                "cohorts.experiment".into(),
+                format!("the experiment cohort's share {} is not in (0, 1)", c.experiment),
+            );
+        }
+        for (i, step) in exp.faults.iter().enumerate() {
+            if matches!(step.fault, chaos_fault::Fault::Kill { .. }) {
+                problem(
+                    format!("faults[{i}].fault"),
+                    "a kill hits every user: it cannot be scoped to the experiment cohort".into(),
+                );
+            }
+            if step.scope.cohort.is_some() {
+                problem(
+                    format!("faults[{i}].scope.cohort"),
+                    "with `cohorts`, the experiment cohort is the scope".into(),
+                );
+            }
+        }
+    }
     for (i, c) in exp.coverage.iter().enumerate() {
         if let Err(e) = c.validate() {
             problem(format!("coverage[{i}].guard"), e);

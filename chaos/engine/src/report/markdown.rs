@@ -67,6 +67,35 @@ impl Exporter for Markdown {
             );
         }
 
+        if let Some(c) = &r.cohorts {
+            let _ = writeln!(
+                s,
+                "\n## Control vs experiment ({} phase)\n\n| cohort | sessions | play success | TTFF p50 | TTFF p99 |\n|---|---:|---:|---:|---:|",
+                c.phase
+            );
+            for (name, f) in [("control", &c.control), ("experiment", &c.experiment)] {
+                let _ = writeln!(
+                    s,
+                    "| {name} | {} | {} | {} | {} |",
+                    f.sessions,
+                    Kpi::PlaySuccessRatio.format(f.play_success_ratio),
+                    Kpi::TtffP50.format(f.ttff_p50_ms),
+                    Kpi::TtffP99.format(f.ttff_p99_ms)
+                );
+            }
+            let p = c.ttff_mann_whitney_p.map_or("–".into(), |p| format!("{p:.4}"));
+            let _ = writeln!(
+                s,
+                "\nPlay success drop {:.2} pp (95 % CI {:.2}..{:.2}); TTFF Mann–Whitney p = {p}.",
+                c.play_success_drop * 100.0,
+                c.drop_ci95.0 * 100.0,
+                c.drop_ci95.1 * 100.0
+            );
+            for (gate, outcome) in &c.gates {
+                let _ = writeln!(s, "- {} {gate}", if *outcome == Outcome::Pass { "✅" } else { "❌" });
+            }
+        }
+
         if !r.coverage.is_empty() {
             let _ = writeln!(s, "\n## Guard coverage\n\n| | guard | fired | at least |\n|---|---|---:|---:|");
             for c in &r.coverage {

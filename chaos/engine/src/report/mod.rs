@@ -10,6 +10,7 @@ pub use markdown::Markdown;
 pub use write::{Exporter, report_dir, write_report};
 
 use crate::abort::AbortFired;
+use crate::cohorts::CohortReport;
 use crate::coverage::CoverageResult;
 use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
@@ -57,6 +58,9 @@ pub struct Report {
     pub steady_state: Vec<CheckResult>,
     /// The gates, checked.
     pub gates: Vec<CheckResult>,
+    /// Control versus experiment cohorts, compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohorts: Option<CohortReport>,
     /// The guard coverage gates, checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coverage: Vec<CoverageResult>,
