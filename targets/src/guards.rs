@@ -12,9 +12,17 @@ pub struct GuardCounters {
     failures: AtomicU64,
     fallbacks: AtomicU64,
     ejections: AtomicU64,
+    breaker_opens: AtomicU64,
+    short_circuited: AtomicU64,
 }
 
 impl GuardCounters {
+    pub(crate) fn breaker_open(&self) {
+        self.breaker_opens.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn short_circuit(&self) {
+        self.short_circuited.fetch_add(1, Relaxed);
+    }
     pub(crate) fn ejection(&self) {
         self.ejections.fetch_add(1, Relaxed);
     }
@@ -45,6 +53,8 @@ impl GuardCounters {
             failures: self.failures.load(Relaxed),
             fallbacks: self.fallbacks.load(Relaxed),
             ejections: self.ejections.load(Relaxed),
+            breaker_opens: self.breaker_opens.load(Relaxed),
+            short_circuited: self.short_circuited.load(Relaxed),
         }
     }
 }
@@ -69,6 +79,12 @@ pub struct GuardStats {
     /// Times an instance was ejected after consecutive failures.
     #[serde(default)]
     pub ejections: u64,
+    /// Times the circuit breaker opened.
+    #[serde(default)]
+    pub breaker_opens: u64,
+    /// Calls the open breaker failed at once.
+    #[serde(default)]
+    pub short_circuited: u64,
 }
 
 impl GuardStats {

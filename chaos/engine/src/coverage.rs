@@ -7,7 +7,7 @@ use targets::GuardStats;
 
 /// `{ guard: edge/recommendations/fallback, at_least: 100 }`: the guard fired at least that often
 /// over the run. Kinds counted: `fallback`, `retries`, `budget` (retries it refused),
-/// `ejection`; `player/failover` counts CDN failovers. The callee may be `*`.
+/// `ejection`, `breaker` (times it opened); `player/failover` counts CDN failovers. The callee may be `*`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoverageGate {
@@ -42,9 +42,9 @@ impl CoverageGate {
             return Ok(());
         }
         match self.guard.split('/').collect::<Vec<_>>()[..] {
-            [_, _, "fallback" | "retries" | "budget" | "ejection"] => Ok(()),
+            [_, _, "fallback" | "retries" | "budget" | "ejection" | "breaker"] => Ok(()),
             _ => Err(format!(
-                "`{}`: coverage counts CALLER/CALLEE/fallback|retries|budget|ejection or player/failover",
+                "`{}`: coverage counts CALLER/CALLEE/fallback|retries|budget|ejection|breaker or player/failover",
                 self.guard
             )),
         }
@@ -65,6 +65,7 @@ impl CoverageGate {
                 "retries" => g.retries,
                 "budget" => g.retries_denied_by_budget,
                 "ejection" => g.ejections,
+                "breaker" => g.breaker_opens,
                 _ => 0,
             })
             .sum()

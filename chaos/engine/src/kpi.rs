@@ -29,6 +29,8 @@ pub enum Kpi {
     HomeSuccessRatio,
     /// Loaded home pages that had a fallback row / loaded home pages.
     HomeDegradedRatio,
+    /// Home page latency from the session's intended start, 90th percentile (ms).
+    HomeP90,
     /// Home page latency from the session's intended start, 99th percentile (ms).
     HomeP99,
     /// Sessions started in the phase.
@@ -61,7 +63,7 @@ impl fmt::Display for Unit {
 
 impl Kpi {
     /// Every KPI, in report order.
-    pub const ALL: [Kpi; 11] = [
+    pub const ALL: [Kpi; 12] = [
         Kpi::PlaySuccessRatio,
         Kpi::Sps,
         Kpi::TtffP50,
@@ -71,6 +73,7 @@ impl Kpi {
         Kpi::TtffMax,
         Kpi::HomeSuccessRatio,
         Kpi::HomeDegradedRatio,
+        Kpi::HomeP90,
         Kpi::HomeP99,
         Kpi::Sessions,
     ];
@@ -297,6 +300,7 @@ impl PhaseStats {
             Kpi::TtffMax => pct(&self.ttff_us, 1.0),
             Kpi::HomeSuccessRatio => ratio(self.home_ok, self.sessions),
             Kpi::HomeDegradedRatio => ratio(self.home_degraded, self.home_ok),
+            Kpi::HomeP90 => pct(&self.home_us, 0.9),
             Kpi::HomeP99 => pct(&self.home_us, 0.99),
             Kpi::Sessions => Some(self.sessions as f64),
         }

@@ -6,6 +6,7 @@
 //! business (the handlers), switched on or off by the [`CallPolicy`](crate::CallPolicy); the
 //! client only says whether its fallback is enabled and counts what fired in [`GuardCounters`].
 
+mod breaker;
 mod endpoints;
 mod policy;
 
@@ -53,6 +54,7 @@ pub struct DepClient {
     budget: Arc<TpsBudget>,
     counters: Arc<GuardCounters>,
     next: Arc<AtomicUsize>,
+    breaker: Option<Arc<breaker::Breaker>>,
     svc: BoxCloneSyncService<DepRequest, DepResponse, BoxError>,
 }
 
@@ -65,12 +67,14 @@ impl DepClient {
         let svc =
             ServiceBuilder::new().retry(retry).timeout(policy.timeout).service(endpoints).map_err(|e: BoxError| e);
         let next = Arc::new(AtomicUsize::new(0));
+        let breaker = policy.breaker.clone().map(|spec| Arc::new(breaker::Breaker::new(spec, counters.clone())));
         Self {
             callee: callee.into(),
             fallback: policy.fallback,
             budget,
             counters,
             next,
+            breaker,
             svc: BoxCloneSyncService::new(svc),
         }
     }
@@ -88,9 +92,16 @@ impl DepClient {
     /// Calls the dependency through its guards; counts the call and its final failure.
     pub async fn get(&self, path: String, user: &Arc<str>) -> Result<DepResponse, BoxError> {
         self.counters.call();
+        if self.breaker.as_ref().is_some_and(|b| !b.allow()) {
+            self.counters.failure();
+            return Err(breaker::BreakerOpen.into());
+        }
         self.budget.deposit();
         let base = self.next.fetch_add(1, Ordering::Relaxed);
         let res = self.svc.clone().oneshot(DepRequest { path, user: user.clone(), base, attempt: 0 }).await;
+        if let Some(b) = &self.breaker {
+            b.record(res.is_ok());
+        }
         if res.is_err() {
             self.counters.failure();
         }

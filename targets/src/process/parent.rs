@@ -289,6 +289,8 @@ fn merge_guards(all: Vec<GuardStats>) -> Vec<GuardStats> {
                 m.failures += g.failures;
                 m.fallbacks += g.fallbacks;
                 m.ejections += g.ejections;
+                m.breaker_opens += g.breaker_opens;
+                m.short_circuited += g.short_circuited;
             }
         }
     }

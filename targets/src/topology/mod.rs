@@ -150,6 +150,26 @@ pub struct CallPolicy {
     /// How long an ejected instance is skipped.
     #[serde(default = "default_eject_for", with = "humantime_serde")]
     pub eject_for: Duration,
+    /// A circuit breaker on this dependency (none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerSpec>,
+}
+
+/// A circuit breaker: at least `min_calls` calls in the current `window` with a failure share of
+/// `failure_ratio` or more open it for `open_for`; then one probe call decides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerSpec {
+    /// Failure share that opens the breaker.
+    pub failure_ratio: f64,
+    /// Calls needed in a window before it can open.
+    pub min_calls: u32,
+    /// Counting window.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How long it stays open before a probe.
+    #[serde(with = "humantime_serde")]
+    pub open_for: Duration,
 }
 
 fn default_eject_after() -> u32 {
@@ -260,7 +280,7 @@ impl Topology {
 
     /// Switches a guard off, so that an experiment can prove it relies on it. Names:
     /// `CALLER/CALLEE/fallback`, `.../retries`, `.../budget` (retries no longer limited),
-    /// `.../ejection`, `.../timeout` (CALLEE may be `*`), and `player/failover`.
+    /// `.../ejection`, `.../timeout`, `.../breaker` (CALLEE may be `*`), and `player/failover`.
     pub fn switch_off(&mut self, guard: &str) -> Result<(), String> {
         let parts: Vec<&str> = guard.split('/').collect();
         if parts == ["player", "failover"] {
@@ -286,8 +306,11 @@ impl Topology {
             "budget" => |p| p.budget = RetryBudget { ttl: p.budget.ttl, min_per_s: 1_000_000, retry_ratio: 1000.0 },
             "ejection" => |p| p.eject_after = 0,
             "timeout" => |p| p.timeout = Duration::from_secs(3600),
+            "breaker" => |p| p.breaker = None,
             other => {
-                return Err(format!("`{guard}`: no guard `{other}` (fallback, retries, budget, ejection, timeout)"));
+                return Err(format!(
+                    "`{guard}`: no guard `{other}` (fallback, retries, budget, ejection, timeout, breaker)"
+                ));
             }
         };
         policies.into_iter().for_each(switch);
