@@ -23,6 +23,9 @@ pub struct TimelineEvent {
     pub instances: Vec<String>,
     /// The fault's kind.
     pub fault: String,
+    /// The share of requests faulted from now on, for ramping steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
 }
 
 /// What was done to a step.
@@ -31,17 +34,30 @@ pub struct TimelineEvent {
 pub enum Action {
     /// The fault was put in place.
     Applied,
+    /// A ramping fault's probability moved on.
+    Ramped,
     /// The fault was taken away at the end of its window.
     Removed,
     /// The fault was taken away early because the run stopped.
     RolledBack,
 }
 
+/// One planned change of a step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Change {
+    /// Put in place, with this probability when it ramps.
+    Apply(Option<f64>),
+    /// A ramp's next probability.
+    Ramp(f64),
+    /// Taken away.
+    Remove,
+}
+
 /// The planned changes, in time order.
 pub struct Timeline<'a> {
     exp: &'a Experiment,
-    /// (offset, step index, apply?)
-    plan: Vec<(Duration, usize, bool)>,
+    /// (offset, step index, change)
+    plan: Vec<(Duration, usize, Change)>,
     /// The instances each step hits, chosen once (seeded), so removal undoes what was applied.
     hits: Vec<Vec<String>>,
 }
@@ -50,10 +66,16 @@ impl<'a> Timeline<'a> {
     /// The plan of `exp` on `topology`: every step applied at `at` and removed at `at + for`;
     /// partial targets (`count`, `percent`) drawn from `seed` and the step's name.
     pub fn new(exp: &'a Experiment, topology: &Topology, seed: u64) -> Self {
-        let mut plan: Vec<_> =
-            exp.faults.iter().enumerate().flat_map(|(i, f)| [(f.at, i, true), (f.end(), i, false)]).collect();
+        let mut plan = Vec::new();
+        for (i, f) in exp.faults.iter().enumerate() {
+            plan.push((f.start(), i, Change::Apply(f.ramp.as_ref().map(|r| r.from))));
+            for (t, p) in f.ramp.iter().flat_map(|r| r.steps(f.duration)) {
+                plan.push((f.start() + t, i, Change::Ramp(p)));
+            }
+            plan.push((f.end(), i, Change::Remove));
+        }
         // Removals before applications at the same instant, then in file order.
-        plan.sort_by_key(|&(t, i, apply)| (t, apply, i));
+        plan.sort_by_key(|&(t, i, c)| (t, c != Change::Remove, i));
         let instances = match &exp.system.external {
             Some(ext) => ext.instances(),
             None => topology.instances(),
@@ -67,7 +89,11 @@ impl<'a> Timeline<'a> {
     /// The plan without running it: (offset from the end of warm-up, step name, applied?,
     /// instances hit), in time order.
     pub fn plan(&self) -> Vec<(Duration, String, bool, Vec<String>)> {
-        self.plan.iter().map(|&(t, i, apply)| (t, self.exp.step_name(i), apply, self.hits[i].clone())).collect()
+        self.plan
+            .iter()
+            .filter(|(_, _, c)| !matches!(c, Change::Ramp(_)))
+            .map(|&(t, i, c)| (t, self.exp.step_name(i), c != Change::Remove, self.hits[i].clone()))
+            .collect()
     }
 
     /// Runs the plan against `platform` from `origin` (end of warm-up). `before_first` is asked
@@ -85,7 +111,7 @@ impl<'a> Timeline<'a> {
         let mut before_first = Some(before_first);
         let mut active = vec![false; self.exp.faults.len()];
         tokio::pin!(stop);
-        for &(offset, i, apply) in &self.plan {
+        for &(offset, i, change) in &self.plan {
             tokio::select! {
                 biased;
                 _ = &mut stop => {
@@ -94,11 +120,16 @@ impl<'a> Timeline<'a> {
                 }
                 _ = tokio::time::sleep_until(origin + offset) => {}
             }
+            let apply = change != Change::Remove;
             if let Some(Err(reason)) = apply.then(|| before_first.take().map(|check| check())).flatten() {
                 return (events, Some(reason));
             }
-            let action = if apply { Action::Applied } else { Action::Removed };
-            events.push(self.change(platform, origin, i, apply, action).await);
+            let action = match change {
+                Change::Apply(_) => Action::Applied,
+                Change::Ramp(_) => Action::Ramped,
+                Change::Remove => Action::Removed,
+            };
+            events.push(self.change(platform, origin, i, change, action).await);
             active[i] = apply;
         }
         (events, None)
@@ -112,7 +143,7 @@ impl<'a> Timeline<'a> {
         events: &mut Vec<TimelineEvent>,
     ) {
         for (i, _) in active.iter().enumerate().filter(|(_, a)| **a) {
-            events.push(self.change(platform, origin, i, false, Action::RolledBack).await);
+            events.push(self.change(platform, origin, i, Change::Remove, Action::RolledBack).await);
         }
     }
 
@@ -121,9 +152,10 @@ impl<'a> Timeline<'a> {
         platform: &Deployment,
         origin: Instant,
         i: usize,
-        apply: bool,
+        change: Change,
         action: Action,
     ) -> TimelineEvent {
+        let apply = change != Change::Remove;
         let step = &self.exp.faults[i];
         let name = self.exp.step_name(i);
         let targets = &self.hits[i];
@@ -133,6 +165,9 @@ impl<'a> Timeline<'a> {
                 (Fault::Kill { .. }, false) => platform.restart(instance).await,
                 (fault, true) => {
                     let mut scope = step.scope.clone();
+                    if let Change::Apply(Some(p)) | Change::Ramp(p) = change {
+                        scope.probability = p;
+                    }
                     if let Some(c) = &self.exp.cohorts {
                         scope.cohort = Some(Cohort { share: c.experiment, header: targets::USER_HEADER.into() });
                     }
@@ -148,6 +183,11 @@ impl<'a> Timeline<'a> {
             target: step.target.to_string(),
             instances: targets.clone(),
             fault: step.fault.kind().into(),
+            probability: match change {
+                Change::Apply(p) => p,
+                Change::Ramp(p) => Some(p),
+                Change::Remove => None,
+            },
         }
     }
 }

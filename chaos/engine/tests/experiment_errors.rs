@@ -96,3 +96,38 @@ fn a_bad_rate_and_a_bad_status_are_rejected() {
     let e = one(&GOOD.replace("status: 503", "status: 999"));
     assert!(e.message.contains("not an HTTP status"), "{e}");
 }
+
+#[test]
+fn after_chains_steps_and_rejects_cycles_and_unknown_names() {
+    let src = "\
+name: t
+load: { rate: 10/s, duration: 30s }
+faults:
+  - { name: a, at: 2s, for: 3s, target: license, fault: reset }
+  - { name: b, after: a, at: 1s, for: 4s, target: cdn, fault: reset }
+  - { name: c, after: b, for: 2s, target: auth, fault: reset }
+";
+    let (exp, _) = parse_str(src, "exp.yaml", Path::new(".")).unwrap();
+    let starts: Vec<u64> = exp.faults.iter().map(|f| f.start().as_secs()).collect();
+    assert_eq!(starts, [2, 6, 10]);
+    assert_eq!(exp.fault_window().map(|(s, e)| (s.as_secs(), e.as_secs())), Some((2, 12)));
+    let cycle = src.replace("{ name: a, at: 2s", "{ name: a, after: c, at: 2s");
+    let e = one(&cycle);
+    assert!(e.message.contains("cycle"), "{e}");
+    let unknown = src.replace("after: b,", "after: zz,");
+    let e = one(&unknown);
+    assert!(e.message.contains("`after: zz` names no fault step") && e.line == 6, "{e}");
+    let late = src.replace("for: 2s, target: auth", "for: 25s, target: auth");
+    assert!(one(&late).message.contains("ends at 35s"));
+}
+
+#[test]
+fn a_ramp_must_stay_within_probabilities_and_cannot_ramp_a_kill() {
+    let e = one(&GOOD.replace(
+        "fault: { error: { status: 503 } } }",
+        "fault: { error: { status: 503 } }, ramp: { from: 0, to: 2 } }",
+    ));
+    assert!(e.message.contains("must stay in [0, 1]"), "{e}");
+    let e = one(&GOOD.replace("fault: { error: { status: 503 } } }", "fault: kill, ramp: { from: 0, to: 1 } }"));
+    assert!(e.message.contains("a kill has no share"), "{e}");
+}

@@ -212,3 +212,23 @@ faults:
     assert_eq!(c.gates[0].1, Outcome::Fail);
     assert_eq!(report.status, Status::Failed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ramp_raises_the_faulted_share_step_by_step() {
+    let src = "\
+name: ramp
+seed: 13
+system: { guards_off: [edge/license/retries] }
+load: { rate: 40/s, warmup: 1s, duration: 7s }
+faults:
+  - { name: up, at: 1s, for: 5s, target: license, fault: { error: { status: 503 } }, ramp: { from: 0, to: 1, every: 1s } }
+";
+    let report = run_yaml(src, std::future::pending()).await;
+    let probs: Vec<f64> = report.timeline.iter().filter_map(|e| e.probability).collect();
+    let want = [0.0, 0.2, 0.4, 0.6, 0.8];
+    assert!(probs.len() == want.len() && probs.iter().zip(want).all(|(p, w)| (p - w).abs() < 1e-9), "{probs:?}");
+    let ok = |t: usize| report.series[t].play_ok as f64 / report.series[t].sessions as f64;
+    assert!(ok(1) > 0.85, "first ramp second: {}", ok(1));
+    assert!(ok(5) < 0.4, "last ramp second: {}", ok(5));
+    assert!(ok(6) > 0.85, "after the window: {}", ok(6));
+}

@@ -182,9 +182,18 @@ pub struct FaultStep {
     /// Name of the step (default `fault-N`); it is the rule id on the targets.
     #[serde(default)]
     pub name: Option<String>,
-    /// Start, from the end of warm-up.
-    #[serde(with = "humantime_serde")]
+    /// Start, from the end of warm-up — or from the end of the step named in `after`.
+    #[serde(with = "humantime_serde", default)]
     pub at: Duration,
+    /// Start `at` after this step ends (a dependency; steps without one run in parallel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Raise (or lower) the scope's probability step by step over the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<Ramp>,
+    /// `at` resolved against `after`, from the end of warm-up (set by the loader).
+    #[serde(skip)]
+    pub start: Duration,
     /// How long the fault stays.
     #[serde(rename = "for", with = "humantime_serde")]
     pub duration: Duration,
@@ -198,10 +207,47 @@ pub struct FaultStep {
     pub scope: Scope,
 }
 
+/// A ramp of the share of requests faulted: `{ from: 0, to: 0.5, every: 2s }` starts at `from`
+/// and moves linearly to `to` by the end of the window, in steps of `every`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ramp {
+    /// Probability at the start.
+    pub from: f64,
+    /// Probability at the end.
+    pub to: f64,
+    /// Step length (default 1 s).
+    #[serde(default = "one_second", with = "humantime_serde")]
+    pub every: Duration,
+}
+
+fn one_second() -> Duration {
+    Duration::from_secs(1)
+}
+
+impl Ramp {
+    /// The probabilities after the first, with their offsets in the window.
+    pub fn steps(&self, window: Duration) -> Vec<(Duration, f64)> {
+        let every = self.every.max(Duration::from_millis(100));
+        let n = (window.as_secs_f64() / every.as_secs_f64()).floor() as u32;
+        (1..n)
+            .map(|k| {
+                let t = every * k;
+                (t, self.from + (self.to - self.from) * t.as_secs_f64() / window.as_secs_f64())
+            })
+            .collect()
+    }
+}
+
 impl FaultStep {
+    /// When the fault is put in place, from the end of warm-up (`at`, or after its dependency).
+    pub fn start(&self) -> Duration {
+        self.start
+    }
+
     /// When the fault is removed, from the end of warm-up.
     pub fn end(&self) -> Duration {
-        self.at + self.duration
+        self.start + self.duration
     }
 }
 
@@ -283,6 +329,46 @@ impl AbortCondition {
 }
 
 impl Experiment {
+    /// Resolves each step's start against its `after` dependency; an error names the step
+    /// index and why (unknown step, cycle).
+    pub(crate) fn resolve_starts(&mut self) -> Result<(), (usize, String)> {
+        let names: Vec<String> = (0..self.faults.len()).map(|i| self.step_name(i)).collect();
+        let mut done: Vec<Option<Duration>> = vec![None; self.faults.len()];
+        fn start_of(
+            i: usize,
+            steps: &[FaultStep],
+            names: &[String],
+            done: &mut Vec<Option<Duration>>,
+            path: &mut Vec<usize>,
+        ) -> Result<Duration, (usize, String)> {
+            if let Some(s) = done[i] {
+                return Ok(s);
+            }
+            if path.contains(&i) {
+                return Err((i, format!("`after` makes a cycle through `{}`", names[i])));
+            }
+            path.push(i);
+            let start = match &steps[i].after {
+                None => steps[i].at,
+                Some(dep) => {
+                    let j = names
+                        .iter()
+                        .position(|n| n == dep)
+                        .ok_or_else(|| (i, format!("`after: {dep}` names no fault step")))?;
+                    start_of(j, steps, names, done, path)? + steps[j].duration + steps[i].at
+                }
+            };
+            path.pop();
+            done[i] = Some(start);
+            Ok(start)
+        }
+        for i in 0..self.faults.len() {
+            let start = start_of(i, &self.faults, &names, &mut done, &mut Vec::new())?;
+            self.faults[i].start = start;
+        }
+        Ok(())
+    }
+
     /// The mutant: the same experiment with the guards it `relies_on` switched off in `topology`.
     pub fn mutant(&self, topology: &targets::Topology) -> Result<(Experiment, targets::Topology), String> {
         if self.relies_on.is_empty() {
@@ -310,7 +396,7 @@ impl Experiment {
 
     /// The window from the first fault's start to the last fault's end, if there are faults.
     pub fn fault_window(&self) -> Option<(Duration, Duration)> {
-        let start = self.faults.iter().map(|f| f.at).min()?;
+        let start = self.faults.iter().map(FaultStep::start).min()?;
         let end = self.faults.iter().map(FaultStep::end).max()?;
         Some((start, end))
     }

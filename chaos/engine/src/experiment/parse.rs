@@ -78,7 +78,7 @@ pub fn parse_str_with(
 ) -> Result<(Experiment, Topology), ExperimentErrors> {
     let error = |line, column, message| ExperimentError { file: label.to_string(), line, column, message };
     let src = &super::vars::substitute(src, set).map_err(|(l, c, m)| ExperimentErrors(vec![error(l, c, m)]))?;
-    let exp: Experiment = serde_yaml::from_str(src).map_err(|e| {
+    let mut exp: Experiment = serde_yaml::from_str(src).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         ExperimentErrors(vec![error(line, column, serde_message(&e))])
     })?;
@@ -87,6 +87,7 @@ pub fn parse_str_with(
         let (line, column) = map.locate(path);
         error(line, column, message)
     };
+    exp.resolve_starts().map_err(|(i, m)| ExperimentErrors(vec![located(&format!("faults[{i}].after"), m)]))?;
     let mut topology = resolve_topology(&exp.system.topology, base)
         .map_err(|m| ExperimentErrors(vec![located("system.topology", m)]))?;
     let mut guard_errors = Vec::new();

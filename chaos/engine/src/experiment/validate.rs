@@ -62,6 +62,14 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
         if let Err(e) = step.scope.validate() {
             problem(at("scope"), e);
         }
+        if let Some(r) = &step.ramp {
+            if matches!(step.fault, chaos_fault::Fault::Kill { .. }) {
+                problem(at("ramp"), "a kill has no share of requests to ramp".into());
+            }
+            if ![r.from, r.to].iter().all(|p| (0.0..=1.0).contains(p)) {
+                problem(at("ramp"), format!("ramp from {} to {} must stay in [0, 1]", r.from, r.to));
+            }
+        }
     }
     for i in 0..exp.faults.len() {
         let name = exp.step_name(i);
