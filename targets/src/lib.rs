@@ -10,7 +10,7 @@
 //! let platform = Platform::start(&topology, 42).await?;
 //! let player = PlaybackClient::new(platform.edge_url(), topology.player.clone());
 //! let outcome = player.session("u1", "t7", tokio::time::Instant::now()).await;
-//! assert!(outcome.play.ok);
+//! assert!(outcome.play.is_some_and(|p| p.ok));
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]

@@ -20,8 +20,8 @@ pub struct PlaybackClient {
 pub struct SessionOutcome {
     /// The home page.
     pub home: HomeOutcome,
-    /// The Play press.
-    pub play: PlayOutcome,
+    /// The Play press; `None` for a home-only (browsing) session.
+    pub play: Option<PlayOutcome>,
 }
 
 /// The home page as the device saw it.
@@ -110,6 +110,11 @@ impl PlaybackClient {
         }
     }
 
+    /// A browsing session: the home page only.
+    pub async fn browse(&self, user: &str, intended: Instant) -> SessionOutcome {
+        SessionOutcome { home: self.home(user, intended).await, play: None }
+    }
+
     /// One session for `user`: the home page, then Play on `title`. `intended` is when the
     /// session was meant to start; lateness counts against the home page latency.
     pub async fn session(&self, user: &str, title: &str, intended: Instant) -> SessionOutcome {
@@ -120,7 +125,7 @@ impl PlaybackClient {
             Ok(Err((failure, failovers))) => PlayOutcome { ok: false, ttff: None, failure: Some(failure), failovers },
             Err(_) => PlayOutcome { ok: false, ttff: None, failure: Some(PlayFailure::Budget), failovers: 0 },
         };
-        SessionOutcome { home, play }
+        SessionOutcome { home, play: Some(play) }
     }
 
     async fn home(&self, user: &str, intended: Instant) -> HomeOutcome {

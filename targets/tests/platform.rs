@@ -22,8 +22,8 @@ async fn a_healthy_platform_starts_streams_with_a_first_frame() {
     for n in 0..5 {
         let out = player.session(&format!("u{n}"), "t7", Instant::now()).await;
         assert!(out.home.ok && !out.home.degraded, "{out:?}");
-        assert!(out.play.ok, "{out:?}");
-        assert!(out.play.ttff.is_some() && out.play.failovers == 0);
+        assert!(out.play.as_ref().unwrap().ok, "{out:?}");
+        assert!(out.play.as_ref().unwrap().ttff.is_some() && out.play.as_ref().unwrap().failovers == 0);
     }
     let stats = platform.service_stats();
     assert!(stats["cdn"].requests >= 5 && stats["license"].requests >= 5);
@@ -36,7 +36,7 @@ async fn failing_recommendations_degrade_home_but_not_play() {
     fault_all(&platform, "recommendations", Fault::error(500), Scope::default());
     let out = player.session("u1", "t3", Instant::now()).await;
     assert!(out.home.ok && out.home.degraded, "{out:?}");
-    assert!(out.play.ok, "{out:?}");
+    assert!(out.play.as_ref().unwrap().ok, "{out:?}");
     let recs = platform.guard_stats().into_iter().find(|g| g.callee == "recommendations").unwrap();
     assert_eq!(recs.fallbacks, 1);
     assert_eq!(platform.service_stats()["recommendations"].injected, 1);
@@ -58,7 +58,7 @@ async fn license_errors_on_one_instance_are_retried_on_the_other() {
     fault_all(&platform, "license-0", Fault::error(503), Scope::default());
     for n in 0..6 {
         let out = player.session(&format!("u{n}"), "t1", Instant::now()).await;
-        assert!(out.play.ok, "{out:?}");
+        assert!(out.play.as_ref().unwrap().ok, "{out:?}");
     }
     let lic = platform.guard_stats().into_iter().find(|g| g.callee == "license").unwrap();
     assert!(lic.retries >= 2, "{lic:?}");
@@ -71,8 +71,8 @@ async fn a_killed_cdn_replica_is_failed_over() {
     let mut failovers = 0;
     for n in 0..9 {
         let out = player.session(&format!("user-{n}"), "t2", Instant::now()).await;
-        assert!(out.play.ok, "{out:?}");
-        failovers += out.play.failovers;
+        assert!(out.play.as_ref().unwrap().ok, "{out:?}");
+        failovers += out.play.as_ref().unwrap().failovers;
     }
     assert!(failovers > 0, "no session was steered to the dead replica first");
 }
@@ -84,18 +84,18 @@ async fn with_every_cdn_replica_dead_no_stream_starts() {
         i.server.kill(None).await;
     }
     let out = player.session("u1", "t2", Instant::now()).await;
-    assert_eq!(out.play.failure, Some(PlayFailure::Cdn), "{out:?}");
-    assert_eq!(out.play.failovers, 2, "tried all three: moved on twice");
+    assert_eq!(out.play.as_ref().unwrap().failure, Some(PlayFailure::Cdn), "{out:?}");
+    assert_eq!(out.play.as_ref().unwrap().failovers, 2, "tried all three: moved on twice");
 }
 
 #[tokio::test]
 async fn the_grant_cache_covers_an_auth_outage_for_known_users_only() {
     let (platform, player) = start(Topology::default_platform()).await;
-    assert!(player.session("known", "t1", Instant::now()).await.play.ok);
+    assert!(player.session("known", "t1", Instant::now()).await.play.unwrap().ok);
     fault_all(&platform, "auth", Fault::error(503), Scope::default());
-    assert!(player.session("known", "t1", Instant::now()).await.play.ok);
+    assert!(player.session("known", "t1", Instant::now()).await.play.unwrap().ok);
     let out = player.session("stranger", "t1", Instant::now()).await;
-    assert_eq!(out.play.failure, Some(PlayFailure::Edge("auth".into())), "{out:?}");
+    assert_eq!(out.play.as_ref().unwrap().failure, Some(PlayFailure::Edge("auth".into())), "{out:?}");
 }
 
 #[tokio::test]
@@ -106,12 +106,12 @@ async fn a_request_scoped_fault_fails_only_the_test_users_play_at_license() {
     let (platform, player) = start(topology).await;
     let tester = player.clone().with_context(context.clone());
     let out = tester.session("tester", "t1", Instant::now()).await;
-    assert_eq!(out.play.failure, Some(PlayFailure::Edge("license".into())), "{out:?}");
+    assert_eq!(out.play.as_ref().unwrap().failure, Some(PlayFailure::Edge("license".into())), "{out:?}");
     assert!(out.home.ok, "home does not call license");
-    assert!(player.session("everyone-else", "t1", Instant::now()).await.play.ok);
+    assert!(player.session("everyone-else", "t1", Instant::now()).await.play.unwrap().ok);
     assert!(platform.service_stats()["license"].injected >= 4, "every try of the tester's license call was faulted");
 
     // An instance that did not opt in ignores the header.
     let (_platform, player) = start(Topology::default_platform()).await;
-    assert!(player.with_context(context).session("tester", "t1", Instant::now()).await.play.ok);
+    assert!(player.with_context(context).session("tester", "t1", Instant::now()).await.play.unwrap().ok);
 }

@@ -10,9 +10,13 @@ use targets::Topology;
 
 /// One line about what a run will do.
 pub fn plan_line(exp: &Experiment) -> String {
+    let load = match (exp.load.viewers, exp.load.ramp_to) {
+        (Some(v), _) => format!("{v} viewers (closed loop)"),
+        (None, Some(to)) => format!("{:.0} → {:.0} sessions/s", exp.load.start_rate(), to.0),
+        (None, None) => format!("{:.0} sessions/s", exp.load.start_rate()),
+    };
     format!(
-        "{:.0} sessions/s, warm-up {}, measured {}, {} fault step(s), {} gate(s)",
-        exp.load.rate.0,
+        "{load}, warm-up {}, measured {}, {} fault step(s), {} gate(s)",
         humantime::format_duration(exp.load.warmup),
         humantime::format_duration(exp.load.duration),
         exp.faults.len(),

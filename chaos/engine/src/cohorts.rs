@@ -89,11 +89,11 @@ pub fn compare(
     control: &PhaseStats,
     experiment: &PhaseStats,
 ) -> CohortReport {
-    let (drop, lo, hi) = drop_ci(control.play_ok, control.sessions, experiment.play_ok, experiment.sessions);
+    let (drop, lo, hi) = drop_ci(control.play_ok, control.plays, experiment.play_ok, experiment.plays);
     let p = mann_whitney_p(&control.ttff_us, &experiment.ttff_us);
     let mut gates = Vec::new();
     if let Some(max) = settings.max_play_success_drop {
-        let ok = control.sessions > 0 && experiment.sessions > 0 && lo <= max;
+        let ok = control.plays > 0 && experiment.plays > 0 && lo <= max;
         gates.push((
             format!(
                 "play success drop {:.2} pp (95 % CI {:.2}..{:.2}) within {:.2} pp",

@@ -11,7 +11,7 @@ use targets::{SessionOutcome, latency_histogram};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kpi {
-    /// Successful starts / sessions.
+    /// Successful starts / Play presses.
     PlaySuccessRatio,
     /// Successful starts per second (stream starts per second).
     Sps,
@@ -193,6 +193,8 @@ impl<'de> Deserialize<'de> for Bound {
 pub struct PhaseStats {
     /// Sessions started.
     pub sessions: u64,
+    /// Of those, sessions that pressed Play (the rest only browsed home).
+    pub plays: u64,
     /// Successful starts.
     pub play_ok: u64,
     /// Home pages loaded.
@@ -213,6 +215,7 @@ impl Default for PhaseStats {
     fn default() -> Self {
         Self {
             sessions: 0,
+            plays: 0,
             play_ok: 0,
             home_ok: 0,
             home_degraded: 0,
@@ -247,6 +250,7 @@ impl PhaseStats {
     /// Adds another phase's figures into these.
     pub fn merge(&mut self, other: &PhaseStats) {
         self.sessions += other.sessions;
+        self.plays += other.plays;
         self.play_ok += other.play_ok;
         self.home_ok += other.home_ok;
         self.home_degraded += other.home_degraded;
@@ -262,6 +266,7 @@ impl PhaseStats {
     /// Adds an arrival that never started (dropped at the in-flight limit): a failed session.
     pub fn record_dropped(&mut self) {
         self.sessions += 1;
+        self.plays += 1;
         *self.failures.entry("dropped".into()).or_default() += 1;
     }
 
@@ -273,8 +278,10 @@ impl PhaseStats {
         if s.home.ok {
             self.home_us.saturating_record(us(s.home.latency));
         }
-        self.failovers += u64::from(s.play.failovers);
-        match (&s.play.ttff, &s.play.failure) {
+        let Some(play) = &s.play else { return };
+        self.plays += 1;
+        self.failovers += u64::from(play.failovers);
+        match (&play.ttff, &play.failure) {
             (Some(t), None) => {
                 self.play_ok += 1;
                 self.ttff_us.saturating_record(us(*t));
@@ -291,7 +298,7 @@ impl PhaseStats {
         let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
         let pct = |h: &Histogram<u64>, q: f64| (!h.is_empty()).then(|| ms(h, q));
         match kpi {
-            Kpi::PlaySuccessRatio => ratio(self.play_ok, self.sessions),
+            Kpi::PlaySuccessRatio => ratio(self.play_ok, self.plays),
             Kpi::Sps => (secs > 0.0).then(|| self.play_ok as f64 / secs),
             Kpi::TtffP50 => pct(&self.ttff_us, 0.5),
             Kpi::TtffP90 => pct(&self.ttff_us, 0.9),
@@ -315,12 +322,12 @@ mod tests {
     fn session(ok: bool, ttff_ms: u64) -> SessionOutcome {
         SessionOutcome {
             home: HomeOutcome { ok: true, degraded: !ok, latency: Duration::from_millis(5) },
-            play: PlayOutcome {
+            play: Some(PlayOutcome {
                 ok,
                 ttff: ok.then(|| Duration::from_millis(ttff_ms)),
                 failure: (!ok).then_some(PlayFailure::Cdn),
                 failovers: 0,
-            },
+            }),
         }
     }
 

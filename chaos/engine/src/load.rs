@@ -12,8 +12,12 @@ use tokio::time::Instant;
 /// When sessions are meant to start.
 #[derive(Clone, Copy, Debug)]
 pub struct Schedule {
-    /// Arrivals per second.
+    /// Arrivals per second at the start (open loop).
     pub rate: f64,
+    /// Arrivals per second at the end: the rate ramps linearly (equal to `rate`: constant).
+    pub end_rate: f64,
+    /// Closed loop: this many sessions at once, each followed by the next (`rate` unused).
+    pub viewers: Option<usize>,
     /// Intended start of the first arrival.
     pub start: Instant,
     /// Arrivals stop after this long.
@@ -23,14 +27,24 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// The intended start of arrival `i`.
+    /// An open-loop schedule at a constant rate.
+    pub fn constant(rate: f64, start: Instant, duration: Duration, max_in_flight: usize) -> Self {
+        Self { rate, end_rate: rate, viewers: None, start, duration, max_in_flight }
+    }
+
+    /// The intended start of arrival `i`: where the arrivals so far, the integral of the
+    /// (linearly ramping) rate, reach `i`.
     pub fn intended(&self, i: u64) -> Instant {
-        self.start + Duration::from_secs_f64(i as f64 / self.rate)
+        let (r0, t) = (self.rate, self.duration.as_secs_f64());
+        let a = (self.end_rate - r0) / t;
+        let i = i as f64;
+        let at = if a.abs() < 1e-12 { i / r0 } else { (-r0 + (r0 * r0 + 2.0 * a * i).max(0.0).sqrt()) / a };
+        self.start + Duration::from_secs_f64(at.max(0.0))
     }
 
     /// Number of arrivals in the schedule.
     pub fn arrivals(&self) -> u64 {
-        (self.duration.as_secs_f64() * self.rate).ceil() as u64
+        (self.duration.as_secs_f64() * (self.rate + self.end_rate) / 2.0).ceil() as u64
     }
 }
 
@@ -60,6 +74,9 @@ pub struct LoadStats {
 /// Drives `sessions` on `schedule` until its end or until `stop` resolves, then waits for the
 /// sessions in flight (each is bounded by its own timeouts).
 pub async fn drive<S: Sessions>(schedule: Schedule, sessions: &mut S, stop: impl Future<Output = ()>) -> LoadStats {
+    if let Some(viewers) = schedule.viewers {
+        return drive_closed(schedule, viewers, sessions, stop).await;
+    }
     let mut stats =
         LoadStats { sent: 0, completed: 0, dropped: 0, cancelled: 0, latency_us: targets::latency_histogram() };
     let mut running: JoinSet<Duration> = JoinSet::new();
@@ -96,6 +113,54 @@ pub async fn drive<S: Sessions>(schedule: Schedule, sessions: &mut S, stop: impl
     stats
 }
 
+/// Closed loop: `viewers` sessions at once; each one's end starts the next, until the schedule's
+/// end. A closed loop measures what one viewer waits, not what an arriving crowd sees: a stall
+/// slows the arrivals down with it (coordinated omission), which is why open loop is the default.
+async fn drive_closed<S: Sessions>(
+    schedule: Schedule,
+    viewers: usize,
+    sessions: &mut S,
+    stop: impl Future<Output = ()>,
+) -> LoadStats {
+    let mut stats =
+        LoadStats { sent: 0, completed: 0, dropped: 0, cancelled: 0, latency_us: targets::latency_histogram() };
+    let mut running: JoinSet<Duration> = JoinSet::new();
+    let end = schedule.start + schedule.duration;
+    tokio::time::sleep_until(schedule.start).await;
+    let mut index = 0;
+    let mut start_one = |running: &mut JoinSet<Duration>, stats: &mut LoadStats| {
+        let intended = Instant::now();
+        let session = sessions.start(index, intended);
+        index += 1;
+        stats.sent += 1;
+        running.spawn(async move {
+            session.await;
+            intended.elapsed()
+        });
+    };
+    for _ in 0..viewers {
+        start_one(&mut running, &mut stats);
+    }
+    tokio::pin!(stop);
+    let mut stopped = false;
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stop, if !stopped => stopped = true,
+            done = running.join_next() => match done {
+                None => break,
+                Some(done) => {
+                    record(&mut stats, done);
+                    if !stopped && Instant::now() < end {
+                        start_one(&mut running, &mut stats);
+                    }
+                }
+            },
+        }
+    }
+    stats
+}
+
 fn record(stats: &mut LoadStats, done: Result<Duration, tokio::task::JoinError>) {
     if let Ok(latency) = done {
         stats.completed += 1;
@@ -121,7 +186,32 @@ mod tests {
     }
 
     fn schedule(rate: f64, secs: u64, max_in_flight: usize) -> Schedule {
-        Schedule { rate, start: Instant::now(), duration: Duration::from_secs(secs), max_in_flight }
+        Schedule::constant(rate, Instant::now(), Duration::from_secs(secs), max_in_flight)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ramping_rate_spreads_arrivals_along_the_integral_of_the_rate() {
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let mut s = Sleepy { each: Duration::from_millis(1), starts: starts.clone() };
+        let sched = Schedule { end_rate: 300.0, ..schedule(100.0, 10, 10_000) };
+        let stats = drive(sched, &mut s, std::future::pending()).await;
+        assert_eq!(stats.sent, 2000, "(100 + 300) / 2 × 10 s");
+        let starts = starts.lock().unwrap();
+        let in_first_second = starts.iter().filter(|t| **t - sched.start < Duration::from_secs(1)).count();
+        let in_last_second = starts.iter().filter(|t| **t - sched.start >= Duration::from_secs(9)).count();
+        // The rate is 100–120/s in the first second and 280–300/s in the last.
+        assert!((105..=115).contains(&in_first_second), "{in_first_second}");
+        assert!((285..=295).contains(&in_last_second), "{in_last_second}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_loop_keeps_its_viewers_busy_back_to_back() {
+        let mut s = Sleepy { each: Duration::from_millis(100), starts: Arc::default() };
+        let sched = Schedule { viewers: Some(5), ..schedule(1.0, 2, 100) };
+        let stats = drive(sched, &mut s, std::future::pending()).await;
+        // 5 viewers × 2 s / 0.1 s per session.
+        assert_eq!(stats.sent, 100);
+        assert_eq!(stats.completed, 100);
     }
 
     #[tokio::test(start_paused = true)]

@@ -51,6 +51,8 @@ struct PlaySessions {
     recorder: Arc<Recorder>,
     seed: u64,
     cohorts: Option<Cohorts>,
+    /// Share of sessions that only browse.
+    browse: f64,
 }
 
 impl PlaySessions {
@@ -65,9 +67,15 @@ impl Sessions for PlaySessions {
     fn start(&mut self, index: u64, intended: Instant) -> impl Future<Output = ()> + Send + 'static {
         let (user, title) = self.who(index);
         let side = self.cohorts.as_ref().map(|c| c.side_of(&user));
+        let draw = (derive_seed(self.seed ^ 0xb20, &index.to_string()) >> 11) as f64 / (1u64 << 53) as f64;
+        let browse = draw < self.browse;
         let (player, recorder) = (self.player.clone(), self.recorder.clone());
         async move {
-            let outcome = player.session(&user, &title, intended).await;
+            let outcome = if browse {
+                player.browse(&user, intended).await
+            } else {
+                player.session(&user, &title, intended).await
+            };
             recorder.record(intended, side, &outcome);
         }
     }
@@ -100,17 +108,22 @@ pub async fn run(
     };
     let player = PlaybackClient::new(platform.edge_url(), topology.player.clone());
 
-    let rate = exp.load.rate.0;
+    let rate = exp.load.start_rate();
+    let end_rate = exp.load.ramp_to.map_or(rate, |r| r.0);
     let schedule = Schedule {
         rate,
+        end_rate,
+        viewers: exp.load.viewers.map(|v| v as usize),
         start: Instant::now() + Duration::from_millis(50),
         duration: exp.total(),
-        max_in_flight: ((rate * 10.0) as usize).max(256),
+        max_in_flight: ((rate.max(end_rate) * 10.0) as usize).max(256),
     };
     let origin = schedule.start + exp.load.warmup;
     let bounds = PhaseBounds { duration: exp.load.duration, faults: exp.fault_window() };
     let recorder = Arc::new(Recorder::new(origin, bounds));
-    let mut sessions = PlaySessions { player, recorder: recorder.clone(), seed, cohorts: exp.cohorts.clone() };
+    let flows = &exp.load.flows;
+    let browse = flows.browse / (flows.play + flows.browse);
+    let mut sessions = PlaySessions { player, recorder: recorder.clone(), seed, cohorts: exp.cohorts.clone(), browse };
 
     // Faults stop (and roll back) on a signal, an unsteady start or an abort condition; the load
     // stops on a signal, an unsteady start, or `recovery` after an abort condition.

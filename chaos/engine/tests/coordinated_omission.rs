@@ -47,8 +47,7 @@ async fn the_reported_p99_shows_a_periodic_stall_that_closed_loop_tools_hide() {
     let url = stalling_server().await;
     let mut get = Get { http: reqwest::Client::new(), url };
     // Two stall windows: 1.8–2.0 s and 3.8–4.0 s after the server's epoch.
-    let schedule =
-        Schedule { rate: 400.0, start: Instant::now(), duration: Duration::from_millis(4200), max_in_flight: 2000 };
+    let schedule = Schedule::constant(400.0, Instant::now(), Duration::from_millis(4200), 2000);
     let stats = drive(schedule, &mut get, std::future::pending()).await;
     assert_eq!(stats.completed, stats.sent);
     let ms = |q: f64| stats.latency_us.value_at_quantile(q) as f64 / 1000.0;

@@ -25,7 +25,7 @@ fn one(src: &str) -> ExperimentError {
 #[test]
 fn a_good_file_parses() {
     let (exp, _) = parse_str(GOOD, "exp.yaml", Path::new(".")).unwrap();
-    assert_eq!(exp.load.rate.0, 10.0);
+    assert_eq!(exp.load.rate.map(|r| r.0), Some(10.0));
     assert_eq!(exp.faults[0].target, chaos_engine::experiment::Target::named("license"));
 }
 

@@ -232,3 +232,27 @@ faults:
     assert!(ok(5) < 0.4, "last ramp second: {}", ok(5));
     assert!(ok(6) > 0.85, "after the window: {}", ok(6));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browse_and_play_flows_mix_by_weight_and_a_closed_loop_keeps_viewers_busy() {
+    let report = run_yaml(
+        "name: mix\nseed: 2\nload: { rate: 40/s, warmup: 1s, duration: 3s, flows: { play: 1, browse: 1 } }\n",
+        std::future::pending(),
+    )
+    .await;
+    let run = report.phase(Phase::Run).unwrap();
+    let sessions = run.kpis[&chaos_engine::kpi::Kpi::Sessions].unwrap();
+    let sps = run.kpis[&chaos_engine::kpi::Kpi::Sps].unwrap();
+    assert_eq!(sessions, 120.0);
+    // About half press Play (99.9 % interval for n = 120, p = 0.5: 42..78), all of them start.
+    assert!((14.0..26.0).contains(&sps), "sps {sps}");
+    assert_eq!(run.kpis[&chaos_engine::kpi::Kpi::PlaySuccessRatio], Some(1.0));
+    assert_eq!(run.kpis[&chaos_engine::kpi::Kpi::HomeSuccessRatio], Some(1.0));
+
+    let report = run_yaml("name: closed\nseed: 2\nload: { viewers: 4, duration: 3s }\n", std::future::pending()).await;
+    assert!(report.load.sent > 40, "4 viewers back to back for 3 s: {}", report.load.sent);
+    assert_eq!(report.load.completed, report.load.sent);
+    let errs =
+        parse_str("name: x\nload: { rate: 5/s, viewers: 3, duration: 3s }\n", "x.yaml", Path::new(".")).unwrap_err();
+    assert!(errs.0[0].message.contains("`rate` (open loop) or `viewers`"), "{errs}");
+}

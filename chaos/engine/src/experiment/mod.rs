@@ -124,18 +124,59 @@ impl Default for System {
     }
 }
 
-/// Open-loop load: play sessions arrive at `rate` whether or not earlier ones were answered.
+/// The load. Open loop (`rate`, optionally ramping to `ramp_to` over warm-up and duration):
+/// sessions arrive on schedule whether or not earlier ones were answered. Closed loop
+/// (`viewers`): N viewers, each starting a new session when the last one ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     /// Arrivals per second: `200/s`, `600/m` or a number (per second).
-    pub rate: Rate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    /// The arrival rate at the end of the run; it ramps linearly from `rate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp_to: Option<Rate>,
+    /// Closed loop: this many concurrent viewers instead of an arrival rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub viewers: Option<u32>,
+    /// The mix of sessions by weight: `play` (home then Play) and `browse` (home only).
+    #[serde(default)]
+    pub flows: Flows,
     /// Load before measuring starts (connections warm, caches filled).
     #[serde(with = "humantime_serde", default)]
     pub warmup: Duration,
     /// Measured time; fault times count from its start.
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
+}
+
+/// Session kinds by weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flows {
+    /// Weight of sessions that press Play (default 1).
+    #[serde(default = "one_f64")]
+    pub play: f64,
+    /// Weight of sessions that only browse the home page (default 0).
+    #[serde(default)]
+    pub browse: f64,
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+impl Default for Flows {
+    fn default() -> Self {
+        Self { play: 1.0, browse: 0.0 }
+    }
+}
+
+impl Load {
+    /// The arrival rate at the start (0 for closed loop).
+    pub fn start_rate(&self) -> f64 {
+        self.rate.map_or(0.0, |r| r.0)
+    }
 }
 
 /// An arrival rate in sessions per second.

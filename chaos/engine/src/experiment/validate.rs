@@ -15,9 +15,25 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
     if exp.name.trim().is_empty() || exp.name.contains(['/', '\\']) {
         problem("name".into(), "name must be non-empty and contain no path separator".into());
     }
-    let rate = exp.load.rate.0;
-    if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) {
-        problem("load.rate".into(), format!("rate must be in (0, 100000] sessions/s, got {rate}"));
+    let load = &exp.load;
+    match (load.rate, load.viewers) {
+        (None, None) | (Some(_), Some(_)) => {
+            problem("load".into(), "the load takes `rate` (open loop) or `viewers` (closed loop)".into())
+        }
+        (None, Some(0)) => problem("load.viewers".into(), "viewers must be > 0".into()),
+        (None, Some(_)) if load.ramp_to.is_some() => {
+            problem("load.ramp_to".into(), "a ramp needs `rate`, not `viewers`".into())
+        }
+        _ => {}
+    }
+    for (field, rate) in [("rate", load.rate), ("ramp_to", load.ramp_to)] {
+        if let Some(rate) = rate.map(|r| r.0).filter(|r| !(r.is_finite() && *r > 0.0 && *r <= 100_000.0)) {
+            problem(format!("load.{field}"), format!("rate must be in (0, 100000] sessions/s, got {rate}"));
+        }
+    }
+    let f = &load.flows;
+    if !(f.play >= 0.0 && f.browse >= 0.0 && f.play + f.browse > 0.0 && (f.play + f.browse).is_finite()) {
+        problem("load.flows".into(), "flow weights must be >= 0 with a positive sum".into());
     }
     if exp.load.duration.is_zero() {
         problem("load.duration".into(), "duration must be > 0".into());
