@@ -83,13 +83,8 @@ pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool)
     }
     for c in &r.coverage {
         let mark = if c.outcome == Outcome::Pass { "✓" } else { "✗" };
-        writeln!(
-            w,
-            "  {mark} {:<48} fired {} time(s), at least {}",
-            format!("guard {}", c.guard),
-            c.observed,
-            c.at_least
-        )?;
+        let guard = format!("guard {}", c.guard);
+        writeln!(w, "  {mark} {guard:<48} fired {} time(s), at least {}{}", c.observed, c.at_least, amplification(c))?;
     }
     if let Some(md) = written.iter().find(|p| p.extension().is_some_and(|e| e == "md")) {
         writeln!(w, "  report: {}", md.display())?;
@@ -115,13 +110,18 @@ pub fn failed_checks(w: &mut impl Write, r: &Report) -> io::Result<()> {
         writeln!(w, "gate failed: {}: cohorts: {gate}", r.experiment.name)?;
     }
     for c in r.coverage.iter().filter(|c| c.outcome == Outcome::Fail) {
-        writeln!(
-            w,
-            "gate failed: {}: guard {} fired {} time(s), needs at least {}",
-            r.experiment.name, c.guard, c.observed, c.at_least
-        )?;
+        let (name, guard, n, min) = (&r.experiment.name, &c.guard, c.observed, c.at_least);
+        writeln!(w, "gate failed: {name}: guard {guard} fired {n} time(s), needs at least {min}{}", amplification(c))?;
     }
     Ok(())
+}
+
+/// `, amplification ×A (at most ×B)` for coverage gates that bound it.
+fn amplification(c: &chaos_engine::coverage::CoverageResult) -> String {
+    match (c.amplification, c.amplification_at_most) {
+        (Some(a), Some(max)) => format!(", amplification ×{a:.2} (at most ×{max})"),
+        _ => String::new(),
+    }
 }
 
 /// The resolved plan of an experiment, for `--dry-run`.

@@ -16,6 +16,10 @@ pub struct CoverageGate {
     /// Fewest times it must have fired (default 1).
     #[serde(default = "one")]
     pub at_least: u64,
+    /// Largest retry amplification (tries per call) allowed on the guard's edges: a retry storm
+    /// kept in check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amplification_at_most: Option<f64>,
 }
 
 fn one() -> u64 {
@@ -31,6 +35,12 @@ pub struct CoverageResult {
     pub at_least: u64,
     /// How often it fired.
     pub observed: u64,
+    /// Tries per call on the guard's edges, when bounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amplification: Option<f64>,
+    /// The bound on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amplification_at_most: Option<f64>,
     /// Pass or fail.
     pub outcome: Outcome,
 }
@@ -38,6 +48,9 @@ pub struct CoverageResult {
 impl CoverageGate {
     /// Checks the guard's name (the counters exist for these kinds only).
     pub fn validate(&self) -> Result<(), String> {
+        if self.amplification_at_most.is_some_and(|a| !(a >= 1.0)) {
+            return Err("amplification_at_most must be >= 1 (one try per call)".into());
+        }
         if self.guard == "player/failover" {
             return Ok(());
         }
@@ -74,7 +87,29 @@ impl CoverageGate {
     /// The gate, checked.
     pub fn evaluate(&self, guards: &[GuardStats], failovers: u64) -> CoverageResult {
         let observed = self.count(guards, failovers);
-        let outcome = if observed >= self.at_least { Outcome::Pass } else { Outcome::Fail };
-        CoverageResult { guard: self.guard.clone(), at_least: self.at_least, observed, outcome }
+        let amplification = self.amplification_at_most.map(|_| self.amplification(guards));
+        let bounded = match (amplification, self.amplification_at_most) {
+            (Some(a), Some(max)) => a <= max,
+            _ => true,
+        };
+        let outcome = if observed >= self.at_least && bounded { Outcome::Pass } else { Outcome::Fail };
+        CoverageResult {
+            guard: self.guard.clone(),
+            at_least: self.at_least,
+            observed,
+            amplification,
+            amplification_at_most: self.amplification_at_most,
+            outcome,
+        }
+    }
+
+    /// Tries per call over the guard's edges (1.0 without calls).
+    fn amplification(&self, guards: &[GuardStats]) -> f64 {
+        let parts: Vec<&str> = self.guard.split('/').collect();
+        let edges = guards
+            .iter()
+            .filter(|g| parts.len() == 3 && g.caller == parts[0] && (parts[1] == "*" || g.callee == parts[1]));
+        let (calls, retries) = edges.fold((0, 0), |(c, r), g| (c + g.calls, r + g.retries));
+        if calls == 0 { 1.0 } else { (calls + retries) as f64 / calls as f64 }
     }
 }

@@ -20,8 +20,6 @@ use targets::{PlatformError, PlaybackClient, Topology};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// Distinct subscribers the sessions are drawn from.
-const USERS: u64 = 10_000;
 /// Distinct titles played.
 const TITLES: u64 = 200;
 
@@ -53,13 +51,15 @@ struct PlaySessions {
     cohorts: Option<Cohorts>,
     /// Share of sessions that only browse.
     browse: f64,
+    /// Distinct subscribers.
+    users: u64,
 }
 
 impl PlaySessions {
     /// User and title of arrival `index`, drawn from the seed.
     fn who(&self, index: u64) -> (String, String) {
         let h = derive_seed(self.seed, &index.to_string());
-        (format!("u{}", h % USERS), format!("t{}", (h >> 32) % TITLES))
+        (format!("u{}", h % self.users), format!("t{}", (h >> 32) % TITLES))
     }
 }
 
@@ -123,7 +123,14 @@ pub async fn run(
     let recorder = Arc::new(Recorder::new(origin, bounds));
     let flows = &exp.load.flows;
     let browse = flows.browse / (flows.play + flows.browse);
-    let mut sessions = PlaySessions { player, recorder: recorder.clone(), seed, cohorts: exp.cohorts.clone(), browse };
+    let mut sessions = PlaySessions {
+        player,
+        recorder: recorder.clone(),
+        seed,
+        cohorts: exp.cohorts.clone(),
+        browse,
+        users: exp.load.users,
+    };
 
     // Faults stop (and roll back) on a signal, an unsteady start or an abort condition; the load
     // stops on a signal, an unsteady start, or `recovery` after an abort condition.

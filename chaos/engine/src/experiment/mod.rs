@@ -142,12 +142,20 @@ pub struct Load {
     /// The mix of sessions by weight: `play` (home then Play) and `browse` (home only).
     #[serde(default)]
     pub flows: Flows,
+    /// Distinct subscribers the sessions are drawn from (default 10,000; fewer means users come
+    /// back more often, so caches keyed by user matter more).
+    #[serde(default = "default_users")]
+    pub users: u64,
     /// Load before measuring starts (connections warm, caches filled).
     #[serde(with = "humantime_serde", default)]
     pub warmup: Duration,
     /// Measured time; fault times count from its start.
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
+}
+
+fn default_users() -> u64 {
+    10_000
 }
 
 /// Session kinds by weight.

@@ -31,6 +31,9 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
             problem(format!("load.{field}"), format!("rate must be in (0, 100000] sessions/s, got {rate}"));
         }
     }
+    if load.users == 0 {
+        problem("load.users".into(), "users must be > 0".into());
+    }
     let f = &load.flows;
     if !(f.play >= 0.0 && f.browse >= 0.0 && f.play + f.browse > 0.0 && (f.play + f.browse).is_finite()) {
         problem("load.flows".into(), "flow weights must be >= 0 with a positive sum".into());

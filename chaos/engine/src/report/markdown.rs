@@ -97,10 +97,17 @@ impl Exporter for Markdown {
         }
 
         if !r.coverage.is_empty() {
-            let _ = writeln!(s, "\n## Guard coverage\n\n| | guard | fired | at least |\n|---|---|---:|---:|");
+            let _ = writeln!(
+                s,
+                "\n## Guard coverage\n\n| | guard | fired | at least | amplification |\n|---|---|---:|---:|---:|"
+            );
             for c in &r.coverage {
                 let icon = if c.outcome == Outcome::Pass { "✅" } else { "❌" };
-                let _ = writeln!(s, "| {icon} | {} | {} | {} |", c.guard, c.observed, c.at_least);
+                let amp = match (c.amplification, c.amplification_at_most) {
+                    (Some(a), Some(max)) => format!("×{a:.2} (≤ ×{max})"),
+                    _ => "–".into(),
+                };
+                let _ = writeln!(s, "| {icon} | {} | {} | {} | {amp} |", c.guard, c.observed, c.at_least);
             }
         }
 
