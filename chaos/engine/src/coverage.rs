@@ -48,7 +48,7 @@ pub struct CoverageResult {
 impl CoverageGate {
     /// Checks the guard's name (the counters exist for these kinds only).
     pub fn validate(&self) -> Result<(), String> {
-        if self.amplification_at_most.is_some_and(|a| !(a >= 1.0)) {
+        if self.amplification_at_most.is_some_and(|a| a.is_nan() || a < 1.0) {
             return Err("amplification_at_most must be >= 1 (one try per call)".into());
         }
         if self.guard == "player/failover" {
