@@ -88,6 +88,18 @@ pub struct GuardStats {
 }
 
 impl GuardStats {
+    /// Adds the counts of the same edge seen by another instance of the caller.
+    pub fn merge(&mut self, other: &GuardStats) {
+        self.calls += other.calls;
+        self.retries += other.retries;
+        self.retries_denied_by_budget += other.retries_denied_by_budget;
+        self.failures += other.failures;
+        self.fallbacks += other.fallbacks;
+        self.ejections += other.ejections;
+        self.breaker_opens += other.breaker_opens;
+        self.short_circuited += other.short_circuited;
+    }
+
     /// Tries per call (1.0 = no retries).
     pub fn retry_amplification(&self) -> f64 {
         if self.calls == 0 { 1.0 } else { (self.calls + self.retries) as f64 / self.calls as f64 }

@@ -277,21 +277,9 @@ async fn respawn(launcher: &Launcher, inst: &ProcInstance) {
 fn merge_guards(all: Vec<GuardStats>) -> Vec<GuardStats> {
     let mut merged: BTreeMap<(String, String), GuardStats> = BTreeMap::new();
     for g in all {
-        let key = (g.caller.clone(), g.callee.clone());
-        match merged.get_mut(&key) {
-            None => {
-                merged.insert(key, g);
-            }
-            Some(m) => {
-                m.calls += g.calls;
-                m.retries += g.retries;
-                m.retries_denied_by_budget += g.retries_denied_by_budget;
-                m.failures += g.failures;
-                m.fallbacks += g.fallbacks;
-                m.ejections += g.ejections;
-                m.breaker_opens += g.breaker_opens;
-                m.short_circuited += g.short_circuited;
-            }
+        match merged.get_mut(&(g.caller.clone(), g.callee.clone())) {
+            Some(m) => m.merge(&g),
+            None => drop(merged.insert((g.caller.clone(), g.callee.clone()), g)),
         }
     }
     merged.into_values().collect()
