@@ -42,6 +42,14 @@ pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool)
     if let Some(reason) = &r.abort_reason {
         writeln!(w, "  aborted: {reason}")?;
     }
+    if let Some(q) = &r.sequential {
+        let verdict = if q.decision == chaos_engine::sequential::Decision::Good { "good" } else { "bad" };
+        writeln!(
+            w,
+            "  stopped early at {:.1}s: the sequential test found play success {verdict} ({} plays, {} failed)",
+            q.at_s, q.plays, q.failures
+        )?;
+    }
     if quiet {
         return Ok(());
     }

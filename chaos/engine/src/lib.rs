@@ -18,6 +18,7 @@ pub mod load;
 pub mod record;
 pub mod report;
 mod run;
+pub mod sequential;
 pub mod timeline;
 pub mod verdict;
 

@@ -9,6 +9,7 @@ use crate::kpi::{Kpi, Phase};
 use crate::load::{self, Schedule, Sessions};
 use crate::record::{PhaseBounds, Recorder};
 use crate::report::{LoadReport, Percentiles, PhaseReport, Report, SCHEMA_VERSION, ServiceReport};
+use crate::sequential::{self, Decision};
 use crate::timeline::Timeline;
 use crate::verdict::{self, CheckKind, Outcome, Status};
 use chaos_fault::derive_seed;
@@ -19,6 +20,9 @@ use std::time::{Duration, SystemTime};
 use targets::{PlatformError, PlaybackClient, Topology};
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// The reason the sequential test gives when it stops the faults: an early verdict, not an abort.
+const EARLY_STOP: &str = "the sequential test decided";
 
 /// Distinct titles played.
 const TITLES: u64 = 200;
@@ -167,6 +171,13 @@ pub async fn run(
                 events
             },
             async {
+                let phase = if exp.faults.is_empty() { Phase::Run } else { Phase::Faults };
+                let decided = sequential::watch(exp.sequential.as_ref(), phase, &recorder, until(&load_done)).await?;
+                halt_faults.send_replace(Some(EARLY_STOP.into()));
+                halt_load.send_replace(true);
+                Some(decided)
+            },
+            async {
                 let fired = abort::watch(&exp.abort, &recorder, until(&load_done)).await?;
                 halt_faults
                     .send_replace(Some(format!("abort condition `{}` fired at {:.1}s", fired.condition, fired.at_s)));
@@ -182,7 +193,7 @@ pub async fn run(
     };
     tokio::pin!(work, stop);
     let mut signalled = false;
-    let (load_stats, events, abort) = loop {
+    let (load_stats, events, sequential, abort) = loop {
         tokio::select! {
             done = &mut work => break done,
             _ = &mut stop, if !signalled => {
@@ -192,7 +203,7 @@ pub async fn run(
             }
         }
     };
-    let abort_reason = faults_halted.borrow().clone();
+    let abort_reason = faults_halted.borrow().clone().filter(|r| r != EARLY_STOP);
     platform.heal().await;
     let measured = Instant::now().saturating_duration_since(origin).min(exp.load.duration);
 
@@ -229,9 +240,10 @@ pub async fn run(
         cohorts::compare(c, phase, &recorder.cohort(Side::Control, phase), &recorder.cohort(Side::Experiment, phase))
     });
     let cohort_failed = cohorts.iter().flat_map(|c| &c.gates).any(|(_, o)| *o == Outcome::Fail);
+    let decided_bad = sequential.as_ref().is_some_and(|s| s.decision == Decision::Bad);
     let status = if abort_reason.is_some() {
         Status::Aborted
-    } else if cohort_failed || coverage.iter().any(|c| c.outcome == Outcome::Fail) {
+    } else if decided_bad || cohort_failed || coverage.iter().any(|c| c.outcome == Outcome::Fail) {
         Status::Failed
     } else {
         verdict::status(&steady_state.iter().chain(&gates).cloned().collect::<Vec<_>>())
@@ -258,6 +270,7 @@ pub async fn run(
         wall_time_s: wall.elapsed().as_secs_f64(),
         status,
         abort_reason,
+        sequential,
         abort,
         load: LoadReport {
             rate_per_s: rate,

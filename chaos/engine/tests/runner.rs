@@ -256,3 +256,32 @@ async fn browse_and_play_flows_mix_by_weight_and_a_closed_loop_keeps_viewers_bus
         parse_str("name: x\nload: { rate: 5/s, viewers: 3, duration: 3s }\n", "x.yaml", Path::new(".")).unwrap_err();
     assert!(errs.0[0].message.contains("`rate` (open loop) or `viewers`"), "{errs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequential_test_stops_a_clearly_bad_run_early_and_lets_a_good_one_finish() {
+    let bad = "\
+name: sprt
+seed: 21
+load: { rate: 40/s, warmup: 1s, duration: 20s }
+sequential: { good: 0.99, bad: 0.9 }
+faults:
+  - { at: 1s, for: 18s, target: cdn, fault: kill }
+";
+    let report = run_yaml(bad, std::future::pending()).await;
+    let q = report.sequential.clone().expect("decided early");
+    assert_eq!(q.decision, chaos_engine::sequential::Decision::Bad);
+    assert!(q.at_s < 6.0, "decided at {:.1}s", q.at_s);
+    assert_eq!(report.status, Status::Failed);
+    assert!(report.abort_reason.is_none(), "an early verdict is not an abort");
+    assert!(report.load.cancelled > 0);
+    assert_eq!(report.timeline.last().unwrap().action, Action::RolledBack);
+
+    let good = bad.replace(
+        "  - { at: 1s, for: 18s, target: cdn, fault: kill }\n",
+        "  - { at: 1s, for: 18s, target: cdn-0, fault: kill }\n",
+    );
+    let report = run_yaml(&good, std::future::pending()).await;
+    let q = report.sequential.clone().expect("decided early");
+    assert_eq!(q.decision, chaos_engine::sequential::Decision::Good, "{q:?}");
+    assert_eq!(report.status, Status::Passed);
+}

@@ -57,6 +57,9 @@ pub struct Experiment {
     /// Control versus experiment cohorts: faults reach only the experiment cohort.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cohorts: Option<crate::cohorts::Cohorts>,
+    /// A sequential test on play success that may end the run early (see `sequential`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<crate::sequential::Sequential>,
     /// Guards that must have fired during the run (part of the verdict).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coverage: Vec<crate::coverage::CoverageGate>,

@@ -118,6 +118,9 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
             }
         }
     }
+    if let Some(Err(e)) = exp.sequential.as_ref().map(|s| s.validate()) {
+        problem("sequential".into(), e);
+    }
     for (i, c) in exp.coverage.iter().enumerate() {
         if let Err(e) = c.validate() {
             problem(format!("coverage[{i}].guard"), e);

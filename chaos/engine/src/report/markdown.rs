@@ -67,6 +67,20 @@ impl Exporter for Markdown {
             );
         }
 
+        if let Some(q) = &r.sequential {
+            let _ = writeln!(
+                s,
+                "Stopped early by the sequential test at {:.1} s: play success looks **{}** after {} plays with {} failures (log-likelihood ratio {:.2}, bounds {:.2} / {:.2}).\n",
+                q.at_s,
+                if q.decision == crate::sequential::Decision::Good { "good" } else { "bad" },
+                q.plays,
+                q.failures,
+                q.llr,
+                q.bounds.0,
+                q.bounds.1
+            );
+        }
+
         if let Some(c) = &r.cohorts {
             let _ = writeln!(
                 s,

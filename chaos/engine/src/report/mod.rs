@@ -15,6 +15,7 @@ use crate::coverage::CoverageResult;
 use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
 use crate::record::SeriesPoint;
+use crate::sequential::SequentialResult;
 use crate::timeline::TimelineEvent;
 use crate::verdict::{CheckResult, Status};
 use chaos_fault::FaultMetrics;
@@ -45,6 +46,9 @@ pub struct Report {
     pub status: Status,
     /// Why the run stopped early, when it did.
     pub abort_reason: Option<String>,
+    /// The sequential test's early decision, if it stopped the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<SequentialResult>,
     /// The abort condition that fired, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<AbortFired>,
