@@ -107,7 +107,7 @@ pub async fn watch(
             _ = tick.tick() => {}
         }
         let now = recorder.now_s();
-        let Some((from, to)) = recorder.bounds().span(phase) else { return None };
+        let (from, to) = recorder.bounds().span(phase)?;
         let settled = Duration::from_secs_f64((now - 1.0).max(0.0)).min(to);
         if settled <= from {
             continue;
