@@ -67,6 +67,9 @@ pub enum Command {
         #[arg(long, default_value = chaos_engine::compare::DEFAULT_LIMITS)]
         max_regression: String,
     },
+    /// Print the JSON Schema of the experiment format (for yaml-language-server:
+    /// `# yaml-language-server: $schema=chaos-experiment.schema.json`).
+    Schema,
     /// List the shipped experiments and the services of the default topology.
     List {
         /// Where the experiments are.

@@ -207,3 +207,26 @@ fn compare_exits_1_on_a_regression_and_0_without() {
     chaos().arg("compare").arg(&base).arg(&worse).args(["--max-regression", "p98=1%"]).assert().code(2);
     chaos().arg("compare").arg(&base).arg(&f).assert().code(2).stderr(predicate::str::contains("not a report"));
 }
+
+#[test]
+fn schema_describes_every_key_the_shipped_experiments_use() {
+    let out = chaos().arg("schema").assert().success().get_output().stdout.clone();
+    let schema: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    assert_eq!(schema["additionalProperties"], false, "unknown keys are refused, as the parser does");
+    for entry in std::fs::read_dir(root().join("experiments")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for key in text.lines().filter(|l| !l.starts_with([' ', '#', '-']) && l.contains(':')) {
+            let key = key.split(':').next().unwrap();
+            assert!(props.contains_key(key), "{}: `{key}` not in the schema", path.display());
+        }
+    }
+    let defs = schema["$defs"].as_object().unwrap();
+    for name in ["Fault", "Scope", "Target", "Load", "Check", "Latency"] {
+        assert!(defs.contains_key(name), "{name} missing from $defs: {:?}", defs.keys().collect::<Vec<_>>());
+    }
+}

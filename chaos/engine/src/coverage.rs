@@ -8,7 +8,7 @@ use targets::GuardStats;
 /// `{ guard: edge/recommendations/fallback, at_least: 100 }`: the guard fired at least that often
 /// over the run. Kinds counted: `fallback`, `retries`, `budget` (retries it refused),
 /// `ejection`, `breaker` (times it opened); `player/failover` counts CDN failovers. The callee may be `*`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoverageGate {
     /// The guard.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use targets::{SessionOutcome, latency_histogram};
 
 /// A key performance indicator of the platform, as the device sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kpi {
     /// Successful starts / Play presses.
@@ -106,7 +106,7 @@ impl Kpi {
 }
 
 /// A part of the measured run, by the intended start of each session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// From the end of warm-up to the first fault.
@@ -160,6 +160,18 @@ impl Serialize for Bound {
             Bound::Number(n) => s.serialize_f64(*n),
             Bound::Duration(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
         }
+    }
+}
+
+impl schemars::JsonSchema for Bound {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Bound".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A number in the KPI's unit, or a duration such as `800ms` for latency KPIs.",
+            "oneOf": [{ "type": "number" }, { "type": "string" }]
+        })
     }
 }
 

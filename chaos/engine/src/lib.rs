@@ -26,4 +26,10 @@ pub use experiment::{
     Experiment, ExperimentError, ExperimentErrors, load_file, load_file_with, parse_str, parse_str_with,
 };
 pub use report::Report;
+
+/// The JSON Schema of the experiment format, generated from the same types the parser reads
+/// (for editor completion with yaml-language-server).
+pub fn experiment_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Experiment)).unwrap_or_default()
+}
 pub use run::{RunError, RunOptions, run};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// `sequential: { good: 0.995, bad: 0.98, alpha: 0.01, beta: 0.01 }`: tests "play success is
 /// `good`" against "it is `bad`" on the starts of the fault window (of the run without faults).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sequential {
     /// Play success ratio that counts as good.

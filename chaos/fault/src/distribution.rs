@@ -26,34 +26,42 @@ pub enum Distribution {
 }
 
 /// Parameters of [`Distribution::Uniform`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UniformParams {
     /// Smallest value.
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     #[serde(with = "humantime_serde")]
     pub min: Duration,
     /// Largest value.
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     #[serde(with = "humantime_serde")]
     pub max: Duration,
 }
 
 /// Parameters of [`Distribution::Normal`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NormalParams {
     /// Mean.
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     #[serde(with = "humantime_serde")]
     pub mean: Duration,
     /// Standard deviation.
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     #[serde(with = "humantime_serde")]
     pub stddev: Duration,
 }
 
 /// Parameters of [`Distribution::Lognormal`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LognormalParams {
     /// Median of the distribution (`e^mu`).
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     #[serde(with = "humantime_serde")]
     pub median: Duration,
     /// Standard deviation of the underlying normal (0 gives a fixed delay).
@@ -61,10 +69,12 @@ pub struct LognormalParams {
 }
 
 /// Parameters of [`Distribution::Pareto`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParetoParams {
     /// Smallest value (the distribution's scale).
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     #[serde(with = "humantime_serde")]
     pub scale: Duration,
     /// Tail index; smaller is heavier (must be > 0).

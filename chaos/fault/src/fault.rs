@@ -170,6 +170,7 @@ impl Fault {
 }
 
 /// An HTTP error answered in place of the service.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorFault {
@@ -211,6 +212,7 @@ pub struct Latency {
 }
 
 /// Where a latency fault waits.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum When {

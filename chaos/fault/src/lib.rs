@@ -39,6 +39,8 @@ mod one_key;
 #[cfg(feature = "proxy")]
 pub mod proxy;
 mod rule;
+#[cfg(feature = "schema")]
+mod schema;
 mod scope;
 mod seed;
 #[cfg(feature = "server")]

@@ -11,6 +11,7 @@ pub type RuleId = Arc<str>;
 /// A [`Fault`] applied to the requests of a [`Scope`], named so it can be removed, optionally
 /// expiring by itself after `ttl`. This one representation is used by experiments, the control
 /// API and reports.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
@@ -22,6 +23,7 @@ pub struct Rule {
     #[serde(default)]
     pub scope: Scope,
     /// The rule removes itself this long after it was added.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub ttl: Option<Duration>,
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The requests a [`Rule`](crate::Rule) applies to.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
@@ -41,6 +42,7 @@ pub struct Scope {
 /// A share of users chosen by a stable hash of a user-id header: a user is always in or always
 /// out, across requests, instances and runs (so one user's whole session is affected, as in
 /// Netflix's ChAP). Requests without the header are out.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cohort {

@@ -48,6 +48,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { files, set } => Ok(validate(&files, &set.into_iter().collect())),
         Command::Compare { base, new, max_regression } => compare(&base, &new, &max_regression),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&chaos_engine::experiment_schema())?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::List { dir } => list(&dir),
         Command::Fault { target, token, action } => fault::run(target, token, action),
         Command::Proxy { listen, upstream, control, token, seed } => {

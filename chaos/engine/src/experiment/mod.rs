@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// A parsed, validated experiment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Experiment {
     /// Short name; reports go under `reports/<name>/`.
@@ -77,7 +77,7 @@ pub struct Experiment {
 }
 
 /// The system under test.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct System {
     /// `default` (the shipped platform) or a topology YAML path, relative to the experiment.
@@ -98,7 +98,7 @@ pub struct System {
 
 /// A system under test that the runner does not start: the device talks to `edge`; faults go to
 /// the proxies, each named as a fault target and reached through its control API.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct External {
     /// Where the device presses Play (a service speaking the edge API, possibly behind a proxy).
@@ -130,7 +130,7 @@ impl Default for System {
 /// The load. Open loop (`rate`, optionally ramping to `ramp_to` over warm-up and duration):
 /// sessions arrive on schedule whether or not earlier ones were answered. Closed loop
 /// (`viewers`): N viewers, each starting a new session when the last one ends.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     /// Arrivals per second: `200/s`, `600/m` or a number (per second).
@@ -150,9 +150,11 @@ pub struct Load {
     #[serde(default = "default_users")]
     pub users: u64,
     /// Load before measuring starts (connections warm, caches filled).
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde", default)]
     pub warmup: Duration,
     /// Measured time; fault times count from its start.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
 }
@@ -162,7 +164,7 @@ fn default_users() -> u64 {
 }
 
 /// Session kinds by weight.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Flows {
     /// Weight of sessions that press Play (default 1).
@@ -193,6 +195,18 @@ impl Load {
 /// An arrival rate in sessions per second.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Rate(pub f64);
+
+impl schemars::JsonSchema for Rate {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rate".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Sessions per second: `200/s`, `600/m`, `36000/h` or a number.",
+            "oneOf": [{ "type": "number", "exclusiveMinimum": 0 }, { "type": "string", "pattern": "^\\s*[0-9.]+\\s*(/\\s*[smh])?\\s*$" }]
+        })
+    }
+}
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
@@ -228,13 +242,14 @@ impl<'de> Deserialize<'de> for Rate {
 }
 
 /// One step of the fault timeline.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultStep {
     /// Name of the step (default `fault-N`); it is the rule id on the targets.
     #[serde(default)]
     pub name: Option<String>,
     /// Start, from the end of warm-up — or from the end of the step named in `after`.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde", default)]
     pub at: Duration,
     /// Start `at` after this step ends (a dependency; steps without one run in parallel).
@@ -247,6 +262,7 @@ pub struct FaultStep {
     #[serde(skip)]
     pub start: Duration,
     /// How long the fault stays.
+    #[schemars(with = "String")]
     #[serde(rename = "for", with = "humantime_serde")]
     pub duration: Duration,
     /// A service (all its instances), one instance (`cdn-1`), or a selector
@@ -261,7 +277,7 @@ pub struct FaultStep {
 
 /// A ramp of the share of requests faulted: `{ from: 0, to: 0.5, every: 2s }` starts at `from`
 /// and moves linearly to `to` by the end of the window, in steps of `every`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ramp {
     /// Probability at the start.
@@ -269,6 +285,7 @@ pub struct Ramp {
     /// Probability at the end.
     pub to: f64,
     /// Step length (default 1 s).
+    #[schemars(with = "String")]
     #[serde(default = "one_second", with = "humantime_serde")]
     pub every: Duration,
 }
@@ -304,7 +321,7 @@ impl FaultStep {
 }
 
 /// A KPI tolerance on a phase: a steady-state hypothesis or a gate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     /// A name for reports (default: derived from the check).
@@ -324,12 +341,13 @@ pub struct Check {
     pub at_most: Option<Bound>,
     /// Check every sliding window of this length inside the phase (whole seconds) and keep the
     /// worst, instead of the phase as a whole.
+    #[schemars(with = "Option<String>")]
     #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub window: Option<Duration>,
 }
 
 /// A stop condition (AWS FIS's stop conditions, ChAP's automatic abort).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AbortCondition {
     /// The KPI watched.
@@ -341,12 +359,14 @@ pub struct AbortCondition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub above: Option<Bound>,
     /// Sliding window the KPI is computed over (whole seconds, default 5 s).
+    #[schemars(with = "String")]
     #[serde(default = "default_abort_window", with = "humantime_serde")]
     pub window: Duration,
     /// Fewer sessions than this in a window never fire the condition (default 10).
     #[serde(default = "default_min_sessions")]
     pub min_sessions: u64,
     /// Load goes on this long after the rollback, to see the recovery (default 5 s).
+    #[schemars(with = "String")]
     #[serde(default = "default_recovery", with = "humantime_serde")]
     pub recovery: Duration,
 }

@@ -132,6 +132,30 @@ impl Serialize for Target {
     }
 }
 
+impl schemars::JsonSchema for Target {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Target".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A service or instance name, or a selector.",
+            "oneOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "properties": {
+                        "service": { "type": "string" },
+                        "zone": { "type": "string" },
+                        "count": { "type": "integer", "minimum": 1 },
+                        "percent": { "type": "number", "exclusiveMinimum": 0, "maximum": 100 }
+                    },
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Target {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         struct V;

@@ -1,0 +1,79 @@
+//! JSON Schemas (feature `schema`) for the types whose serde shape is hand-written: one-key maps
+//! and plain strings, as `one_key` reads them.
+
+use crate::{Distribution, Fault, Latency};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use std::borrow::Cow;
+
+const DURATION: &str = "a duration such as `150ms`, `2s`, `1m`";
+
+fn one_key(key: &str, value: Schema) -> Schema {
+    json_schema!({ "type": "object", "properties": { key: value }, "required": [key], "additionalProperties": false })
+}
+
+impl JsonSchema for Distribution {
+    fn schema_name() -> Cow<'static, str> {
+        "Distribution".into()
+    }
+
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A delay distribution: one key of fixed, uniform, normal, lognormal, pareto.",
+            "oneOf": [
+                one_key("fixed", json_schema!({ "type": "string", "description": DURATION })),
+                one_key("uniform", g.subschema_for::<crate::UniformParams>()),
+                one_key("normal", g.subschema_for::<crate::NormalParams>()),
+                one_key("lognormal", g.subschema_for::<crate::LognormalParams>()),
+                one_key("pareto", g.subschema_for::<crate::ParetoParams>()),
+            ]
+        })
+    }
+}
+
+impl JsonSchema for Latency {
+    fn schema_name() -> Cow<'static, str> {
+        "Latency".into()
+    }
+
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "One distribution key, plus optional `jitter` and `when` (before | after).",
+            "type": "object",
+            "properties": {
+                "fixed": { "type": "string", "description": DURATION },
+                "uniform": g.subschema_for::<crate::UniformParams>(),
+                "normal": g.subschema_for::<crate::NormalParams>(),
+                "lognormal": g.subschema_for::<crate::LognormalParams>(),
+                "pareto": g.subschema_for::<crate::ParetoParams>(),
+                "jitter": { "type": "string", "description": DURATION },
+                "when": g.subschema_for::<crate::When>(),
+            },
+            "additionalProperties": false,
+            "minProperties": 1
+        })
+    }
+}
+
+impl JsonSchema for Fault {
+    fn schema_name() -> Cow<'static, str> {
+        "Fault".into()
+    }
+
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        let duration = || json_schema!({ "type": "string", "description": DURATION });
+        json_schema!({
+            "description": "What happens to a request: one key (or `reset`, `hang`, `kill` alone).",
+            "oneOf": [
+                { "type": "string", "enum": ["reset", "hang", "kill"] },
+                one_key("latency", g.subschema_for::<Latency>()),
+                one_key("slow_first_byte", g.subschema_for::<Latency>()),
+                one_key("error", g.subschema_for::<crate::ErrorFault>()),
+                one_key("reset", json_schema!({ "type": ["object", "null"] })),
+                one_key("hang", json_schema!({ "type": "object", "properties": { "max": duration() }, "additionalProperties": false })),
+                one_key("throttle", json_schema!({ "type": "object", "properties": { "bytes_per_s": { "type": "integer", "minimum": 1 } }, "required": ["bytes_per_s"], "additionalProperties": false })),
+                one_key("truncate", json_schema!({ "type": "object", "properties": { "after_bytes": { "type": "integer", "minimum": 0 } }, "required": ["after_bytes"], "additionalProperties": false })),
+                one_key("kill", json_schema!({ "type": "object", "properties": { "restart_after": duration() }, "additionalProperties": false })),
+            ]
+        })
+    }
+}
