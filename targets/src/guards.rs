@@ -14,9 +14,13 @@ pub struct GuardCounters {
     ejections: AtomicU64,
     breaker_opens: AtomicU64,
     short_circuited: AtomicU64,
+    timeouts: AtomicU64,
 }
 
 impl GuardCounters {
+    pub(crate) fn timeout(&self) {
+        self.timeouts.fetch_add(1, Relaxed);
+    }
     pub(crate) fn breaker_open(&self) {
         self.breaker_opens.fetch_add(1, Relaxed);
     }
@@ -55,6 +59,7 @@ impl GuardCounters {
             ejections: self.ejections.load(Relaxed),
             breaker_opens: self.breaker_opens.load(Relaxed),
             short_circuited: self.short_circuited.load(Relaxed),
+            timeouts: self.timeouts.load(Relaxed),
         }
     }
 }
@@ -85,6 +90,9 @@ pub struct GuardStats {
     /// Calls the open breaker failed at once.
     #[serde(default)]
     pub short_circuited: u64,
+    /// Tries that ran out of time (the per-try timeout fired).
+    #[serde(default)]
+    pub timeouts: u64,
 }
 
 impl GuardStats {
@@ -98,6 +106,7 @@ impl GuardStats {
         self.ejections += other.ejections;
         self.breaker_opens += other.breaker_opens;
         self.short_circuited += other.short_circuited;
+        self.timeouts += other.timeouts;
     }
 
     /// Tries per call (1.0 = no retries).

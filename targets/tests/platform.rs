@@ -115,3 +115,15 @@ async fn a_request_scoped_fault_fails_only_the_test_users_play_at_license() {
     let (_platform, player) = start(Topology::default_platform()).await;
     assert!(player.with_context(context).session("tester", "t1", Instant::now()).await.play.unwrap().ok);
 }
+
+#[tokio::test]
+async fn a_try_that_runs_out_of_time_is_counted_as_a_timeout_and_retried() {
+    let (platform, player) = start(Topology::default_platform()).await;
+    fault_all(&platform, "license-0", Fault::fixed_latency(std::time::Duration::from_secs(1)), Scope::default());
+    for n in 0..4 {
+        let out = player.session(&format!("u{n}"), "t1", Instant::now()).await;
+        assert!(out.play.unwrap().ok);
+    }
+    let lic = platform.guard_stats().into_iter().find(|g| g.callee == "license").unwrap();
+    assert!(lic.timeouts >= 1 && lic.retries >= lic.timeouts, "{lic:?}");
+}

@@ -7,7 +7,8 @@ use targets::GuardStats;
 
 /// `{ guard: edge/recommendations/fallback, at_least: 100 }`: the guard fired at least that often
 /// over the run. Kinds counted: `fallback`, `retries`, `budget` (retries it refused),
-/// `ejection`, `breaker` (times it opened); `player/failover` counts CDN failovers. The callee may be `*`.
+/// `ejection`, `breaker` (times it opened), `timeout` (tries that ran out of time);
+/// `player/failover` counts CDN failovers. The callee may be `*`.
 #[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoverageGate {
@@ -55,9 +56,9 @@ impl CoverageGate {
             return Ok(());
         }
         match self.guard.split('/').collect::<Vec<_>>()[..] {
-            [_, _, "fallback" | "retries" | "budget" | "ejection" | "breaker"] => Ok(()),
+            [_, _, "fallback" | "retries" | "budget" | "ejection" | "breaker" | "timeout"] => Ok(()),
             _ => Err(format!(
-                "`{}`: coverage counts CALLER/CALLEE/fallback|retries|budget|ejection|breaker or player/failover",
+                "`{}`: coverage counts CALLER/CALLEE/fallback|retries|budget|ejection|breaker|timeout or player/failover",
                 self.guard
             )),
         }
@@ -79,6 +80,7 @@ impl CoverageGate {
                 "budget" => g.retries_denied_by_budget,
                 "ejection" => g.ejections,
                 "breaker" => g.breaker_opens,
+                "timeout" => g.timeouts,
                 _ => 0,
             })
             .sum()

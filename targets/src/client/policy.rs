@@ -2,6 +2,7 @@
 
 use super::DepRequest;
 use crate::guards::GuardCounters;
+use chaos_fault::BoxError;
 use std::future::{Ready, ready};
 use std::sync::Arc;
 use tower::retry::Policy;
@@ -22,11 +23,16 @@ impl BudgetedRetry {
     }
 }
 
-impl<Res, E> Policy<DepRequest, Res, E> for BudgetedRetry {
+impl<Res> Policy<DepRequest, Res, BoxError> for BudgetedRetry {
     type Future = Ready<()>;
 
-    fn retry(&mut self, req: &mut DepRequest, result: &mut Result<Res, E>) -> Option<Self::Future> {
-        if result.is_ok() || self.remaining == 0 {
+    fn retry(&mut self, req: &mut DepRequest, result: &mut Result<Res, BoxError>) -> Option<Self::Future> {
+        let Err(e) = result else { return None };
+        // Every try that ran out of time is a timeout event, retried or not.
+        if e.is::<tower::timeout::error::Elapsed>() {
+            self.counters.timeout();
+        }
+        if self.remaining == 0 {
             return None;
         }
         if !self.budget.withdraw() {

@@ -182,15 +182,16 @@ impl Exporter for Markdown {
 
         let _ = writeln!(
             s,
-            "\n## Guards\n\n| caller → dependency | calls | retries | denied by budget | ejections | breaker opened | short-circuited | failures | fallbacks | amplification |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "\n## Guards\n\n| caller → dependency | calls | timeouts | retries | denied by budget | ejections | breaker opened | short-circuited | failures | fallbacks | amplification |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for g in &r.guards {
             let _ = writeln!(
                 s,
-                "| {} → {} | {} | {} | {} | {} | {} | {} | {} | {} | ×{:.2} |",
+                "| {} → {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | ×{:.2} |",
                 g.caller,
                 g.callee,
                 g.calls,
+                g.timeouts,
                 g.retries,
                 g.retries_denied_by_budget,
                 g.ejections,
