@@ -54,21 +54,35 @@ impl ExternalSystem {
         let _ = req.send().await;
     }
 
-    async fn stats(&self) -> BTreeMap<String, StatsSnapshot> {
+    /// Fault metrics of every instance behind every proxy, keyed `PROXY/INSTANCE`; a proxy that
+    /// does not answer has none.
+    async fn fault_metrics(&self) -> BTreeMap<String, FaultMetrics> {
         let mut out = BTreeMap::new();
         for (name, control) in &self.proxies {
             let url = format!("{}/instances", control.trim_end_matches('/'));
             let list: serde_json::Value = match self.http.get(url).send().await {
                 Ok(r) => r.json().await.unwrap_or_default(),
-                Err(_) => serde_json::Value::Null,
+                Err(_) => continue,
             };
-            let mut s = StatsSnapshot::empty();
             for i in list.as_array().into_iter().flatten() {
                 let m: FaultMetrics = serde_json::from_value(i["metrics"].clone()).unwrap_or_default();
+                out.insert(format!("{name}/{}", i["name"].as_str().unwrap_or("?")), m);
+            }
+        }
+        out
+    }
+
+    /// Requests seen and faults injected per proxy: all a proxy's control API can tell.
+    async fn stats(&self) -> BTreeMap<String, StatsSnapshot> {
+        let metrics = self.fault_metrics().await;
+        let mut out: BTreeMap<String, StatsSnapshot> =
+            self.proxies.keys().map(|n| (n.clone(), StatsSnapshot::empty())).collect();
+        for (key, m) in metrics {
+            let proxy = key.split_once('/').map_or(key.as_str(), |(p, _)| p);
+            if let Some(s) = out.get_mut(proxy) {
                 s.requests += m.requests_seen;
                 s.injected += m.injected.values().sum::<u64>();
             }
-            out.insert(name.clone(), s);
         }
         out
     }
@@ -185,21 +199,7 @@ impl Deployment {
         match self {
             Self::InProcess(p) => p.instances().iter().map(|i| (i.name.clone(), i.table.metrics())).collect(),
             Self::Processes(p) => p.fault_metrics().await,
-            Self::External(e) => {
-                let mut out = BTreeMap::new();
-                for (name, control) in &e.proxies {
-                    let url = format!("{}/instances", control.trim_end_matches('/'));
-                    let list: serde_json::Value = match e.http.get(url).send().await {
-                        Ok(r) => r.json().await.unwrap_or_default(),
-                        Err(_) => continue,
-                    };
-                    for i in list.as_array().into_iter().flatten() {
-                        let m: FaultMetrics = serde_json::from_value(i["metrics"].clone()).unwrap_or_default();
-                        out.insert(format!("{name}/{}", i["name"].as_str().unwrap_or("?")), m);
-                    }
-                }
-                out
-            }
+            Self::External(e) => e.fault_metrics().await,
         }
     }
 
