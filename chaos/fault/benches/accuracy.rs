@@ -22,26 +22,22 @@ async fn main() {
     println!("| check | configured | observed | judged by |\n|---|---|---|---|");
 
     let n = 10_000;
-    table.insert(Rule::new("err", Fault::error(503), Scope::probability(0.2)));
-    let seen = probe(&url, n, 100).await;
-    let errors = seen.iter().filter(|s| matches!(s, Seen::Status(503, _))).count();
-    let (lo, hi) = binomial_interval(n, 0.2);
-    println!(
-        "| error share | 20 % | {:.2} % ({errors}/{n}) | 99.9 % interval {lo:.0}..{hi:.0}: {} |",
-        errors as f64 * 100.0 / n as f64,
-        pass((lo..=hi).contains(&(errors as f64)))
-    );
-    table.clear();
-    table.insert(Rule::new("rst", Fault::Reset, Scope::probability(0.1)));
-    let seen = probe(&url, n, 100).await;
-    let resets = seen.iter().filter(|s| matches!(s, Seen::Dropped)).count();
-    let (lo, hi) = binomial_interval(n, 0.1);
-    println!(
-        "| reset share | 10 % | {:.2} % ({resets}/{n}) | 99.9 % interval {lo:.0}..{hi:.0}: {} |",
-        resets as f64 * 100.0 / n as f64,
-        pass((lo..=hi).contains(&(resets as f64)))
-    );
-    table.clear();
+    let shares: [(&str, Fault, f64, IsHit); 2] = [
+        ("error", Fault::error(503), 0.2, |s| matches!(s, Seen::Status(503, _))),
+        ("reset", Fault::Reset, 0.1, |s| matches!(s, Seen::Dropped)),
+    ];
+    for (label, fault, p, hit) in shares {
+        table.insert(Rule::new(label, fault, Scope::probability(p)));
+        let hits = probe(&url, n, 100).await.iter().filter(|s| hit(s)).count();
+        let (lo, hi) = binomial_interval(n, p);
+        println!(
+            "| {label} share | {:.0} % | {:.2} % ({hits}/{n}) | 99.9 % interval {lo:.0}..{hi:.0}: {} |",
+            p * 100.0,
+            hits as f64 * 100.0 / n as f64,
+            pass((lo..=hi).contains(&(hits as f64)))
+        );
+        table.clear();
+    }
 
     // Lateness of one injected delay with nothing else going on: requests one at a time.
     let base1 = baseline(&url, 1).await;
@@ -91,6 +87,9 @@ async fn main() {
         );
     }
 }
+
+/// Whether what a client saw is the fault being counted.
+type IsHit = fn(&Seen) -> bool;
 
 fn pass(ok: bool) -> &'static str {
     if ok { "pass" } else { "FAIL" }
