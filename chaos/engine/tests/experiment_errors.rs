@@ -131,3 +131,38 @@ fn a_ramp_must_stay_within_probabilities_and_cannot_ramp_a_kill() {
     let e = one(&GOOD.replace("fault: { error: { status: 503 } } }", "fault: kill, ramp: { from: 0, to: 1 } }"));
     assert!(e.message.contains("a kill has no share"), "{e}");
 }
+
+#[test]
+fn every_structural_error_is_reported_at_once_in_file_order() {
+    let src = GOOD
+        .replace("warmup: 1s", "warmpu: 1s")
+        .replace("status: 503", "status: many")
+        .replace("at_least: 0.9", "at_least: 0.9, windw: 5s");
+    let errs = errors(&src);
+    let places: Vec<usize> = errs.iter().map(|e| e.line).collect();
+    assert_eq!(places, [2, 4, 6], "{errs:?}");
+    assert!(errs[0].message.contains("did you mean `warmup`?"), "{}", errs[0]);
+    assert!(errs[1].message.contains("\"many\""), "{}", errs[1]);
+    assert!(errs[2].message.contains("did you mean `window`?"), "{}", errs[2]);
+}
+
+#[test]
+fn errors_in_later_list_items_keep_their_own_line_after_an_earlier_item_is_cut() {
+    let src = "\
+name: t
+load: { rate: 10/s, duration: 10s }
+faults:
+  - { at: 2s, for: 3s, target: license, fault: resett }
+  - { at: 2s, for: 3s, target: license, fault: reset }
+  - { at: 2s, for: 3s, target: license, fault: { hang: { max: forever } } }
+";
+    let errs = errors(src);
+    assert_eq!(errs.iter().map(|e| e.line).collect::<Vec<_>>(), [4, 6], "{errs:?}");
+}
+
+#[test]
+fn a_missing_required_section_is_named_and_errors_past_it_are_still_found() {
+    let errs = errors("name: t\nfaults:\n  - { at: 2s, for: 3s, target: license, fault: resett }\n");
+    assert!(errs.iter().any(|e| e.message.contains("missing field `load`")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.line == 3 && e.message.contains("did you mean `reset`?")), "{errs:?}");
+}

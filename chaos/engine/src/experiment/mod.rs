@@ -13,6 +13,7 @@
 //!   - { kpi: play_success_ratio, during: faults, at_least: 0.99 }
 //! ```
 
+mod lenient;
 mod locate;
 mod parse;
 mod target;

@@ -78,7 +78,7 @@ pub fn parse_str_with(
 ) -> Result<(Experiment, Topology), ExperimentErrors> {
     let error = |line, column, message| ExperimentError { file: label.to_string(), line, column, message };
     let src = &super::vars::substitute(src, set).map_err(|(l, c, m)| ExperimentErrors(vec![error(l, c, m)]))?;
-    let mut exp: Experiment = serde_yaml::from_str(src).map_err(|e| {
+    let doc: serde_yaml::Value = serde_yaml::from_str(src).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         ExperimentErrors(vec![error(line, column, serde_message(&e))])
     })?;
@@ -87,29 +87,51 @@ pub fn parse_str_with(
         let (line, column) = map.locate(path);
         error(line, column, message)
     };
-    exp.resolve_starts().map_err(|(i, m)| ExperimentErrors(vec![located(&format!("faults[{i}].after"), m)]))?;
-    let mut topology = resolve_topology(&exp.system.topology, base)
-        .map_err(|m| ExperimentErrors(vec![located("system.topology", m)]))?;
-    let mut guard_errors = Vec::new();
+    let lenient = super::lenient::deserialize(doc);
+    let errors: Vec<ExperimentError> = lenient.problems.iter().map(|(p, m)| located(p, m.clone())).collect();
+    match lenient.experiment {
+        // The checks past the structure run on a whole file only: on a repaired one they would
+        // mostly report what the repair cut out.
+        Some(exp) if errors.is_empty() => check(exp, base, &located).map_err(sorted),
+        _ => Err(sorted(errors)),
+    }
+}
+
+fn sorted(mut errors: Vec<ExperimentError>) -> ExperimentErrors {
+    errors.sort_by_key(|e| (e.line, e.column));
+    errors.dedup();
+    ExperimentErrors(errors)
+}
+
+/// The checks past the structure: `after:` references, the topology, guard names, and the
+/// validator's rules. `located` places a path of `exp` in the file.
+fn check(
+    mut exp: Experiment,
+    base: &Path,
+    located: &dyn Fn(&str, String) -> ExperimentError,
+) -> Result<(Experiment, Topology), Vec<ExperimentError>> {
+    let mut errors = Vec::new();
+    if let Err((i, m)) = exp.resolve_starts() {
+        errors.push(located(&format!("faults[{i}].after"), m));
+    }
+    let mut topology = resolve_topology(&exp.system.topology, base).map_err(|m| {
+        errors.push(located("system.topology", m));
+        std::mem::take(&mut errors)
+    })?;
     for (i, guard) in exp.system.guards_off.iter().enumerate() {
         if let Err(m) = topology.switch_off(guard) {
-            guard_errors.push(located(&format!("system.guards_off[{i}]"), m));
+            errors.push(located(&format!("system.guards_off[{i}]"), m));
         }
     }
     for (i, guard) in exp.relies_on.iter().enumerate() {
         if let Err(m) = topology.clone().switch_off(guard) {
-            guard_errors.push(located(&format!("relies_on[{i}]"), m));
+            errors.push(located(&format!("relies_on[{i}]"), m));
         }
     }
-    if !guard_errors.is_empty() {
-        return Err(ExperimentErrors(guard_errors));
+    if errors.is_empty() {
+        errors.extend(validate(&exp, &topology).into_iter().map(|(path, message)| located(&path, message)));
     }
-    let problems = validate(&exp, &topology);
-    if problems.is_empty() {
-        Ok((exp, topology))
-    } else {
-        Err(ExperimentErrors(problems.into_iter().map(|(path, message)| located(&path, message)).collect()))
-    }
+    if errors.is_empty() { Ok((exp, topology)) } else { Err(errors) }
 }
 
 fn resolve_topology(name: &str, base: &Path) -> Result<Topology, String> {
@@ -123,7 +145,7 @@ fn resolve_topology(name: &str, base: &Path) -> Result<Topology, String> {
 
 /// serde_yaml's message without its trailing "at line L column C" (we print the place first),
 /// plus the nearest valid key when a key is misspelt.
-fn serde_message(e: &serde_yaml::Error) -> String {
+pub(crate) fn serde_message(e: &serde_yaml::Error) -> String {
     let text = e.to_string();
     let text = match text.rfind(" at line ") {
         Some(cut) => text[..cut].to_string(),
