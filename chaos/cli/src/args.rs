@@ -69,7 +69,11 @@ pub enum Command {
     },
     /// Print the JSON Schema of the experiment format (for yaml-language-server:
     /// `# yaml-language-server: $schema=chaos-experiment.schema.json`).
-    Schema,
+    Schema {
+        /// Print the field-by-field reference in Markdown instead (docs/EXPERIMENT_FORMAT.md).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// List the shipped experiments and the services of the default topology.
     List {
         /// Where the experiments are.

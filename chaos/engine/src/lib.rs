@@ -16,6 +16,7 @@ pub mod experiment;
 pub mod kpi;
 pub mod load;
 pub mod record;
+mod reference;
 pub mod report;
 mod run;
 pub mod sequential;
@@ -25,6 +26,7 @@ pub mod verdict;
 pub use experiment::{
     Experiment, ExperimentError, ExperimentErrors, load_file, load_file_with, parse_str, parse_str_with,
 };
+pub use reference::experiment_reference;
 pub use report::Report;
 
 /// The JSON Schema of the experiment format, generated from the same types the parser reads

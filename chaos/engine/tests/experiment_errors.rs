@@ -166,3 +166,13 @@ fn a_missing_required_section_is_named_and_errors_past_it_are_still_found() {
     assert!(errs.iter().any(|e| e.message.contains("missing field `load`")), "{errs:?}");
     assert!(errs.iter().any(|e| e.line == 3 && e.message.contains("did you mean `reset`?")), "{errs:?}");
 }
+
+#[test]
+fn the_format_reference_in_docs_is_the_one_the_types_give() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/EXPERIMENT_FORMAT.md");
+    let written = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        written == chaos_engine::experiment_reference(),
+        "docs/EXPERIMENT_FORMAT.md is out of date: run `cargo run -p chaos-cli -- schema --markdown > docs/EXPERIMENT_FORMAT.md`"
+    );
+}

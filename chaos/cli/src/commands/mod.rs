@@ -48,7 +48,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { files, set } => Ok(validate(&files, &set.into_iter().collect())),
         Command::Compare { base, new, max_regression } => compare(&base, &new, &max_regression),
-        Command::Schema => {
+        Command::Schema { markdown: true } => {
+            print!("{}", chaos_engine::experiment_reference());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema { markdown: false } => {
             println!("{}", serde_json::to_string_pretty(&chaos_engine::experiment_schema())?);
             Ok(ExitCode::SUCCESS)
         }
