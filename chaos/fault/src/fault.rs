@@ -36,6 +36,15 @@ pub enum Fault {
         /// Bytes let through.
         after_bytes: u64,
     },
+    /// Let this many bytes of the response body through, then send nothing more until `max` has
+    /// passed, then drop the connection: a download that stops mid-body (Toxiproxy's `timeout`
+    /// after `limit_data`). A client must notice the stall itself.
+    Stall {
+        /// Bytes let through before the stall.
+        after_bytes: u64,
+        /// How long the body stays stalled before the connection drops (default 60 s).
+        max: Duration,
+    },
     /// Kill the whole instance: listener closed, open connections dropped. Applied by whoever owns
     /// the server (see `server::Instance`), not by the layer.
     Kill {
@@ -66,6 +75,14 @@ struct TruncateParams {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct StallParams {
+    after_bytes: u64,
+    #[serde(with = "humantime_serde", default = "default_hang")]
+    max: Duration,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct KillParams {
     #[serde(with = "humantime_serde", default, skip_serializing_if = "Option::is_none")]
     restart_after: Option<Duration>,
@@ -74,7 +91,7 @@ struct KillParams {
 impl OneKey for Fault {
     const WHAT: &'static str = "a fault";
     const VARIANTS: &'static [&'static str] =
-        &["latency", "slow_first_byte", "error", "reset", "hang", "throttle", "truncate", "kill"];
+        &["latency", "slow_first_byte", "error", "reset", "hang", "throttle", "truncate", "stall", "kill"];
 
     fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -91,6 +108,10 @@ impl OneKey for Fault {
             "slow_first_byte" => Self::Latency(Latency { when: When::After, ..map.next_value()? }),
             "throttle" => Self::Throttle { bytes_per_s: map.next_value::<ThrottleParams>()?.bytes_per_s },
             "truncate" => Self::Truncate { after_bytes: map.next_value::<TruncateParams>()?.after_bytes },
+            "stall" => {
+                let StallParams { after_bytes, max } = map.next_value()?;
+                Self::Stall { after_bytes, max }
+            }
             "error" => Self::Error(map.next_value()?),
             "hang" => Self::Hang { max: map.next_value::<HangParams>()?.max },
             "kill" => Self::Kill { restart_after: map.next_value::<KillParams>()?.restart_after },
@@ -121,6 +142,9 @@ impl Serialize for Fault {
             Self::Truncate { after_bytes } => {
                 serialize_one(s, "truncate", &TruncateParams { after_bytes: *after_bytes })
             }
+            Self::Stall { after_bytes, max } => {
+                serialize_one(s, "stall", &StallParams { after_bytes: *after_bytes, max: *max })
+            }
             Self::Kill { restart_after } => serialize_one(s, "kill", &KillParams { restart_after: *restart_after }),
         }
     }
@@ -150,6 +174,7 @@ impl Fault {
             Self::Hang { .. } => "hang",
             Self::Throttle { .. } => "throttle",
             Self::Truncate { .. } => "truncate",
+            Self::Stall { .. } => "stall",
             Self::Kill { .. } => "kill",
         }
     }

@@ -72,6 +72,7 @@ impl JsonSchema for Fault {
                 one_key("hang", json_schema!({ "type": "object", "properties": { "max": duration() }, "additionalProperties": false })),
                 one_key("throttle", json_schema!({ "type": "object", "properties": { "bytes_per_s": { "type": "integer", "minimum": 1 } }, "required": ["bytes_per_s"], "additionalProperties": false })),
                 one_key("truncate", json_schema!({ "type": "object", "properties": { "after_bytes": { "type": "integer", "minimum": 0 } }, "required": ["after_bytes"], "additionalProperties": false })),
+                one_key("stall", json_schema!({ "type": "object", "properties": { "after_bytes": { "type": "integer", "minimum": 0 }, "max": duration() }, "required": ["after_bytes"], "additionalProperties": false })),
                 one_key("kill", json_schema!({ "type": "object", "properties": { "restart_after": duration() }, "additionalProperties": false })),
             ]
         })

@@ -27,7 +27,7 @@ struct Inner {
 }
 
 /// Fault kinds, in the order of the metrics array.
-const KINDS: [&str; 8] = ["latency", "error", "reset", "hang", "throttle", "truncate", "kill", "other"];
+const KINDS: [&str; 9] = ["latency", "error", "reset", "hang", "throttle", "truncate", "stall", "kill", "other"];
 
 /// A rule in a table, with its runtime state.
 #[derive(Debug)]

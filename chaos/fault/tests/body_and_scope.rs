@@ -80,6 +80,31 @@ async fn truncate_cuts_the_body_and_ends_the_connection() {
 }
 
 #[tokio::test]
+async fn stall_lets_some_bytes_through_then_holds_the_body_still_then_drops_the_connection() {
+    let t = target().await;
+    let fault: Fault = serde_json::from_str(r#"{"stall":{"after_bytes":3000,"max":"400ms"}}"#).unwrap();
+    t.table.insert(Rule::new("still", fault, Scope::default()));
+    let mut res = client().get(format!("{}/bytes/65536", t.url)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut received = 0;
+    let mut last_byte = Instant::now();
+    let err = loop {
+        match res.chunk().await {
+            Ok(Some(chunk)) => {
+                received += chunk.len();
+                last_byte = Instant::now();
+            }
+            Ok(None) => panic!("body completed after {received} bytes"),
+            Err(e) => break e,
+        }
+    };
+    // The client saw the first 3000 bytes, then silence for the stall, then the connection end.
+    assert_eq!(received, 3000, "{err:?}");
+    assert!(last_byte.elapsed() >= Duration::from_millis(400), "silence of {:?}", last_byte.elapsed());
+    assert!(err.is_body() || err.is_decode() || err.is_request(), "{err:?}");
+}
+
+#[tokio::test]
 async fn latency_after_lets_the_service_work_on_time_and_delays_the_first_byte() {
     for (when, called_early) in [(When::After, true), (When::Before, false)] {
         let t = target().await;

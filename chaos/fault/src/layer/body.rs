@@ -102,20 +102,38 @@ impl Shaper {
         Poll::Ready(out)
     }
 
-    /// Applies the truncation to a new data frame.
+    /// Applies the cut (truncate or stall) to a new data frame.
     fn take(&mut self, mut data: Bytes) -> Bytes {
-        if let Some((left, _)) = &mut self.shape.truncate {
-            if *left == 0 {
+        if let Some(cut) = &mut self.shape.cut {
+            if cut.left == 0 {
                 self.cut = true;
                 return Bytes::new();
             }
-            if data.len() as u64 > *left {
-                data.truncate(*left as usize);
+            if data.len() as u64 > cut.left {
+                data.truncate(cut.left as usize);
                 self.cut = true;
             }
-            *left -= data.len() as u64;
+            cut.left -= data.len() as u64;
         }
         data
+    }
+
+    /// After a cut: let the server flush what was let through (hyper writes buffered bytes when
+    /// the body is pending), hold still for the stall, then fail so the connection drops.
+    fn end(&mut self, cx: &mut Context<'_>) -> Poll<BoxError> {
+        let Some(cut) = self.shape.cut.clone() else { return Poll::Ready("body cut".into()) };
+        if !self.flushed {
+            let hold = Duration::from_millis(2).max(cut.stall);
+            let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(hold)));
+            ready!(sleep.as_mut().poll(cx));
+            self.sleep = None;
+            self.flushed = true;
+        }
+        let (rule, after_bytes) = (cut.rule, self.sent);
+        Poll::Ready(match cut.stall {
+            Duration::ZERO => InjectedFault::Truncated { rule, after_bytes }.into(),
+            held => InjectedFault::Stalled { rule, after_bytes, held }.into(),
+        })
     }
 }
 
@@ -136,18 +154,7 @@ where
                     return shaper.release(cx).map(|data| Some(Ok(Frame::data(data))));
                 }
                 if shaper.cut {
-                    // Let the server flush what was let through before the connection drops:
-                    // hyper writes buffered bytes when the body is pending.
-                    if !shaper.flushed {
-                        let sleep =
-                            shaper.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(2))));
-                        ready!(sleep.as_mut().poll(cx));
-                        shaper.sleep = None;
-                        shaper.flushed = true;
-                    }
-                    let (after_bytes, rule) =
-                        (shaper.sent, shaper.shape.truncate.clone().map(|t| t.1).unwrap_or_default());
-                    return Poll::Ready(Some(Err(InjectedFault::Truncated { rule, after_bytes }.into())));
+                    return shaper.end(cx).map(|e| Some(Err(e)));
                 }
                 let frame = match ready!(body.as_mut().poll_frame(cx)) {
                     None => return Poll::Ready(None),

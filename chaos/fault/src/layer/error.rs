@@ -24,6 +24,16 @@ pub enum InjectedFault {
         /// Bytes let through.
         after_bytes: u64,
     },
+    /// A `stall` fault held the body still for `held`, then dropped the connection.
+    #[error("response body stalled after {after_bytes} bytes for {held:?} by rule `{rule}`")]
+    Stalled {
+        /// The rule that fired.
+        rule: RuleId,
+        /// Bytes let through.
+        after_bytes: u64,
+        /// How long the body was held.
+        held: Duration,
+    },
     /// A `hang` fault that reached its bound.
     #[error("hang of {max:?} injected by rule `{rule}` ran out")]
     Hang {
@@ -38,7 +48,10 @@ impl InjectedFault {
     /// The rule that caused this failure.
     pub fn rule(&self) -> &RuleId {
         match self {
-            Self::Reset { rule } | Self::Hang { rule, .. } | Self::Truncated { rule, .. } => rule,
+            Self::Reset { rule }
+            | Self::Hang { rule, .. }
+            | Self::Truncated { rule, .. }
+            | Self::Stalled { rule, .. } => rule,
         }
     }
 }

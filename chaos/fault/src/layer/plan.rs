@@ -29,13 +29,24 @@ pub(crate) struct Plan {
 pub(crate) struct Shape {
     /// Bytes per second.
     pub throttle: Option<u64>,
-    /// Bytes let through, and the rule that cut.
-    pub truncate: Option<(u64, RuleId)>,
+    /// Where the body stops: bytes let through, how long it then stalls, and the rule.
+    pub cut: Option<Cut>,
+}
+
+/// A body that stops: `truncate` (no stall) or `stall`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Cut {
+    /// Bytes still let through.
+    pub left: u64,
+    /// Silence before the connection drops.
+    pub stall: Duration,
+    /// The rule that cut.
+    pub rule: RuleId,
 }
 
 impl Shape {
     pub fn is_none(&self) -> bool {
-        self.throttle.is_none() && self.truncate.is_none()
+        self.throttle.is_none() && self.cut.is_none()
     }
 }
 
@@ -117,7 +128,11 @@ pub(crate) fn plan(rules: &[Arc<ActiveRule>], req: &Request<'_>, rng: &mut Small
                 continue;
             }
             Fault::Truncate { after_bytes } => {
-                plan.shape.truncate.get_or_insert((*after_bytes, id));
+                plan.shape.cut.get_or_insert(Cut { left: *after_bytes, stall: Duration::ZERO, rule: id });
+                continue;
+            }
+            Fault::Stall { after_bytes, max } => {
+                plan.shape.cut.get_or_insert(Cut { left: *after_bytes, stall: *max, rule: id });
                 continue;
             }
             Fault::Error(e) => Outcome::Error(e.clone(), id),
