@@ -52,9 +52,9 @@ pub(crate) fn instance(
     let spec = &topology.services[name];
     let role = topology.role_of(name).expect("validated topology");
     let steered = spec.steers.as_ref().map(|s| urls[s].clone()).unwrap_or_default();
-    let segment_bytes = spec.steers.as_ref().map_or(spec.segment_bytes, |s| topology.services[s].segment_bytes);
     let instance_seed = derive_seed(seed, instance);
-    let ctx = Ctx::new(spec.service_time.clone(), instance_seed, deps.clone(), steered, segment_bytes);
+    let media = Arc::new(topology.media.clone());
+    let ctx = Ctx::new(spec.service_time.clone(), instance_seed, deps.clone(), steered, media);
     let table = FaultTable::new();
     let stats = Arc::new(InstanceStats::default());
     let mut layer = FaultLayer::new(table.clone()).seed(instance_seed);

@@ -29,12 +29,14 @@ mod topology;
 pub use client::{DepClient, DepRequest, DepResponse, Ejection, Endpoints};
 pub use guards::{GuardCounters, GuardStats};
 pub use platform::{InstanceHandle, Platform, PlatformError};
-pub use player::{HomeOutcome, PlayFailure, PlayOutcome, PlaybackClient, SessionOutcome};
+pub use player::stream::Qoe;
+pub use player::{HomeOutcome, Media, PlayFailure, PlayOutcome, PlaybackClient, SessionOutcome};
 pub use process::ProcessPlatform;
 pub use services::PLAY_FAILURE_HEADER;
 pub use stats::{InstanceStats, Metered, StatsSnapshot, latency_histogram};
 pub use topology::{
-    CallPolicy, DEFAULT_TOPOLOGY, InstanceInfo, PlayerSpec, RetryBudget, Role, ServiceSpec, Topology, TopologyError,
+    AbrSpec, CallPolicy, DEFAULT_TOPOLOGY, InstanceInfo, MediaSpec, PlayerSpec, RetryBudget, Role, ServiceSpec,
+    Topology, TopologyError,
 };
 
 /// The header that carries the subscriber's id between device, edge and services.

@@ -53,16 +53,25 @@ pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool)
     if quiet {
         return Ok(());
     }
-    let cols = [Kpi::Sessions, Kpi::PlaySuccessRatio, Kpi::Sps, Kpi::TtffP50, Kpi::TtffP99, Kpi::HomeDegradedRatio];
+    let cols = [
+        Kpi::Sessions,
+        Kpi::PlaySuccessRatio,
+        Kpi::Sps,
+        Kpi::TtffP50,
+        Kpi::TtffP99,
+        Kpi::HomeDegradedRatio,
+        Kpi::RebufferRatio,
+        Kpi::AvgBitrateKbps,
+    ];
     write!(w, "  {:<8}", "phase")?;
     for k in cols {
-        write!(w, " {:>20}", k.name())?;
+        write!(w, " {:>w$}", k.name(), w = k.name().len().max(10))?;
     }
     writeln!(w)?;
     for p in &r.phases {
         write!(w, "  {:<8}", p.phase.to_string())?;
         for k in cols {
-            write!(w, " {:>20}", k.format(p.kpis.get(&k).copied().flatten()))?;
+            write!(w, " {:>w$}", k.format(p.kpis.get(&k).copied().flatten()), w = k.name().len().max(10))?;
         }
         writeln!(w)?;
     }

@@ -1,6 +1,6 @@
 //! Comparing two reports for regressions (`chaos compare`), for CI on every pull request.
 
-use crate::kpi::{Kpi, Phase, Unit};
+use crate::kpi::{Kpi, Phase};
 use crate::report::Report;
 
 /// The largest tolerated worsening of a KPI, as a fraction (0.10 = 10 %).
@@ -68,8 +68,7 @@ pub fn compare(base: &Report, new: &Report, limits: &[Limit]) -> Vec<Delta> {
         let Some(n) = new.phase(b.phase) else { continue };
         for limit in limits {
             let (Some(Some(bv)), Some(Some(nv))) = (b.kpis.get(&limit.kpi), n.kpis.get(&limit.kpi)) else { continue };
-            let higher_is_worse = limit.kpi.unit() == Unit::Millis;
-            let worse = if higher_is_worse { nv - bv } else { bv - nv };
+            let worse = if limit.kpi.higher_is_better() { bv - nv } else { nv - bv };
             let worse_by = if *bv == 0.0 { if worse > 0.0 { f64::INFINITY } else { 0.0 } } else { worse / bv.abs() };
             out.push(Delta {
                 phase: b.phase,

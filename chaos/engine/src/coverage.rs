@@ -1,14 +1,16 @@
 //! Guard coverage gates: an experiment that never exercised the guard it was written for proves
 //! nothing, so a gate can require a guard to have fired.
 
+use crate::report::PhaseReport;
 use crate::verdict::Outcome;
 use serde::{Deserialize, Serialize};
 use targets::GuardStats;
 
 /// `{ guard: edge/recommendations/fallback, at_least: 100 }`: the guard fired at least that often
 /// over the run. Kinds counted: `fallback`, `retries`, `budget` (retries it refused),
-/// `ejection`, `breaker` (times it opened), `timeout` (tries that ran out of time);
-/// `player/failover` counts CDN failovers. The callee may be `*`.
+/// `ejection`, `breaker` (times it opened), `timeout` (tries that ran out of time); the player's
+/// `player/failover` (CDN failovers), `player/adaptive` (down-switches, abandoned downloads
+/// included) and `player/stall_abort` (stalled downloads aborted). The callee may be `*`.
 #[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoverageGate {
@@ -26,6 +28,36 @@ pub struct CoverageGate {
 fn one() -> u64 {
     1
 }
+
+/// How often the player's guards fired over the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlayerGuards {
+    /// CDN failovers.
+    pub failover: u64,
+    /// Down-switches.
+    pub adaptive: u64,
+    /// Stalled downloads aborted.
+    pub stall_abort: u64,
+}
+
+impl PlayerGuards {
+    /// The player's guard counts of a phase.
+    pub fn of(phase: &PhaseReport) -> Self {
+        Self { failover: phase.failovers, adaptive: phase.qoe.down_switches, stall_abort: phase.qoe.stall_aborts }
+    }
+
+    fn count(&self, guard: &str) -> Option<u64> {
+        match guard {
+            "player/failover" => Some(self.failover),
+            "player/adaptive" => Some(self.adaptive),
+            "player/stall_abort" => Some(self.stall_abort),
+            _ => None,
+        }
+    }
+}
+
+const KINDS: &str =
+    "CALLER/CALLEE/fallback|retries|budget|ejection|breaker|timeout or player/failover|adaptive|stall_abort";
 
 /// A coverage gate, checked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,22 +84,19 @@ impl CoverageGate {
         if self.amplification_at_most.is_some_and(|a| a.is_nan() || a < 1.0) {
             return Err("amplification_at_most must be >= 1 (one try per call)".into());
         }
-        if self.guard == "player/failover" {
+        if PlayerGuards::default().count(&self.guard).is_some() {
             return Ok(());
         }
         match self.guard.split('/').collect::<Vec<_>>()[..] {
             [_, _, "fallback" | "retries" | "budget" | "ejection" | "breaker" | "timeout"] => Ok(()),
-            _ => Err(format!(
-                "`{}`: coverage counts CALLER/CALLEE/fallback|retries|budget|ejection|breaker|timeout or player/failover",
-                self.guard
-            )),
+            _ => Err(format!("`{}`: coverage counts {KINDS}", self.guard)),
         }
     }
 
-    /// How often the guard fired, from the guards' counters and the run's failovers.
-    pub fn count(&self, guards: &[GuardStats], failovers: u64) -> u64 {
-        if self.guard == "player/failover" {
-            return failovers;
+    /// How often the guard fired, from the guards' counters and the player's.
+    pub fn count(&self, guards: &[GuardStats], player: &PlayerGuards) -> u64 {
+        if let Some(n) = player.count(&self.guard) {
+            return n;
         }
         let parts: Vec<&str> = self.guard.split('/').collect();
         let [caller, callee, kind] = parts[..] else { return 0 };
@@ -87,8 +116,8 @@ impl CoverageGate {
     }
 
     /// The gate, checked.
-    pub fn evaluate(&self, guards: &[GuardStats], failovers: u64) -> CoverageResult {
-        let observed = self.count(guards, failovers);
+    pub fn evaluate(&self, guards: &[GuardStats], player: &PlayerGuards) -> CoverageResult {
+        let observed = self.count(guards, player);
         let amplification = self.amplification_at_most.map(|_| self.amplification(guards));
         let bounded = match (amplification, self.amplification_at_most) {
             (Some(a), Some(max)) => a <= max,

@@ -35,6 +35,19 @@ pub enum Kpi {
     HomeP99,
     /// Sessions started in the phase.
     Sessions,
+    /// Time stalled after the first frame / (time played + time stalled), media time.
+    RebufferRatio,
+    /// Stalls after the first frame per started play.
+    RebuffersPerSession,
+    /// Average bitrate of the segments delivered, kbit/s (weighted by media time).
+    AvgBitrateKbps,
+    /// Rendition changes per minute of media played.
+    SwitchesPerMinute,
+    /// Plays whose viewer left before the first frame (start budget exceeded) / Play presses.
+    ExitsBeforeVideoStart,
+    /// Started plays that stopped before the viewer's last segment (no CDN could serve one) /
+    /// started plays.
+    InterruptedRatio,
 }
 
 /// The unit of a KPI.
@@ -48,6 +61,10 @@ pub enum Unit {
     PerSecond,
     /// A count.
     Count,
+    /// Kilobits per second.
+    Kbps,
+    /// A plain number (per session, per minute).
+    Number,
 }
 
 impl fmt::Display for Unit {
@@ -57,13 +74,15 @@ impl fmt::Display for Unit {
             Unit::Millis => "milliseconds",
             Unit::PerSecond => "a rate per second",
             Unit::Count => "a count",
+            Unit::Kbps => "kbit/s",
+            Unit::Number => "a number",
         })
     }
 }
 
 impl Kpi {
     /// Every KPI, in report order.
-    pub const ALL: [Kpi; 12] = [
+    pub const ALL: [Kpi; 18] = [
         Kpi::PlaySuccessRatio,
         Kpi::Sps,
         Kpi::TtffP50,
@@ -76,6 +95,12 @@ impl Kpi {
         Kpi::HomeP90,
         Kpi::HomeP99,
         Kpi::Sessions,
+        Kpi::RebufferRatio,
+        Kpi::RebuffersPerSession,
+        Kpi::AvgBitrateKbps,
+        Kpi::SwitchesPerMinute,
+        Kpi::ExitsBeforeVideoStart,
+        Kpi::InterruptedRatio,
     ];
 
     /// The KPI's name as written in experiments.
@@ -91,15 +116,29 @@ impl Kpi {
             (Some(v), Unit::Millis) => format!("{v:.1} ms"),
             (Some(v), Unit::PerSecond) => format!("{v:.1}/s"),
             (Some(v), Unit::Count) => format!("{v:.0}"),
+            (Some(v), Unit::Kbps) => format!("{v:.0} kbit/s"),
+            (Some(v), Unit::Number) => format!("{v:.2}"),
         }
+    }
+
+    /// Whether a higher value is better (for regressions and directions in reports).
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Kpi::PlaySuccessRatio | Kpi::Sps | Kpi::HomeSuccessRatio | Kpi::AvgBitrateKbps | Kpi::Sessions)
     }
 
     /// Its unit.
     pub fn unit(self) -> Unit {
         match self {
-            Kpi::PlaySuccessRatio | Kpi::HomeSuccessRatio | Kpi::HomeDegradedRatio => Unit::Ratio,
+            Kpi::PlaySuccessRatio
+            | Kpi::HomeSuccessRatio
+            | Kpi::HomeDegradedRatio
+            | Kpi::RebufferRatio
+            | Kpi::ExitsBeforeVideoStart
+            | Kpi::InterruptedRatio => Unit::Ratio,
             Kpi::Sps => Unit::PerSecond,
             Kpi::Sessions => Unit::Count,
+            Kpi::AvgBitrateKbps => Unit::Kbps,
+            Kpi::RebuffersPerSession | Kpi::SwitchesPerMinute => Unit::Number,
             _ => Unit::Millis,
         }
     }
@@ -221,6 +260,65 @@ pub struct PhaseStats {
     pub ttff_us: Histogram<u64>,
     /// Home latency from intended start, µs.
     pub home_us: Histogram<u64>,
+    /// What the viewers of started plays saw, summed.
+    pub qoe: QoeSums,
+}
+
+/// Sums of the QoE of started plays (media seconds).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QoeSums {
+    /// Plays that started.
+    pub started: u64,
+    /// Media played.
+    pub played_s: f64,
+    /// Time stalled after the first frame.
+    pub stalled_s: f64,
+    /// Stalls after the first frame.
+    pub rebuffers: u64,
+    /// Σ bitrate × media seconds delivered.
+    pub kbps_s: f64,
+    /// Media seconds delivered.
+    pub delivered_s: f64,
+    /// Rendition changes.
+    pub switches: u64,
+    /// Of those, down to a lower rendition (abandoned downloads included).
+    pub down_switches: u64,
+    /// Downloads abandoned for a lower rendition.
+    pub abandons: u64,
+    /// Downloads aborted on a stalled body.
+    pub stall_aborts: u64,
+    /// Plays interrupted mid-stream.
+    pub interrupted: u64,
+}
+
+impl QoeSums {
+    fn add(&mut self, q: &targets::Qoe) {
+        self.started += 1;
+        self.played_s += q.played.as_secs_f64();
+        self.stalled_s += q.stalled.as_secs_f64();
+        self.rebuffers += u64::from(q.rebuffers);
+        self.kbps_s += q.kbps_seconds;
+        self.delivered_s += q.delivered.as_secs_f64();
+        self.switches += u64::from(q.switches);
+        self.down_switches += u64::from(q.down_switches);
+        self.abandons += u64::from(q.abandons);
+        self.stall_aborts += u64::from(q.stall_aborts);
+        self.interrupted += u64::from(q.interrupted);
+    }
+
+    fn merge(&mut self, o: &QoeSums) {
+        self.started += o.started;
+        self.played_s += o.played_s;
+        self.stalled_s += o.stalled_s;
+        self.rebuffers += o.rebuffers;
+        self.kbps_s += o.kbps_s;
+        self.delivered_s += o.delivered_s;
+        self.switches += o.switches;
+        self.down_switches += o.down_switches;
+        self.abandons += o.abandons;
+        self.stall_aborts += o.stall_aborts;
+        self.interrupted += o.interrupted;
+    }
 }
 
 impl Default for PhaseStats {
@@ -235,6 +333,7 @@ impl Default for PhaseStats {
             failures: BTreeMap::new(),
             ttff_us: latency_histogram(),
             home_us: latency_histogram(),
+            qoe: QoeSums::default(),
         }
     }
 }
@@ -273,6 +372,7 @@ impl PhaseStats {
         // Values above a compact histogram's bound were clamped when recorded: adding cannot fail.
         let _ = self.ttff_us.add(&other.ttff_us);
         let _ = self.home_us.add(&other.home_us);
+        self.qoe.merge(&other.qoe);
     }
 
     /// Adds an arrival that never started (dropped at the in-flight limit): a failed session.
@@ -293,6 +393,9 @@ impl PhaseStats {
         let Some(play) = &s.play else { return };
         self.plays += 1;
         self.failovers += u64::from(play.failovers);
+        if let Some(q) = &play.qoe {
+            self.qoe.add(q);
+        }
         match (&play.ttff, &play.failure) {
             (Some(t), None) => {
                 self.play_ok += 1;
@@ -322,6 +425,19 @@ impl PhaseStats {
             Kpi::HomeP90 => pct(&self.home_us, 0.9),
             Kpi::HomeP99 => pct(&self.home_us, 0.99),
             Kpi::Sessions => Some(self.sessions as f64),
+            Kpi::RebufferRatio => {
+                let q = &self.qoe;
+                (q.played_s + q.stalled_s > 0.0).then(|| q.stalled_s / (q.played_s + q.stalled_s))
+            }
+            Kpi::RebuffersPerSession => ratio(self.qoe.rebuffers, self.qoe.started),
+            Kpi::AvgBitrateKbps => (self.qoe.delivered_s > 0.0).then(|| self.qoe.kbps_s / self.qoe.delivered_s),
+            Kpi::SwitchesPerMinute => {
+                (self.qoe.played_s > 0.0).then(|| self.qoe.switches as f64 / (self.qoe.played_s / 60.0))
+            }
+            Kpi::ExitsBeforeVideoStart => {
+                ratio(self.failures.get(&targets::PlayFailure::Budget.to_string()).copied().unwrap_or(0), self.plays)
+            }
+            Kpi::InterruptedRatio => ratio(self.qoe.interrupted, self.qoe.started),
         }
     }
 }
@@ -329,7 +445,7 @@ impl PhaseStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use targets::{HomeOutcome, PlayFailure, PlayOutcome};
+    use targets::{HomeOutcome, PlayFailure, PlayOutcome, Qoe};
 
     fn session(ok: bool, ttff_ms: u64) -> SessionOutcome {
         SessionOutcome {
@@ -339,6 +455,15 @@ mod tests {
                 ttff: ok.then(|| Duration::from_millis(ttff_ms)),
                 failure: (!ok).then_some(PlayFailure::Cdn),
                 failovers: 0,
+                qoe: ok.then(|| Qoe {
+                    played: Duration::from_secs(60),
+                    stalled: Duration::from_secs(u64::from(ttff_ms.is_multiple_of(2))),
+                    rebuffers: u32::from(ttff_ms.is_multiple_of(2)),
+                    kbps_seconds: 3000.0 * 60.0,
+                    delivered: Duration::from_secs(60),
+                    switches: 2,
+                    ..Qoe::default()
+                }),
             }),
         }
     }
@@ -357,6 +482,14 @@ mod tests {
         let p50 = p.kpi(Kpi::TtffP50, 10.0).unwrap();
         assert!((58.0..=60.1).contains(&p50), "{p50}");
         assert_eq!(p.failures["cdn"], 2);
+        // 49 of the 98 started plays stalled 1 s in 60 s played.
+        let rebuffer = p.kpi(Kpi::RebufferRatio, 10.0).unwrap();
+        assert!((rebuffer - 49.0 / (98.0 * 60.0 + 49.0)).abs() < 1e-9, "{rebuffer}");
+        assert_eq!(p.kpi(Kpi::RebuffersPerSession, 10.0), Some(0.5));
+        assert_eq!(p.kpi(Kpi::AvgBitrateKbps, 10.0), Some(3000.0));
+        assert_eq!(p.kpi(Kpi::SwitchesPerMinute, 10.0), Some(2.0));
+        assert_eq!(p.kpi(Kpi::ExitsBeforeVideoStart, 10.0), Some(0.0));
+        assert_eq!(p.kpi(Kpi::InterruptedRatio, 10.0), Some(0.0));
         assert_eq!(PhaseStats::default().kpi(Kpi::PlaySuccessRatio, 1.0), None);
     }
 

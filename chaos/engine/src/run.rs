@@ -3,6 +3,7 @@
 
 use crate::abort;
 use crate::cohorts::{self, Cohorts, Side};
+use crate::coverage::PlayerGuards;
 use crate::deploy::{Deployment, InstanceProgram};
 use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
@@ -110,7 +111,9 @@ pub async fn run(
         Some(external) => Deployment::External(crate::deploy::ExternalSystem::new(external)),
         None => Deployment::start(topology, seed, program).await?,
     };
-    let player = PlaybackClient::new(platform.edge_url(), topology.player.clone());
+    let mut device = topology.player.clone();
+    device.watch_segments = exp.load.watch_segments.unwrap_or(device.watch_segments);
+    let player = PlaybackClient::new(platform.edge_url(), device);
 
     let rate = exp.load.start_rate();
     let end_rate = exp.load.ramp_to.map_or(rate, |r| r.0);
@@ -224,6 +227,7 @@ pub async fn run(
             ttff_ms: Percentiles::of_us(&stats.ttff_us),
             failures: stats.failures,
             failovers: stats.failovers,
+            qoe: stats.qoe,
         });
     }
     let windowed = |phase, kpi, window, lower_is_worse| {
@@ -233,8 +237,8 @@ pub async fn run(
     let steady_state = verdict::evaluate(exp, &exp.steady_state, CheckKind::SteadyState, &kpis, &windowed);
     let gates = verdict::evaluate(exp, &exp.gates, CheckKind::Gate, &kpis, &windowed);
     let (service_stats, guards) = platform.stats().await;
-    let failovers = phases.iter().find(|p| p.phase == Phase::Run).map_or(0, |p| p.failovers);
-    let coverage: Vec<_> = exp.coverage.iter().map(|c| c.evaluate(&guards, failovers)).collect();
+    let player = phases.iter().find(|p| p.phase == Phase::Run).map(PlayerGuards::of).unwrap_or_default();
+    let coverage: Vec<_> = exp.coverage.iter().map(|c| c.evaluate(&guards, &player)).collect();
     let cohorts = exp.cohorts.as_ref().map(|c| {
         let phase = if exp.faults.is_empty() { Phase::Run } else { Phase::Faults };
         cohorts::compare(c, phase, &recorder.cohort(Side::Control, phase), &recorder.cohort(Side::Experiment, phase))

@@ -1,9 +1,11 @@
-//! Playback (manifests that rank CDN instances) and CDN (segment bytes, streamed).
+//! Playback (manifests: renditions, segment length, ranked CDN instances) and CDN (segment
+//! bytes of the requested rendition, streamed).
 
 use super::{Ctx, stable_hash, user_of};
 use crate::topology::Role;
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
@@ -11,8 +13,6 @@ use http::HeaderMap;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// Segments per title in manifests.
-const SEGMENTS: u32 = 300;
 /// Bytes per body frame when streaming a segment.
 const CHUNK: usize = 16 * 1024;
 static ZEROS: [u8; CHUNK] = [0; CHUNK];
@@ -21,7 +21,7 @@ pub(super) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
     let r = Router::new();
     let r = match role {
         Role::Playback => r.route("/manifest/{title}", get(manifest)),
-        Role::Cdn => r.route("/segments/{title}/{n}", get(segment)),
+        Role::Cdn => r.route("/segments/{title}/{kbps}/{n}", get(segment)),
         _ => r,
     };
     r.with_state(ctx)
@@ -34,16 +34,30 @@ async fn manifest(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, Path(title): 
     let n = ctx.steered.len().max(1);
     let first = (stable_hash(&user_of(&headers)) % n as u64) as usize;
     let cdns: Vec<&String> = ctx.steered.iter().cycle().skip(first).take(ctx.steered.len()).collect();
-    Json(json!({ "title": title, "cdns": cdns, "segments": SEGMENTS, "segment_bytes": ctx.segment_bytes }))
+    let media = &ctx.media;
+    let renditions: Vec<Value> =
+        media.ladder_kbps.iter().map(|&kbps| json!({ "kbps": kbps, "bytes": media.segment_bytes(kbps) })).collect();
+    Json(json!({
+        "title": title,
+        "cdns": cdns,
+        "segments": media.segments,
+        "segment_ms": media.segment.as_millis() as u64,
+        "time_scale": media.time_scale,
+        "renditions": renditions,
+    }))
 }
 
-/// Streams `segment_bytes` bytes in frames of 16 KiB.
-async fn segment(State(ctx): State<Arc<Ctx>>, Path((_title, _n)): Path<(String, u32)>) -> Body {
+/// Streams one segment of the rendition at `kbps` in frames of 16 KiB; 404 for a bitrate or a
+/// segment the manifest does not list.
+async fn segment(State(ctx): State<Arc<Ctx>>, Path((_title, kbps, n)): Path<(String, u32, u32)>) -> Response {
+    if !ctx.media.ladder_kbps.contains(&kbps) || n >= ctx.media.segments {
+        return (http::StatusCode::NOT_FOUND, "no such rendition or segment").into_response();
+    }
     ctx.work().await;
-    let total = ctx.segment_bytes;
+    let total = ctx.media.segment_bytes(kbps);
     let frames = (0..total.div_ceil(CHUNK)).map(move |i| {
         let len = CHUNK.min(total - i * CHUNK);
         Ok::<_, std::convert::Infallible>(Bytes::from_static(&ZEROS[..len]))
     });
-    Body::from_stream(futures_util::stream::iter(frames))
+    Body::from_stream(futures_util::stream::iter(frames)).into_response()
 }

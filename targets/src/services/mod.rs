@@ -21,8 +21,8 @@ pub(crate) struct Ctx {
     deps: BTreeMap<Role, DepClient>,
     /// Base URLs of the steered (CDN) instances.
     pub steered: Vec<String>,
-    /// Size of one segment (CDN, and playback's manifest).
-    pub segment_bytes: usize,
+    /// What is streamed (CDN segment sizes, playback's manifest).
+    pub media: Arc<crate::topology::MediaSpec>,
 }
 
 impl Ctx {
@@ -31,9 +31,9 @@ impl Ctx {
         seed: u64,
         deps: BTreeMap<Role, DepClient>,
         steered: Vec<String>,
-        segment_bytes: usize,
+        media: Arc<crate::topology::MediaSpec>,
     ) -> Self {
-        Self { service_time, rng: Mutex::new(SmallRng::seed_from_u64(seed)), deps, steered, segment_bytes }
+        Self { service_time, rng: Mutex::new(SmallRng::seed_from_u64(seed)), deps, steered, media }
     }
 
     /// Spends the instance's service time for one request.

@@ -8,6 +8,9 @@ use std::time::Duration;
 /// The default topology shipped with the crate.
 pub const DEFAULT_TOPOLOGY: &str = include_str!("default.yaml");
 
+mod media;
+pub use media::{AbrSpec, MediaSpec, PlayerSpec};
+
 /// A whole platform.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,6 +19,9 @@ pub struct Topology {
     pub services: BTreeMap<String, ServiceSpec>,
     /// The device's settings.
     pub player: PlayerSpec,
+    /// What is streamed: the bitrate ladder, segment length and media time scale.
+    #[serde(default)]
+    pub media: MediaSpec,
     /// Whether every instance honours request-scoped faults (`x-chaos-context`); off by default.
     #[serde(default)]
     pub request_faults: bool,
@@ -100,9 +106,6 @@ pub struct ServiceSpec {
     /// The service whose instances a `playback` service ranks in its manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steers: Option<String>,
-    /// Size of one segment, for `cdn` services.
-    #[serde(default = "default_segment_bytes")]
-    pub segment_bytes: usize,
 }
 
 fn one() -> u32 {
@@ -111,10 +114,6 @@ fn one() -> u32 {
 
 fn default_zones() -> Vec<String> {
     vec!["zone-a".into()]
-}
-
-fn default_segment_bytes() -> usize {
-    256 * 1024
 }
 
 /// Where an instance is.
@@ -204,26 +203,6 @@ impl Default for RetryBudget {
     }
 }
 
-/// The device's settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlayerSpec {
-    /// Timeout of each call to the edge.
-    #[serde(with = "humantime_serde")]
-    pub edge_timeout: Duration,
-    /// Timeout of each segment download attempt.
-    #[serde(with = "humantime_serde")]
-    pub cdn_timeout: Duration,
-    /// A start succeeds when the first frame arrives within this, counted from the Play press.
-    #[serde(with = "humantime_serde")]
-    pub start_budget: Duration,
-    /// Segments needed before the first frame shows.
-    pub first_frame_segments: u32,
-    /// Whether the player moves to the next CDN when one fails (its guard).
-    #[serde(default = "yes")]
-    pub failover: bool,
-}
-
 /// Why a topology cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
@@ -280,15 +259,26 @@ impl Topology {
 
     /// Switches a guard off, so that an experiment can prove it relies on it. Names:
     /// `CALLER/CALLEE/fallback`, `.../retries`, `.../budget` (retries no longer limited),
-    /// `.../ejection`, `.../timeout`, `.../breaker` (CALLEE may be `*`), and `player/failover`.
+    /// `.../ejection`, `.../timeout`, `.../breaker` (CALLEE may be `*`), and the player's
+    /// `player/failover`, `player/adaptive`, `player/stall_abort`.
     pub fn switch_off(&mut self, guard: &str) -> Result<(), String> {
         let parts: Vec<&str> = guard.split('/').collect();
-        if parts == ["player", "failover"] {
-            self.player.failover = false;
+        if let ["player", kind] = parts[..] {
+            let switch = match kind {
+                "failover" => &mut self.player.failover,
+                "adaptive" => &mut self.player.adaptive,
+                "stall_abort" => &mut self.player.stall_abort,
+                other => {
+                    return Err(format!(
+                        "`{guard}`: the player has no guard `{other}` (failover, adaptive, stall_abort)"
+                    ));
+                }
+            };
+            *switch = false;
             return Ok(());
         }
         let [caller, callee, kind] = parts[..] else {
-            return Err(format!("`{guard}` is not a guard: write CALLER/CALLEE/KIND or player/failover"));
+            return Err(format!("`{guard}` is not a guard: write CALLER/CALLEE/KIND or player/KIND"));
         };
         let spec = self.services.get_mut(caller).ok_or_else(|| format!("`{guard}`: no service `{caller}`"))?;
         let policies: Vec<&mut CallPolicy> = spec
@@ -340,6 +330,7 @@ impl Topology {
                 return Err(invalid(name, format!("steers unknown service `{steered}`")));
             }
         }
+        self.media.validate().map_err(|reason| invalid("media", reason))?;
         if !self.services.keys().any(|s| self.role_of(s) == Some(Role::Edge)) {
             return Err(invalid("edge", "a topology needs one edge service".into()));
         }

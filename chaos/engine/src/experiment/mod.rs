@@ -150,6 +150,10 @@ pub struct Load {
     /// back more often, so caches keyed by user matter more).
     #[serde(default = "default_users")]
     pub users: u64,
+    /// Segments each play session watches (default: the topology's `player.watch_segments`,
+    /// 15 segments = 60 s of media).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_segments: Option<u32>,
     /// Load before measuring starts (connections warm, caches filled).
     #[schemars(with = "String")]
     #[serde(with = "humantime_serde", default)]

@@ -31,6 +31,9 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
             problem(format!("load.{field}"), format!("rate must be in (0, 100000] sessions/s, got {rate}"));
         }
     }
+    if load.watch_segments == Some(0) {
+        problem("load.watch_segments".into(), "a play session watches at least one segment".into());
+    }
     if load.users == 0 {
         problem("load.users".into(), "users must be > 0".into());
     }

@@ -152,6 +152,10 @@ pub struct PhaseReport {
     pub failures: BTreeMap<String, u64>,
     /// CDN failovers.
     pub failovers: u64,
+    /// Sums of what the viewers of started plays saw (stalls, bitrate, switches, abandoned and
+    /// stall-aborted downloads, interruptions).
+    #[serde(default)]
+    pub qoe: crate::kpi::QoeSums,
 }
 
 /// One service's request figures over the whole run.

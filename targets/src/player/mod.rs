@@ -1,10 +1,24 @@
-//! [`PlaybackClient`]: a device that opens the home page and presses Play.
+//! [`PlaybackClient`]: a device that opens the home page, presses Play and watches — an
+//! adaptive-bitrate player with a playback buffer over the CDN replicas.
+//!
+//! - [`abr`]: the rule that picks each segment's rendition and abandons hopeless downloads;
+//! - [`buffer`]: the buffer model (first frame, stalls, rebuffers) in media time;
+//! - [`stream`]: the session loop that ties them to segment downloads and CDN failover;
+//! - `cdn`: segments over HTTP from the CDN URLs of the manifest.
+
+pub mod abr;
+pub mod buffer;
+mod cdn;
+#[cfg(test)]
+mod scripted;
+pub mod stream;
 
 use crate::services::PLAY_FAILURE_HEADER;
 use crate::topology::PlayerSpec;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use tokio::time::Instant;
+use stream::{Qoe, StreamOutcome};
+use tokio::time::{Instant, timeout_at};
 
 /// A device. Cheap to clone (one connection pool).
 #[derive(Clone, Debug)]
@@ -46,6 +60,14 @@ pub struct PlayOutcome {
     pub failure: Option<PlayFailure>,
     /// Moves to the next CDN after one failed.
     pub failovers: u32,
+    /// What the viewer saw once the video started; `None` when it never started.
+    pub qoe: Option<Qoe>,
+}
+
+impl PlayOutcome {
+    fn failed(failure: PlayFailure) -> Self {
+        Self { ok: false, ttff: None, failure: Some(failure), failovers: 0, qoe: None }
+    }
 }
 
 /// Why a start failed.
@@ -58,7 +80,8 @@ pub enum PlayFailure {
     EdgeUnreachable,
     /// No CDN served the first segments.
     Cdn,
-    /// The first frame did not arrive within the start budget.
+    /// The first frame did not arrive within the start budget: the viewer left (an exit before
+    /// video start).
     Budget,
 }
 
@@ -81,7 +104,59 @@ struct PlayAnswer {
 #[derive(Deserialize)]
 struct Manifest {
     cdns: Vec<String>,
-    segment_bytes: usize,
+    segments: u32,
+    segment_ms: u64,
+    time_scale: f64,
+    renditions: Vec<Rendition>,
+}
+
+#[derive(Deserialize)]
+struct Rendition {
+    kbps: u32,
+    bytes: usize,
+}
+
+/// What the manifest says is streamed, as the player uses it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Media {
+    /// Rendition bitrates, kbit/s, ascending.
+    pub ladder: Vec<u32>,
+    /// Bytes of one segment of each rendition.
+    pub bytes: Vec<usize>,
+    /// Media time per segment.
+    pub segment: Duration,
+    /// Media seconds per wall-clock second.
+    pub scale: f64,
+    /// Segments in the title.
+    pub segments: u32,
+    /// CDNs the manifest lists.
+    pub cdns: usize,
+}
+
+impl Media {
+    /// Wall-clock time of a media duration.
+    pub fn to_wall(&self, media: Duration) -> Duration {
+        media.div_f64(self.scale)
+    }
+
+    /// Media time of a wall-clock duration.
+    pub fn to_media(&self, wall: Duration) -> Duration {
+        wall.mul_f64(self.scale)
+    }
+
+    fn from_manifest(m: &Manifest) -> Option<Self> {
+        let mut renditions: Vec<&Rendition> = m.renditions.iter().collect();
+        renditions.sort_by_key(|r| r.kbps);
+        let ok = !renditions.is_empty() && m.time_scale >= 1.0 && m.segment_ms > 0 && m.segments > 0;
+        ok.then(|| Self {
+            ladder: renditions.iter().map(|r| r.kbps).collect(),
+            bytes: renditions.iter().map(|r| r.bytes).collect(),
+            segment: Duration::from_millis(m.segment_ms),
+            scale: m.time_scale,
+            segments: m.segments,
+            cdns: m.cdns.len(),
+        })
+    }
 }
 
 impl PlaybackClient {
@@ -115,17 +190,12 @@ impl PlaybackClient {
         SessionOutcome { home: self.home(user, intended).await, play: None }
     }
 
-    /// One session for `user`: the home page, then Play on `title`. `intended` is when the
-    /// session was meant to start; lateness counts against the home page latency.
+    /// One session for `user`: the home page, then Play on `title` and watching it.
+    /// `intended` is when the session was meant to start; lateness counts against the home page
+    /// latency.
     pub async fn session(&self, user: &str, title: &str, intended: Instant) -> SessionOutcome {
         let home = self.home(user, intended).await;
-        let pressed = Instant::now();
-        let play = match tokio::time::timeout(self.spec.start_budget, self.play(user, title)).await {
-            Ok(Ok(failovers)) => PlayOutcome { ok: true, ttff: Some(pressed.elapsed()), failure: None, failovers },
-            Ok(Err((failure, failovers))) => PlayOutcome { ok: false, ttff: None, failure: Some(failure), failovers },
-            Err(_) => PlayOutcome { ok: false, ttff: None, failure: Some(PlayFailure::Budget), failovers: 0 },
-        };
-        SessionOutcome { home, play: Some(play) }
+        SessionOutcome { home, play: Some(self.play(user, title).await) }
     }
 
     async fn home(&self, user: &str, intended: Instant) -> HomeOutcome {
@@ -141,48 +211,30 @@ impl PlaybackClient {
         HomeOutcome { ok, degraded, latency: intended.elapsed() }
     }
 
-    /// Gets the manifest and license through the edge, then the first segments from the first
-    /// CDN that serves them. Returns the number of failovers.
-    async fn play(&self, user: &str, title: &str) -> Result<u32, (PlayFailure, u32)> {
-        let res = self.edge_get(&format!("{}/play/{title}", self.edge), user).await;
-        let res = res.map_err(|_| (PlayFailure::EdgeUnreachable, 0))?;
-        if !res.status().is_success() {
-            let step = res.headers().get(PLAY_FAILURE_HEADER).and_then(|v| v.to_str().ok());
-            let failure = match step {
-                Some(step) => PlayFailure::Edge(step.to_string()),
-                None => PlayFailure::EdgeUnreachable,
-            };
-            return Err((failure, 0));
-        }
-        let answer: PlayAnswer = res.json().await.map_err(|_| (PlayFailure::EdgeUnreachable, 0))?;
-        let Manifest { mut cdns, segment_bytes } = answer.manifest;
-        if !self.spec.failover {
-            cdns.truncate(1);
-        }
-        let mut failovers = 0;
-        let mut cdn = 0;
-        for segment in 0..self.spec.first_frame_segments {
-            loop {
-                let Some(base) = cdns.get(cdn) else { return Err((PlayFailure::Cdn, failovers)) };
-                if self.fetch_segment(base, user, title, segment, segment_bytes).await {
-                    break;
-                }
-                cdn += 1;
-                // A failover is a move to another CDN, not a failed attempt.
-                failovers += u32::from(cdn < cdns.len());
-            }
-        }
-        Ok(failovers)
+    /// Gets the manifest and license through the edge within the start budget, then streams.
+    async fn play(&self, user: &str, title: &str) -> PlayOutcome {
+        let pressed = Instant::now();
+        let (manifest, media) = match timeout_at(pressed + self.spec.start_budget, self.manifest(user, title)).await {
+            Ok(Ok(got)) => got,
+            Ok(Err(failure)) => return PlayOutcome::failed(failure),
+            Err(_) => return PlayOutcome::failed(PlayFailure::Budget),
+        };
+        let source = cdn::HttpSource { client: self, cdns: manifest.cdns, user, title };
+        let StreamOutcome { ttff, failure, failovers, qoe } = stream::play(&source, &media, &self.spec, pressed).await;
+        PlayOutcome { ok: ttff.is_some(), ttff, failure, failovers, qoe: ttff.map(|_| qoe) }
     }
 
-    /// Whether the whole segment arrived from `base` within the CDN timeout.
-    async fn fetch_segment(&self, base: &str, user: &str, title: &str, segment: u32, expected: usize) -> bool {
-        let url = format!("{base}/segments/{title}/{segment}");
-        let req = self.get(url, self.spec.cdn_timeout).header(crate::USER_HEADER, user);
-        match req.send().await {
-            Ok(r) if r.status().is_success() => r.bytes().await.is_ok_and(|b| b.len() == expected),
-            _ => false,
+    /// The manifest, through the edge (which also gets the license and the resume position).
+    async fn manifest(&self, user: &str, title: &str) -> Result<(Manifest, Media), PlayFailure> {
+        let res = self.edge_get(&format!("{}/play/{title}", self.edge), user).await;
+        let res = res.map_err(|_| PlayFailure::EdgeUnreachable)?;
+        if !res.status().is_success() {
+            let step = res.headers().get(PLAY_FAILURE_HEADER).and_then(|v| v.to_str().ok());
+            return Err(step.map_or(PlayFailure::EdgeUnreachable, |step| PlayFailure::Edge(step.to_string())));
         }
+        let answer: PlayAnswer = res.json().await.map_err(|_| PlayFailure::EdgeUnreachable)?;
+        let media = Media::from_manifest(&answer.manifest).ok_or(PlayFailure::EdgeUnreachable)?;
+        Ok((answer.manifest, media))
     }
 
     async fn edge_get(&self, url: &str, user: &str) -> reqwest::Result<reqwest::Response> {

@@ -1,0 +1,212 @@
+//! One play session after the manifest: fetch segments ahead with the ABR rule, fill and drain
+//! the buffer in scaled media time, fail over between CDNs on an error, a timeout or a stalled
+//! body, abandon downloads that cannot arrive in time — and report what the viewer saw.
+//!
+//! Generic over where segments come from ([`SegmentSource`]): the device fetches them over HTTP;
+//! the tests script throughput traces under tokio's paused clock, without sockets.
+
+use super::abr::{AbrRule, Throughput};
+use super::buffer::{Event, Playout};
+use super::{Media, PlayFailure};
+use crate::topology::PlayerSpec;
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::{Instant, timeout_at};
+
+/// Where segments come from: CDN `cdn` (an index into the manifest's list), the rendition at
+/// `kbps`, segment `n`.
+pub trait SegmentSource: Sync {
+    /// A body being received.
+    type Body: SegmentBody;
+    /// Starts a download; `Err` when the CDN refused it or could not be reached.
+    fn open(&self, cdn: usize, kbps: u32, n: u32) -> impl Future<Output = Result<Self::Body, ()>> + Send;
+}
+
+/// A segment body arriving in chunks.
+pub trait SegmentBody: Send {
+    /// The length of the next chunk; `None` at the end; `Err` when the connection failed.
+    fn next(&mut self) -> impl Future<Output = Result<Option<usize>, ()>> + Send;
+}
+
+/// How the stream went, as the viewer saw it. Durations are media time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Qoe {
+    /// Media played.
+    pub played: Duration,
+    /// Time stalled after the first frame (rebuffering).
+    pub stalled: Duration,
+    /// Stalls after the first frame.
+    pub rebuffers: u32,
+    /// Σ bitrate (kbit/s) × media seconds of the segments delivered, for the average bitrate.
+    pub kbps_seconds: f64,
+    /// Media seconds of the segments delivered.
+    pub delivered: Duration,
+    /// Rendition changes between consecutive segments.
+    pub switches: u32,
+    /// Of those, to a lower rendition.
+    pub down_switches: u32,
+    /// Downloads abandoned for a lower rendition.
+    pub abandons: u32,
+    /// Downloads aborted because their body stalled.
+    pub stall_aborts: u32,
+    /// The stream stopped before the viewer's last segment: no CDN could serve one.
+    pub interrupted: bool,
+}
+
+/// What one session's stream gave.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamOutcome {
+    /// Time to first frame from the Play press, when it showed within the start budget.
+    pub ttff: Option<Duration>,
+    /// Why it never started.
+    pub failure: Option<PlayFailure>,
+    /// Moves to the next CDN.
+    pub failovers: u32,
+    /// The viewer's experience.
+    pub qoe: Qoe,
+}
+
+/// How one download attempt ended.
+enum Attempt {
+    Done(Duration),
+    Abandoned(usize),
+    Failed { stalled: bool },
+}
+
+/// The session: what is played, by which rules, and the clock of the buffer.
+struct Session<'a, S> {
+    source: &'a S,
+    media: &'a Media,
+    spec: &'a PlayerSpec,
+    abr: AbrRule,
+    buffer: Playout,
+    /// When the buffer was last brought up to date.
+    clock: Instant,
+}
+
+impl<S: SegmentSource> Session<'_, S> {
+    /// Brings the buffer up to now.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        self.buffer.advance(self.media.to_media(now - self.clock));
+        self.clock = now;
+    }
+
+    /// Wall-clock playback left in the buffer now.
+    fn buffer_wall(&self) -> Duration {
+        self.media.to_wall(self.buffer.level_after(self.media.to_media(self.clock.elapsed())))
+    }
+
+    /// One attempt at segment `n` of `rendition` from `cdn`, ending by `limit` at the latest.
+    async fn fetch(&self, cdn: usize, rendition: usize, n: u32, limit: Instant) -> Attempt {
+        let start = Instant::now();
+        let limit = limit.min(start + self.spec.cdn_timeout);
+        // With the stall guard on, every wait for the next byte is bounded by `stall_timeout`.
+        let idle = |now: Instant| match self.spec.stall_abort {
+            true => (now + self.spec.stall_timeout).min(limit),
+            false => limit,
+        };
+        let timed_out = || Attempt::Failed { stalled: Instant::now() < limit };
+        let total = self.media.bytes[rendition];
+        let mut body = match timeout_at(idle(start), self.source.open(cdn, self.media.ladder[rendition], n)).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(())) => return Attempt::Failed { stalled: false },
+            Err(_) => return timed_out(),
+        };
+        let mut received = 0;
+        loop {
+            match timeout_at(idle(Instant::now()), body.next()).await {
+                Err(_) => return timed_out(),
+                Ok(Err(())) => return Attempt::Failed { stalled: false },
+                Ok(Ok(None)) if received == total => return Attempt::Done(start.elapsed()),
+                Ok(Ok(None)) => return Attempt::Failed { stalled: false },
+                Ok(Ok(Some(len))) => received += len,
+            }
+            if self.buffer.started()
+                && let Some(lower) = self.abr.abandon(
+                    &self.media.ladder,
+                    rendition,
+                    received,
+                    total,
+                    start.elapsed(),
+                    self.buffer_wall(),
+                )
+            {
+                return Attempt::Abandoned(lower);
+            }
+        }
+    }
+}
+
+/// Plays `spec.watch_segments` segments of `media` from `source`; `pressed` is the Play press.
+pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec, pressed: Instant) -> StreamOutcome {
+    let startup = media.segment * spec.first_frame_segments.max(1);
+    let abr = AbrRule { spec: spec.abr.clone(), adaptive: spec.adaptive };
+    let mut rendition = abr.start(&media.ladder);
+    let mut s =
+        Session { source, media, spec, abr, buffer: Playout::new(startup, media.segment), clock: Instant::now() };
+    let mut out = StreamOutcome::default();
+    let mut throughput = Throughput::default();
+    let mut last: Option<usize> = None;
+    let mut cdn = 0;
+    let start_deadline = pressed + spec.start_budget;
+    let watch = spec.watch_segments.clamp(spec.first_frame_segments.max(1), media.segments);
+    'segments: for n in 0..watch {
+        s.tick();
+        let wait = s.buffer.wait_for_room(media.segment, spec.abr.max_buffer);
+        if !wait.is_zero() {
+            tokio::time::sleep(media.to_wall(wait)).await;
+            s.tick();
+        }
+        rendition = s.abr.choose(&media.ladder, throughput.kbps(), s.buffer.level(), s.buffer.started(), rendition);
+        // Failover goes round the manifest's CDNs, each tried at most once per segment.
+        let mut failed = 0;
+        loop {
+            let limit = if s.buffer.started() { Instant::now() + spec.cdn_timeout } else { start_deadline };
+            match s.fetch(cdn, rendition, n, limit).await {
+                Attempt::Done(wall) => {
+                    throughput.sample(media.bytes[rendition], wall);
+                    break;
+                }
+                Attempt::Abandoned(lower) => {
+                    out.qoe.abandons += 1;
+                    rendition = lower;
+                }
+                Attempt::Failed { stalled } => {
+                    out.qoe.stall_aborts += u32::from(stalled);
+                    if !s.buffer.started() && Instant::now() >= start_deadline {
+                        out.failure = Some(PlayFailure::Budget);
+                        return out;
+                    }
+                    failed += 1;
+                    if spec.failover && failed < media.cdns {
+                        cdn = (cdn + 1) % media.cdns;
+                        out.failovers += 1;
+                        continue;
+                    }
+                    s.tick();
+                    if s.buffer.started() {
+                        out.qoe.interrupted = true;
+                        break 'segments;
+                    }
+                    out.failure = Some(PlayFailure::Cdn);
+                    return out;
+                }
+            }
+        }
+        s.tick();
+        out.qoe.switches += u32::from(last.is_some_and(|l| l != rendition));
+        out.qoe.down_switches += u32::from(last.is_some_and(|l| l > rendition));
+        last = Some(rendition);
+        out.qoe.kbps_seconds += f64::from(media.ladder[rendition]) * media.segment.as_secs_f64();
+        out.qoe.delivered += media.segment;
+        if s.buffer.push(media.segment) == Event::Started {
+            out.ttff = Some(pressed.elapsed());
+        }
+    }
+    s.buffer.finish();
+    out.qoe.played = s.buffer.played;
+    out.qoe.stalled = s.buffer.stalled;
+    out.qoe.rebuffers = s.buffer.rebuffers;
+    out
+}
