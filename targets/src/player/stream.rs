@@ -159,7 +159,8 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
             s.tick();
         }
         rendition = s.abr.choose(&media.ladder, throughput.kbps(), s.buffer.level(), s.buffer.started(), rendition);
-        // Failover goes round the manifest's CDNs, each tried at most once per segment.
+        // Failover goes round the manifest's CDNs, twice at most per segment: a transient failure
+        // (a stalled body, a dropped connection) may hit every CDN once.
         let mut failed = 0;
         loop {
             let limit = if s.buffer.started() { Instant::now() + spec.cdn_timeout } else { start_deadline };
@@ -179,7 +180,7 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
                         return out;
                     }
                     failed += 1;
-                    if spec.failover && failed < media.cdns {
+                    if spec.failover && failed < 2 * media.cdns {
                         cdn = (cdn + 1) % media.cdns;
                         out.failovers += 1;
                         continue;
