@@ -56,6 +56,17 @@ pub enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         set: Vec<(String, String)>,
     },
+    /// Re-render a run's files from its report.json alone. Exit: 0 done, 2 not a report.
+    Report {
+        /// The report.json.
+        report: PathBuf,
+        /// What to render; `all` writes every file of a report.
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+        /// Write into this directory (atomically) instead of printing; required for `hgrm`/`all`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Compare two reports; exit 1 when a KPI of NEW is worse than BASE beyond its limit.
     Compare {
         /// The reference report.json.
@@ -179,4 +190,19 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 /// Parses `std::env::args`; exits with 2 and clap's message on a usage error.
 pub fn parse() -> Cli {
     Cli::parse()
+}
+
+/// The files `chaos report` renders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// report.md: verdict, gates, KPIs per phase.
+    Md,
+    /// junit.xml: each check a test case.
+    Junit,
+    /// report.json, normalised.
+    Json,
+    /// One .hgrm per histogram (TTFF and home per phase, each service).
+    Hgrm,
+    /// Every file.
+    All,
 }

@@ -107,6 +107,39 @@ fn the_failing_experiment_exits_1_names_the_gate_and_writes_its_report() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty());
+    junit_hgrm_and_re_rendering(&dir);
+}
+
+/// The JUnit file parses back with a failed case per failed gate; `chaos report` renders the
+/// same files from report.json alone.
+fn junit_hgrm_and_re_rendering(dir: &Path) {
+    let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    let junit = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let gates = junit.test_suites.iter().find(|s| s.name.as_str().ends_with("gates")).unwrap();
+    assert_eq!((gates.tests, gates.failures), (1, 1), "{xml}");
+    assert!(xml.contains("play_success_ratio during faults was"), "{xml}");
+    let hgrm = std::fs::read_to_string(dir.join("ttff-run.hgrm")).unwrap();
+    assert!(hgrm.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)"), "{hgrm}");
+    assert!(dir.join("service-cdn.hgrm").exists());
+
+    let json = dir.join("report.json");
+    for (format, file) in [("junit", "junit.xml"), ("md", "report.md")] {
+        let out = chaos().arg("report").arg(&json).args(["--format", format]).assert().success();
+        assert_eq!(out.get_output().stdout, std::fs::read(dir.join(file)).unwrap(), "{format}");
+    }
+    let again = tempfile::tempdir().unwrap();
+    chaos().arg("report").arg(&json).args(["--format", "all", "--out"]).arg(again.path()).assert().success();
+    for file in ["report.md", "junit.xml", "ttff-run.hgrm", "service-cdn.hgrm"] {
+        assert_eq!(std::fs::read(again.path().join(file)).unwrap(), std::fs::read(dir.join(file)).unwrap(), "{file}");
+    }
+    chaos()
+        .arg("report")
+        .arg(&json)
+        .args(["--format", "hgrm"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--out"));
+    chaos().args(["report", "no/such/report.json"]).assert().code(2);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
 use crate::load::{self, Schedule, Sessions};
 use crate::record::{PhaseBounds, Recorder};
-use crate::report::{LoadReport, Percentiles, PhaseReport, Report, SCHEMA_VERSION, ServiceReport};
+use crate::report::{LoadReport, Percentiles, PhaseReport, Report, SCHEMA_VERSION, ServiceReport, hgrm};
 use crate::sequential::{self, Decision};
 use crate::timeline::Timeline;
 use crate::verdict::{self, CheckKind, Outcome, Status};
@@ -212,10 +212,13 @@ pub async fn run(
 
     let mut kpis = BTreeMap::new();
     let mut phases = Vec::new();
+    let mut histograms = BTreeMap::new();
     for phase in Phase::ALL {
         let Some((from, to)) = bounds.span(phase) else { continue };
         let to = to.min(measured.max(from));
         let stats = recorder.phase(phase);
+        histograms.insert(format!("ttff/{phase}"), hgrm::encode(&stats.ttff_us));
+        histograms.insert(format!("home/{phase}"), hgrm::encode(&stats.home_us));
         let secs = (to - from).as_secs_f64();
         let values: BTreeMap<Kpi, Option<f64>> = Kpi::ALL.into_iter().map(|k| (k, stats.kpi(k, secs))).collect();
         kpis.insert(phase, values.clone());
@@ -255,6 +258,9 @@ pub async fn run(
     let fault_metrics = platform.fault_metrics().await;
     let services = service_stats
         .into_iter()
+        .inspect(|(service, s)| {
+            histograms.insert(format!("service/{service}"), hgrm::encode(&s.latency_us));
+        })
         .map(|(service, s)| ServiceReport {
             service,
             requests: s.requests,
@@ -296,6 +302,7 @@ pub async fn run(
         guards,
         fault_metrics,
         series: recorder.series(),
+        histograms,
     })
 }
 

@@ -1,13 +1,14 @@
 //! The subcommands: load input, call the engine, hand results to the printer.
 
 mod fault;
+mod render;
 mod serve;
 
 use crate::args::{Cli, Command, TargetsAction};
 use crate::printer;
 use anyhow::Context;
 use chaos_engine::deploy::InstanceProgram;
-use chaos_engine::report::{Json, Markdown, report_dir, write_report};
+use chaos_engine::report::{exporters, report_dir, write_report};
 use chaos_engine::verdict::Status;
 use chaos_engine::{Experiment, ExperimentErrors, Report, RunOptions, load_file, load_file_with};
 use std::collections::BTreeMap;
@@ -47,6 +48,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             run(&loaded, &out, seed, quiet)
         }
         Command::Validate { files, set } => Ok(validate(&files, &set.into_iter().collect())),
+        Command::Report { report, format, out } => render::run(&report, format, out.as_deref()),
         Command::Compare { base, new, max_regression } => compare(&base, &new, &max_regression),
         Command::Schema { markdown: true } => {
             print!("{}", chaos_engine::experiment_reference());
@@ -122,7 +124,7 @@ fn run(loaded: &[(Experiment, Topology)], out: &Path, seed: Option<u64>, quiet: 
         eprintln!("▶ {} — {}", exp.name, printer::plan_line(exp));
         let report = runtime.block_on(async { chaos_engine::run(exp, topology, &opts, shutdown_signal()).await })?;
         let dir = report_dir(out, &report);
-        let written = write_report(&dir, &report, &[&Json, &Markdown])
+        let written = write_report(&dir, &report, &exporters(&report))
             .with_context(|| format!("writing the report to {}", dir.display()))?;
         printer::summary(&mut stdout.lock(), &report, &written, quiet)?;
         printer::failed_checks(&mut std::io::stderr().lock(), &report)?;
@@ -165,7 +167,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-fn read_report(path: &Path) -> Result<Report, String> {
+pub(crate) fn read_report(path: &Path) -> Result<Report, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     serde_json::from_str(&text)
         .map_err(|e| format!("{}:{}:{}: not a report: {e}", path.display(), e.line(), e.column()))

@@ -6,7 +6,7 @@ use super::{Exporter, Report};
 pub struct Json;
 
 impl Exporter for Json {
-    fn file_name(&self) -> &'static str {
+    fn file_name(&self) -> &str {
         "report.json"
     }
 

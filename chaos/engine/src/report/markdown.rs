@@ -31,7 +31,7 @@ fn verdict_line(r: &Report) -> String {
 }
 
 impl Exporter for Markdown {
-    fn file_name(&self) -> &'static str {
+    fn file_name(&self) -> &str {
         "report.md"
     }
 

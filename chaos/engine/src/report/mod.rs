@@ -1,13 +1,25 @@
 //! The run's report: one serde structure (`report.json`, versioned) and the exporters that turn
 //! it into files. Exporters know the report, not the engine.
 
+pub mod hgrm;
 mod json;
+mod junit;
 mod markdown;
 mod write;
 
+pub use hgrm::Hgrm;
 pub use json::Json;
+pub use junit::Junit;
 pub use markdown::Markdown;
 pub use write::{Exporter, report_dir, write_report};
+
+/// The files of a whole report: `report.json`, `report.md`, `junit.xml` and one `.hgrm` per
+/// histogram.
+pub fn exporters(report: &Report) -> Vec<Box<dyn Exporter>> {
+    let mut all: Vec<Box<dyn Exporter>> = vec![Box::new(Json), Box::new(Markdown), Box::new(Junit)];
+    all.extend(Hgrm::all(report).into_iter().map(|h| Box::new(h) as Box<dyn Exporter>));
+    all
+}
 
 use crate::abort::AbortFired;
 use crate::cohorts::CohortReport;
@@ -77,6 +89,10 @@ pub struct Report {
     pub fault_metrics: BTreeMap<String, FaultMetrics>,
     /// Per-second series.
     pub series: Vec<SeriesPoint>,
+    /// Latency histograms (µs) in HdrHistogram's compressed base64 form (see [`hgrm`]):
+    /// `ttff/PHASE`, `home/PHASE` and `service/NAME` (server side).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms: BTreeMap<String, String>,
 }
 
 /// Latency percentiles in milliseconds.

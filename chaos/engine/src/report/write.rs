@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Turns a report into the bytes of one file.
 pub trait Exporter {
     /// The file's name in the report directory.
-    fn file_name(&self) -> &'static str;
+    fn file_name(&self) -> &str;
     /// The file's content.
     fn render(&self, report: &Report) -> Vec<u8>;
 }
@@ -20,7 +20,7 @@ pub fn report_dir(root: &Path, report: &Report) -> PathBuf {
 }
 
 /// Writes every exporter's file into `dir` (created if missing); returns the paths written.
-pub fn write_report(dir: &Path, report: &Report, exporters: &[&dyn Exporter]) -> io::Result<Vec<PathBuf>> {
+pub fn write_report(dir: &Path, report: &Report, exporters: &[Box<dyn Exporter>]) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     for exporter in exporters {
