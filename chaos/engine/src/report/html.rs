@@ -33,9 +33,22 @@ fn esc(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// Per-second points merged into at most `MAX_POINTS` buckets: (start second, seconds, sessions,
-/// starts, worst p99, median of the p50s).
-fn downsample(series: &[SeriesPoint]) -> Vec<(f64, f64, u64, u64, Option<f64>, Option<f64>)> {
+/// Per-second points merged into one bucket.
+struct Bucket {
+    /// First second.
+    at: f64,
+    /// Seconds merged.
+    secs: f64,
+    sessions: u64,
+    starts: u64,
+    /// Worst TTFF p99 of the seconds.
+    p99: Option<f64>,
+    /// Median of their TTFF p50s.
+    p50: Option<f64>,
+}
+
+/// The per-second series merged into at most `MAX_POINTS` buckets.
+fn downsample(series: &[SeriesPoint]) -> Vec<Bucket> {
     let per = series.len().div_ceil(MAX_POINTS).max(1);
     series
         .chunks(per)
@@ -46,7 +59,7 @@ fn downsample(series: &[SeriesPoint]) -> Vec<(f64, f64, u64, u64, Option<f64>, O
             p50s.sort_by(f64::total_cmp);
             let p50 = p50s.get(p50s.len() / 2).copied();
             let (sessions, ok) = c.iter().fold((0, 0), |(s, o), p| (s + p.sessions, o + p.play_ok));
-            (f64::from(c[0].t_s), c.len() as f64, sessions, ok, p99, p50)
+            Bucket { at: f64::from(c[0].t_s), secs: c.len() as f64, sessions, starts: ok, p99, p50 }
         })
         .collect()
 }
@@ -70,9 +83,9 @@ fn bands(r: &Report) -> Vec<Band> {
 
 fn charts(r: &Report, s: &mut String) {
     let points = downsample(&r.series);
-    let line = |name: &str, f: &dyn Fn(&(f64, f64, u64, u64, Option<f64>, Option<f64>)) -> Option<f64>| Series {
+    let line = |name: &str, f: &dyn Fn(&Bucket) -> Option<f64>| Series {
         name: name.into(),
-        points: points.iter().filter_map(|p| f(p).map(|y| (p.0, y))).collect(),
+        points: points.iter().filter_map(|b| f(b).map(|y| (b.at, y))).collect(),
     };
     let time_chart = |title: &str, y: &str, series: Vec<Series>| {
         Chart {
@@ -88,14 +101,21 @@ fn charts(r: &Report, s: &mut String) {
     s.push_str(&time_chart(
         "Stream starts per second",
         "starts/s",
-        vec![line("SPS", &|p| Some(p.3 as f64 / p.1)), line("sessions/s", &|p| Some(p.2 as f64 / p.1))],
+        vec![
+            line("SPS", &|b| Some(b.starts as f64 / b.secs)),
+            line("sessions/s", &|b| Some(b.sessions as f64 / b.secs)),
+        ],
     ));
     s.push_str(&time_chart(
         "Play success",
         "%",
-        vec![line("play success %", &|p| (p.2 > 0).then(|| 100.0 * p.3 as f64 / p.2 as f64))],
+        vec![line("play success %", &|b| (b.sessions > 0).then(|| 100.0 * b.starts as f64 / b.sessions as f64))],
     ));
-    s.push_str(&time_chart("Time to first frame", "ms", vec![line("TTFF p50", &|p| p.5), line("TTFF p99", &|p| p.4)]));
+    s.push_str(&time_chart(
+        "Time to first frame",
+        "ms",
+        vec![line("TTFF p50", &|b| b.p50), line("TTFF p99", &|b| b.p99)],
+    ));
     let curves: Vec<Series> = Phase::ALL
         .iter()
         .filter_map(|phase| {
