@@ -307,3 +307,26 @@ impl Exporter for Html {
         s.into_bytes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ten_minute_run_is_drawn_with_at_most_max_points_and_no_session_lost() {
+        let series: Vec<SeriesPoint> = (0..600)
+            .map(|t| SeriesPoint {
+                t_s: t,
+                sessions: 1000,
+                play_ok: 990,
+                ttff_p50_ms: Some(20.0),
+                ttff_p99_ms: Some(if t == 301 { 900.0 } else { 40.0 }),
+            })
+            .collect();
+        let buckets = downsample(&series);
+        assert_eq!(buckets.len(), MAX_POINTS);
+        assert_eq!(buckets.iter().map(|b| b.sessions).sum::<u64>(), 600_000);
+        assert_eq!(buckets[150].p99, Some(900.0), "the worst second survives the merge");
+        assert_eq!((buckets[1].at, buckets[1].secs), (2.0, 2.0));
+    }
+}
