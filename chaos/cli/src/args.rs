@@ -197,6 +197,8 @@ pub fn parse() -> Cli {
 pub enum ReportFormat {
     /// report.md: verdict, gates, KPIs per phase.
     Md,
+    /// report.html: one self-contained page with charts.
+    Html,
     /// junit.xml: each check a test case.
     Junit,
     /// report.json, normalised.

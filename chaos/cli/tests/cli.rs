@@ -129,7 +129,7 @@ fn junit_hgrm_and_re_rendering(dir: &Path) {
     }
     let again = tempfile::tempdir().unwrap();
     chaos().arg("report").arg(&json).args(["--format", "all", "--out"]).arg(again.path()).assert().success();
-    for file in ["report.md", "junit.xml", "ttff-run.hgrm", "service-cdn.hgrm"] {
+    for file in ["report.md", "report.html", "junit.xml", "ttff-run.hgrm", "service-cdn.hgrm"] {
         assert_eq!(std::fs::read(again.path().join(file)).unwrap(), std::fs::read(dir.join(file)).unwrap(), "{file}");
     }
     chaos()
@@ -140,6 +140,7 @@ fn junit_hgrm_and_re_rendering(dir: &Path) {
         .code(2)
         .stderr(predicate::str::contains("--out"));
     chaos().args(["report", "no/such/report.json"]).assert().code(2);
+    in_chromium(&dir.join("report.html"));
 }
 
 #[test]
@@ -262,4 +263,38 @@ fn schema_describes_every_key_the_shipped_experiments_use() {
     for name in ["Fault", "Scope", "Target", "Load", "Check", "Latency"] {
         assert!(defs.contains_key(name), "{name} missing from $defs: {:?}", defs.keys().collect::<Vec<_>>());
     }
+}
+
+/// The HTML report in a real browser (Debian's chromium, which `.ci/run` installs): it loads,
+/// has its charts with the expected series and fault bands, and its screenshot is not blank.
+fn in_chromium(html: &Path) {
+    let page = std::fs::read_to_string(html).unwrap();
+    assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"), "self-contained");
+    let browser = |args: &[&str]| {
+        std::process::Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+            .args(args)
+            .arg(format!("file://{}", html.display()))
+            .output()
+    };
+    let dom = match browser(&["--dump-dom"]) {
+        Ok(out) if out.status.success() => String::from_utf8(out.stdout).unwrap(),
+        other => {
+            assert!(std::env::var_os("CI").is_none(), "chromium is needed under CI: {other:?}");
+            eprintln!("skipped: no chromium");
+            return;
+        }
+    };
+    // One fault step: one band on each of the three time charts.
+    assert_eq!(dom.matches("class=\"fault-band\"").count(), 3, "{dom}");
+    // SPS and sessions/s, play success, TTFF p50 and p99, and a percentile curve per phase with starts.
+    let series = dom.matches("<polyline class=\"series\"").count();
+    assert!((6..=9).contains(&series), "{series} series");
+    assert!(dom.contains("id=\"verdict\"") && dom.contains("<td class=\"fail\">FAIL</td>"), "{dom}");
+    let shot = html.with_file_name("report.png");
+    let out = browser(&["--window-size=900,1400", &format!("--screenshot={}", shot.display())]).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // A blank page of that size is about 7 KB; charts and tables make it over 60 KB.
+    let size = std::fs::metadata(&shot).unwrap().len();
+    assert!(size > 30_000, "screenshot of {size} bytes: is the page blank?");
 }

@@ -2,7 +2,7 @@
 
 use super::{EXIT_BAD_INPUT, read_report};
 use crate::args::ReportFormat;
-use chaos_engine::report::{Exporter, Hgrm, Json, Junit, Markdown, exporters, write_report};
+use chaos_engine::report::{Exporter, Hgrm, Html, Json, Junit, Markdown, exporters, write_report};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,6 +17,7 @@ pub fn run(path: &Path, format: ReportFormat, out: Option<&Path>) -> anyhow::Res
     };
     let chosen: Vec<Box<dyn Exporter>> = match format {
         ReportFormat::Md => vec![Box::new(Markdown)],
+        ReportFormat::Html => vec![Box::new(Html)],
         ReportFormat::Junit => vec![Box::new(Junit)],
         ReportFormat::Json => vec![Box::new(Json)],
         ReportFormat::Hgrm => Hgrm::all(&report).into_iter().map(|h| Box::new(h) as Box<dyn Exporter>).collect(),

@@ -2,21 +2,24 @@
 //! it into files. Exporters know the report, not the engine.
 
 pub mod hgrm;
+mod html;
 mod json;
 mod junit;
 mod markdown;
+mod svg;
 mod write;
 
 pub use hgrm::Hgrm;
+pub use html::Html;
 pub use json::Json;
 pub use junit::Junit;
 pub use markdown::Markdown;
 pub use write::{Exporter, report_dir, write_report};
 
-/// The files of a whole report: `report.json`, `report.md`, `junit.xml` and one `.hgrm` per
+/// The files of a whole report: `report.json`, `report.md`, `report.html`, `junit.xml` and one `.hgrm` per
 /// histogram.
 pub fn exporters(report: &Report) -> Vec<Box<dyn Exporter>> {
-    let mut all: Vec<Box<dyn Exporter>> = vec![Box::new(Json), Box::new(Markdown), Box::new(Junit)];
+    let mut all: Vec<Box<dyn Exporter>> = vec![Box::new(Json), Box::new(Markdown), Box::new(Html), Box::new(Junit)];
     all.extend(Hgrm::all(report).into_iter().map(|h| Box::new(h) as Box<dyn Exporter>));
     all
 }

@@ -1,0 +1,332 @@
+//! `report.html`: one self-contained page (inline CSS and SVG, no script, no network fetch) —
+//! verdict, starts and play success over time with every fault window shaded and labelled, TTFF
+//! over time, TTFF percentile curves per phase, the checks, KPIs and QoE per phase, services,
+//! guard coverage, cohorts and the fault timeline.
+//!
+//! Series are downsampled to at most [`MAX_POINTS`] points, so a 10-minute run at 1,000
+//! sessions/s renders as quickly as a 30-second one.
+
+use super::svg::{Band, Chart, Series};
+use super::{Exporter, Report, hgrm};
+use crate::kpi::{Kpi, Phase};
+use crate::record::SeriesPoint;
+use crate::timeline::Action;
+use crate::verdict::{Outcome, Status};
+use std::fmt::Write;
+
+/// Most points drawn per series.
+pub const MAX_POINTS: usize = 300;
+
+/// The HTML exporter.
+pub struct Html;
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:800px;color:#222}\
+h1{margin-bottom:.2em}.verdict{font-size:1.2em;padding:.4em .8em;border-radius:6px;display:inline-block}\
+.passed{background:#dff5e1}.failed{background:#fbe0e0}.aborted{background:#fff1cc}\
+table{border-collapse:collapse;margin:.6em 0 1.4em;width:100%}td,th{border-bottom:1px solid #ddd;padding:3px 6px;text-align:right}\
+td:first-child,th:first-child{text-align:left}.pass{color:#1a7f37}.fail{color:#c62828;font-weight:bold}\
+figure{margin:1em 0}figcaption{font-weight:600}svg{width:100%;height:auto}\
+.fault-band{fill:#f5a623;opacity:.18}.band-label{font-size:10px;fill:#a35f00}.axes line{stroke:#888}\
+.tick{font-size:10px;fill:#555}.axis-label{font-size:11px;fill:#333}.legend{font-size:11px}";
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Per-second points merged into one bucket.
+struct Bucket {
+    /// First second.
+    at: f64,
+    /// Seconds merged.
+    secs: f64,
+    sessions: u64,
+    starts: u64,
+    /// Worst TTFF p99 of the seconds.
+    p99: Option<f64>,
+    /// Median of their TTFF p50s.
+    p50: Option<f64>,
+}
+
+/// The per-second series merged into at most `MAX_POINTS` buckets.
+fn downsample(series: &[SeriesPoint]) -> Vec<Bucket> {
+    let per = series.len().div_ceil(MAX_POINTS).max(1);
+    series
+        .chunks(per)
+        .map(|c| {
+            let p99 =
+                c.iter().filter_map(|p| p.ttff_p99_ms).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+            let mut p50s: Vec<f64> = c.iter().filter_map(|p| p.ttff_p50_ms).collect();
+            p50s.sort_by(f64::total_cmp);
+            let p50 = p50s.get(p50s.len() / 2).copied();
+            let (sessions, ok) = c.iter().fold((0, 0), |(s, o), p| (s + p.sessions, o + p.play_ok));
+            Bucket { at: f64::from(c[0].t_s), secs: c.len() as f64, sessions, starts: ok, p99, p50 }
+        })
+        .collect()
+}
+
+/// Fault windows from the timeline: applied → removed or rolled back (or the end of the run).
+fn bands(r: &Report) -> Vec<Band> {
+    let mut out = Vec::new();
+    for (i, e) in r.timeline.iter().enumerate() {
+        if e.action != Action::Applied {
+            continue;
+        }
+        let end = r.timeline[i + 1..]
+            .iter()
+            .find(|x| x.step == e.step && matches!(x.action, Action::Removed | Action::RolledBack))
+            .map_or(r.load.duration_s, |x| x.at_ms as f64 / 1000.0);
+        let label = format!("{}: {} on {}", e.step, e.fault, e.target);
+        out.push(Band { from: e.at_ms as f64 / 1000.0, to: end, label });
+    }
+    out
+}
+
+fn charts(r: &Report, s: &mut String) {
+    let points = downsample(&r.series);
+    let line = |name: &str, f: &dyn Fn(&Bucket) -> Option<f64>| Series {
+        name: name.into(),
+        points: points.iter().filter_map(|b| f(b).map(|y| (b.at, y))).collect(),
+    };
+    let time_chart = |title: &str, y: &str, series: Vec<Series>| {
+        Chart {
+            title: title.into(),
+            x_label: "seconds after warm-up".into(),
+            y_label: y.into(),
+            log_x: false,
+            series,
+            bands: bands(r),
+        }
+        .render()
+    };
+    s.push_str(&time_chart(
+        "Stream starts per second",
+        "starts/s",
+        vec![
+            line("SPS", &|b| Some(b.starts as f64 / b.secs)),
+            line("sessions/s", &|b| Some(b.sessions as f64 / b.secs)),
+        ],
+    ));
+    s.push_str(&time_chart(
+        "Play success",
+        "%",
+        vec![line("play success %", &|b| (b.sessions > 0).then(|| 100.0 * b.starts as f64 / b.sessions as f64))],
+    ));
+    s.push_str(&time_chart(
+        "Time to first frame",
+        "ms",
+        vec![line("TTFF p50", &|b| b.p50), line("TTFF p99", &|b| b.p99)],
+    ));
+    let curves: Vec<Series> = Phase::ALL
+        .iter()
+        .filter_map(|phase| {
+            let h = hgrm::decode(r.histograms.get(&format!("ttff/{phase}"))?)?;
+            let points = h
+                .iter_quantiles(2)
+                .map(|v| v.quantile_iterated_to())
+                .filter(|q| *q < 0.99999)
+                .map(|q| (1.0 / (1.0 - q), h.value_at_quantile(q) as f64 / 1000.0))
+                .collect::<Vec<_>>();
+            (!points.is_empty()).then(|| Series { name: phase.to_string(), points })
+        })
+        .collect();
+    if !curves.is_empty() {
+        let chart = Chart {
+            title: "TTFF by percentile (HdrHistogram)".into(),
+            x_label: "percentile".into(),
+            y_label: "ms".into(),
+            log_x: true,
+            series: curves,
+            bands: Vec::new(),
+        };
+        s.push_str(&chart.render());
+    }
+}
+
+fn outcome(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "<td class=\"pass\">pass</td>",
+        Outcome::Fail => "<td class=\"fail\">FAIL</td>",
+        Outcome::Skipped => "<td>skipped</td>",
+    }
+}
+
+fn tables(r: &Report, s: &mut String) {
+    s.push_str("<h2>Checks</h2><table id=\"checks\"><tr><th>check</th><th>phase</th><th>bound</th><th>observed</th><th></th></tr>");
+    for c in r.checks() {
+        let sign = if c.op == "at_least" { "≥" } else { "≤" };
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{sign} {}</td><td>{}</td>{}</tr>",
+            esc(&c.name),
+            c.phase,
+            c.kpi.format(Some(c.bound)),
+            c.kpi.format(c.observed),
+            outcome(c.outcome)
+        );
+    }
+    for c in &r.coverage {
+        let _ = write!(
+            s,
+            "<tr><td>guard {}</td><td>run</td><td>≥ {}</td><td>{}</td>{}</tr>",
+            esc(&c.guard),
+            c.at_least,
+            c.observed,
+            outcome(c.outcome)
+        );
+    }
+    for (gate, o) in r.cohorts.iter().flat_map(|c| &c.gates) {
+        let _ = write!(s, "<tr><td>cohort: {}</td><td></td><td></td><td></td>{}</tr>", esc(gate), outcome(*o));
+    }
+    s.push_str("</table>");
+
+    s.push_str("<h2>KPIs and QoE per phase</h2><table id=\"kpis\"><tr><th>KPI</th>");
+    for p in &r.phases {
+        let _ = write!(s, "<th>{} ({:.0}–{:.0} s)</th>", p.phase, p.from_s, p.to_s);
+    }
+    s.push_str("</tr>");
+    for kpi in Kpi::ALL {
+        let _ = write!(s, "<tr><td>{}</td>", kpi.name());
+        for p in &r.phases {
+            let _ = write!(s, "<td>{}</td>", kpi.format(p.kpis.get(&kpi).copied().flatten()));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</table>");
+
+    s.push_str("<h2>Services</h2><table id=\"services\"><tr><th>service</th><th>requests</th><th>injected</th><th>knock-on errors</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th></tr>");
+    for v in &r.services {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+            esc(&v.service),
+            v.requests,
+            v.injected,
+            v.errors.saturating_sub(v.injected),
+            v.latency_ms.p50,
+            v.latency_ms.p99,
+            v.latency_ms.p999
+        );
+    }
+    s.push_str("</table>");
+
+    s.push_str("<h2>Guards</h2><table id=\"guards\"><tr><th>caller → callee</th><th>calls</th><th>retries</th><th>tries/call</th><th>budget refusals</th><th>fallbacks</th><th>timeouts</th><th>breaker opens</th><th>ejections</th></tr>");
+    for g in r.guards.iter().filter(|g| g.calls > 0) {
+        let _ = write!(
+            s,
+            "<tr><td>{} → {}</td><td>{}</td><td>{}</td><td>×{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&g.caller),
+            esc(&g.callee),
+            g.calls,
+            g.retries,
+            (g.calls + g.retries) as f64 / g.calls as f64,
+            g.retries_denied_by_budget,
+            g.fallbacks,
+            g.timeouts,
+            g.breaker_opens,
+            g.ejections
+        );
+    }
+    if let Some(run) = r.phase(Phase::Run) {
+        let q = &run.qoe;
+        let _ = write!(
+            s,
+            "<tr><td>player</td><td colspan=\"8\">{} CDN failovers · {} down-switches · {} downloads abandoned · {} stalled downloads aborted</td></tr>",
+            run.failovers, q.down_switches, q.abandons, q.stall_aborts
+        );
+    }
+    s.push_str("</table>");
+
+    if let Some(c) = &r.cohorts {
+        let _ = write!(
+            s,
+            "<h2>Cohorts ({})</h2><table id=\"cohorts\"><tr><th>cohort</th><th>sessions</th><th>play success</th><th>TTFF p50</th><th>TTFF p99</th></tr>",
+            c.phase
+        );
+        for (name, f) in [("control", &c.control), ("experiment", &c.experiment)] {
+            let _ = write!(
+                s,
+                "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                f.sessions,
+                Kpi::PlaySuccessRatio.format(f.play_success_ratio),
+                Kpi::TtffP50.format(f.ttff_p50_ms),
+                Kpi::TtffP99.format(f.ttff_p99_ms)
+            );
+        }
+        let _ = write!(
+            s,
+            "</table><p>Drop {:.2} pp (95 % interval {:.2}..{:.2}); Mann–Whitney p on TTFF: {}</p>",
+            c.play_success_drop * 100.0,
+            c.drop_ci95.0 * 100.0,
+            c.drop_ci95.1 * 100.0,
+            c.ttff_mann_whitney_p.map_or("–".into(), |p| format!("{p:.4}"))
+        );
+    }
+
+    s.push_str("<h2>Fault timeline</h2><table id=\"timeline\"><tr><th>at</th><th>step</th><th>action</th><th>fault</th><th>instances</th></tr>");
+    for e in &r.timeline {
+        let _ = write!(
+            s,
+            "<tr><td>{:.1} s</td><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td></tr>",
+            e.at_ms as f64 / 1000.0,
+            esc(&e.step),
+            e.action,
+            esc(&e.fault),
+            esc(&e.instances.join(", "))
+        );
+    }
+    s.push_str("</table>");
+}
+
+impl Exporter for Html {
+    fn file_name(&self) -> &str {
+        "report.html"
+    }
+
+    fn render(&self, r: &Report) -> Vec<u8> {
+        let (class, verdict) = match r.status {
+            Status::Passed => ("passed", "passed — every gate held".to_string()),
+            Status::Failed => ("failed", "FAILED".to_string()),
+            Status::Aborted => {
+                ("aborted", format!("aborted — {}", r.abort_reason.as_deref().unwrap_or("stopped early")))
+            }
+        };
+        let mut s = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0} — chaos report</title><style>{STYLE}</style></head><body><h1>{0}</h1><p class=\"verdict {class}\" id=\"verdict\">{1}</p><p>{2}</p><p>Seed {3} · {4:.0} sessions/s · warm-up {5} s · measured {6} s · started {7}</p>",
+            esc(&r.experiment.name),
+            esc(&verdict),
+            esc(r.experiment.description.trim()),
+            r.seed,
+            r.load.rate_per_s,
+            r.load.warmup_s,
+            r.load.duration_s,
+            esc(&r.started_at)
+        );
+        charts(r, &mut s);
+        tables(r, &mut s);
+        s.push_str("</body></html>\n");
+        s.into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ten_minute_run_is_drawn_with_at_most_max_points_and_no_session_lost() {
+        let series: Vec<SeriesPoint> = (0..600)
+            .map(|t| SeriesPoint {
+                t_s: t,
+                sessions: 1000,
+                play_ok: 990,
+                ttff_p50_ms: Some(20.0),
+                ttff_p99_ms: Some(if t == 301 { 900.0 } else { 40.0 }),
+            })
+            .collect();
+        let buckets = downsample(&series);
+        assert_eq!(buckets.len(), MAX_POINTS);
+        assert_eq!(buckets.iter().map(|b| b.sessions).sum::<u64>(), 600_000);
+        assert_eq!(buckets[150].p99, Some(900.0), "the worst second survives the merge");
+        assert_eq!((buckets[1].at, buckets[1].secs), (2.0, 2.0));
+    }
+}
