@@ -67,6 +67,11 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print a shell completion script: `chaos completions bash > /etc/bash_completion.d/chaos`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Compare two reports; exit 1 when a KPI of NEW is worse than BASE beyond its limit.
     Compare {
         /// The reference report.json.

@@ -298,3 +298,13 @@ fn in_chromium(html: &Path) {
     let size = std::fs::metadata(&shot).unwrap().len();
     assert!(size > 30_000, "screenshot of {size} bytes: is the page blank?");
 }
+
+#[test]
+fn completions_are_generated_for_each_shell_and_an_unknown_shell_is_a_usage_error() {
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef chaos"), ("fish", "complete -c chaos")] {
+        let out = chaos().args(["completions", shell]).assert().success();
+        let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        assert!(text.contains(marker) && text.contains("validate") && text.contains("mutant"), "{shell}");
+    }
+    chaos().args(["completions", "cmd.exe"]).assert().code(2);
+}

@@ -48,6 +48,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             run(&loaded, &out, seed, quiet)
         }
         Command::Validate { files, set } => Ok(validate(&files, &set.into_iter().collect())),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "chaos", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Report { report, format, out } => render::run(&report, format, out.as_deref()),
         Command::Compare { base, new, max_regression } => compare(&base, &new, &max_regression),
         Command::Schema { markdown: true } => {
