@@ -3,6 +3,7 @@
 
 use crate::client::{DepClient, Ejection, Endpoints, HttpClient};
 use crate::guards::GuardCounters;
+use crate::metrics::{Exposed, InstanceLabels, PlatformMetrics, Source};
 use crate::services::{Ctx, router};
 use crate::stats::{InstanceStats, Metered};
 use crate::topology::{Role, Topology};
@@ -17,8 +18,9 @@ pub(crate) type Urls = BTreeMap<String, Vec<String>>;
 /// The guard counters of one caller → dependency edge.
 pub(crate) type GuardEdge = (String, String, Arc<GuardCounters>);
 
-/// The stack one instance serves: metrics outside the fault layer, the service's router inside.
-pub(crate) type InstanceStack = Metered<FaultService<axum::Router>>;
+/// The stack one instance serves: `/metrics` first, then request metrics outside the fault
+/// layer, the service's router inside.
+pub(crate) type InstanceStack = Exposed<Metered<FaultService<axum::Router>>>;
 
 /// The guarded clients of service `name` (its dependencies must be in `urls`).
 pub(crate) fn clients(
@@ -61,6 +63,9 @@ pub(crate) fn instance(
     if topology.request_faults {
         layer = layer.honour_context(name, instance);
     }
-    let svc = Metered::new(layer.layer(router(role, Arc::new(ctx))), stats.clone());
+    let zone = topology.instances().into_iter().find(|i| i.name == instance).map(|i| i.zone).unwrap_or_default();
+    let labels = InstanceLabels { service: name.into(), replica: instance.into(), zone };
+    let own = PlatformMetrics(vec![Source { labels, stats: stats.clone(), table: table.clone() }]);
+    let svc = Exposed::new(Metered::new(layer.layer(router(role, Arc::new(ctx))), stats.clone()), own);
     (svc, table, stats)
 }

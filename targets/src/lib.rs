@@ -19,6 +19,7 @@
 mod assemble;
 mod client;
 mod guards;
+pub mod metrics;
 mod platform;
 mod player;
 pub mod process;

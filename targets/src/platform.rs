@@ -3,6 +3,7 @@
 use crate::assemble::{self, GuardEdge, Urls};
 use crate::client::http_client;
 use crate::guards::GuardStats;
+use crate::metrics::{self, InstanceLabels, PlatformMetrics, Source};
 use crate::stats::{InstanceStats, StatsSnapshot};
 use crate::topology::{Role, Topology};
 use chaos_fault::FaultTable;
@@ -119,6 +120,34 @@ impl Platform {
     /// What every guard did.
     pub fn guard_stats(&self) -> Vec<GuardStats> {
         self.guards.iter().map(|(caller, callee, c)| c.snapshot(caller, callee)).collect()
+    }
+
+    /// Prometheus metrics of every instance, as one scrape.
+    pub fn metrics(&self) -> PlatformMetrics {
+        let source = |i: &InstanceHandle| Source {
+            labels: InstanceLabels { service: i.service.clone(), replica: i.name.clone(), zone: i.zone.clone() },
+            stats: i.stats.clone(),
+            table: i.table.clone(),
+        };
+        PlatformMetrics(self.instances.iter().map(source).collect())
+    }
+
+    /// Serves [`Platform::metrics`] on `addr` (`GET /metrics`), one scrape target for the whole
+    /// platform; each instance also serves its own on its port.
+    pub async fn serve_metrics(&self, addr: std::net::SocketAddr) -> std::io::Result<Instance> {
+        let metrics = Arc::new(self.metrics());
+        let svc = tower::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let res = match req.uri().path() {
+                "/metrics" => metrics::scrape(&metrics),
+                _ => {
+                    let mut res = http::Response::new(http_body_util::Full::new("see /metrics\n".into()));
+                    *res.status_mut() = http::StatusCode::NOT_FOUND;
+                    res
+                }
+            };
+            std::future::ready(Ok::<_, std::convert::Infallible>(res))
+        });
+        Instance::bind("metrics", addr, svc).await
     }
 
     /// Every instance by name, for the control API.

@@ -1,6 +1,8 @@
-//! Per-instance request metrics, measured outside the fault layer (so injected faults count).
+//! Per-instance request metrics, measured outside the fault layer (so injected faults count):
+//! totals and an HdrHistogram for the report, series per route and fault for Prometheus.
 
-use chaos_fault::{BoxError, INJECTED_HEADER, InjectedFault};
+use crate::metrics::RequestMetrics;
+use chaos_fault::{Applied, BoxError, INJECTED_HEADER, InjectedFault};
 use futures_util::future::BoxFuture;
 use hdrhistogram::Histogram;
 use http::{Request, Response};
@@ -17,6 +19,7 @@ pub struct InstanceStats {
     errors: AtomicU64,
     injected: AtomicU64,
     latency_us: Mutex<Histogram<u64>>,
+    prom: RequestMetrics,
 }
 
 impl Default for InstanceStats {
@@ -26,6 +29,7 @@ impl Default for InstanceStats {
             errors: AtomicU64::new(0),
             injected: AtomicU64::new(0),
             latency_us: Mutex::new(latency_histogram()),
+            prom: RequestMetrics::default(),
         }
     }
 }
@@ -75,12 +79,46 @@ impl InstanceStats {
         }
     }
 
-    fn record(&self, started: Instant, error: bool, injected: bool) {
+    /// The Prometheus series.
+    pub(crate) fn prom(&self) -> &RequestMetrics {
+        &self.prom
+    }
+
+    fn record(&self, route: &'static str, started: Instant, seen: Seen) {
+        let elapsed = started.elapsed();
+        let error = seen.code == 0 || seen.code >= 500;
         self.requests.fetch_add(1, Relaxed);
         self.errors.fetch_add(u64::from(error), Relaxed);
-        self.injected.fetch_add(u64::from(injected), Relaxed);
-        let us = started.elapsed().as_micros().clamp(1, 3_600_000_000) as u64;
+        self.injected.fetch_add(u64::from(seen.injected), Relaxed);
+        let us = elapsed.as_micros().clamp(1, 3_600_000_000) as u64;
         let _ = self.latency_us.lock().unwrap_or_else(|p| p.into_inner()).record(us);
+        self.prom.record(route, seen.code, seen.fault, elapsed);
+    }
+}
+
+/// What a caller saw of one request.
+struct Seen {
+    /// The status, 0 when no answer was sent.
+    code: u16,
+    /// Whether the failure itself was injected (an `error`, `reset`, `hang`... rule).
+    injected: bool,
+    /// The rules that acted on it, joined by `+`; empty when none did.
+    fault: String,
+}
+
+impl Seen {
+    fn of<RB>(res: &Result<Response<RB>, BoxError>) -> Self {
+        match res {
+            Ok(r) => Self {
+                code: r.status().as_u16(),
+                injected: r.headers().contains_key(INJECTED_HEADER),
+                fault: r.extensions().get::<Applied>().map(|a| a.0.join("+")).unwrap_or_default(),
+            },
+            Err(e) => {
+                let fault = e.downcast_ref::<InjectedFault>().map(|f| f.rule().to_string());
+                Self { code: 0, injected: fault.is_some(), fault: fault.unwrap_or_default() }
+            }
+        }
     }
 }
 
@@ -114,14 +152,11 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let started = Instant::now();
         let stats = self.stats.clone();
+        let route = crate::services::route_of(req.uri().path());
         let fut = self.inner.call(req);
         Box::pin(async move {
             let res = fut.await;
-            let (error, injected) = match &res {
-                Ok(r) => (r.status().is_server_error(), r.headers().contains_key(INJECTED_HEADER)),
-                Err(e) => (true, e.downcast_ref::<InjectedFault>().is_some()),
-            };
-            stats.record(started, error, injected);
+            stats.record(route, started, Seen::of(&res));
             res
         })
     }

@@ -141,7 +141,8 @@ pub enum Command {
 /// `chaos targets` actions.
 #[derive(Debug, Subcommand)]
 pub enum TargetsAction {
-    /// Start the default platform and its control API, print their URLs, wait for Ctrl-C.
+    /// Start the default platform, its control API and its Prometheus endpoint, print their
+    /// URLs, wait for Ctrl-C.
     Up {
         /// Seed of every instance.
         #[arg(long, default_value_t = 42)]
@@ -149,6 +150,10 @@ pub enum TargetsAction {
         /// Address of the control API.
         #[arg(long, default_value = "127.0.0.1:7474")]
         control: SocketAddr,
+        /// Address of the platform-wide Prometheus endpoint (`/metrics`; each instance serves
+        /// its own too).
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        metrics: SocketAddr,
     },
 }
 

@@ -49,7 +49,9 @@ pub(crate) mod table;
 
 pub use distribution::{Distribution, DistributionError, LognormalParams, NormalParams, ParetoParams, UniformParams};
 pub use fault::{ErrorFault, Fault, Latency, When};
-pub use layer::{BoxError, FaultBody, FaultLayer, FaultService, INJECTED_HEADER, InjectedFault, ResponseFuture};
+pub use layer::{
+    Applied, BoxError, FaultBody, FaultLayer, FaultService, INJECTED_HEADER, InjectedFault, ResponseFuture,
+};
 pub use rule::{Rule, RuleId};
 pub use scope::{Cohort, Scope, cohort_position};
 pub use seed::derive_seed;

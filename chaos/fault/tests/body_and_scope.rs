@@ -206,3 +206,27 @@ async fn a_rule_expires_after_its_ttl_and_metrics_count_what_happened() {
     let m = t.table.metrics();
     assert_eq!((m.requests_seen, m.rules), (2, 0));
 }
+
+/// Metrics outside the layer learn which rules acted from the `Applied` response extension:
+/// set for a latency rule and an error rule, absent when no rule fired.
+#[tokio::test(start_paused = true)]
+async fn applied_names_the_rules_that_acted_and_only_when_one_did() {
+    use chaos_fault::Applied;
+    use tower::ServiceExt;
+    let table = FaultTable::new();
+    let svc = FaultLayer::new(table.clone()).seed(1).layer(tower::service_fn(|_req: http::Request<()>| async {
+        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }));
+    let call = |path: &'static str| {
+        let svc = svc.clone();
+        async move { svc.oneshot(http::Request::get(path).body(()).unwrap()).await.unwrap() }
+    };
+    assert_eq!(call("/a").await.extensions().get::<Applied>(), None);
+    table.insert(Rule::new("slow", latency(5, When::Before), Scope::default()));
+    table.insert(Rule::new("boom", Fault::error(503), Scope { route: Some("/b".into()), ..Scope::default() }));
+    let slow = call("/a").await;
+    assert_eq!(slow.extensions().get::<Applied>(), Some(&Applied(vec!["slow".into()])));
+    let both = call("/b").await;
+    assert_eq!(both.status(), 503);
+    assert_eq!(both.extensions().get::<Applied>(), Some(&Applied(vec!["slow".into(), "boom".into()])));
+}

@@ -3,10 +3,11 @@
 use super::{InstanceSpec, STATS_PATH, StatsWire};
 use crate::assemble;
 use crate::client::http_client;
+use chaos_fault::BoxError;
 use chaos_fault::control::{ControlConfig, Registry};
 use chaos_fault::server::Instance;
-use chaos_fault::{BoxError, FaultBody};
 use http::{Request, Response};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use std::io::Write;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ pub async fn run_instance() -> Result<(), ChildError> {
                 let guards = guards.iter().map(|(caller, callee, c)| c.snapshot(caller, callee)).collect();
                 let wire = StatsWire::from_snapshot(&stats.snapshot(), guards);
                 let body = serde_json::to_vec(&wire).unwrap_or_default();
-                return Ok::<_, BoxError>(Response::new(FaultBody::synthetic(body)));
+                return Ok::<_, BoxError>(Response::new(Either::Right(Full::new(body.into()))));
             }
             stack.oneshot(req).await
         }

@@ -61,6 +61,30 @@ pub(crate) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
     router.route("/health", axum::routing::get(|| async { "ok" }))
 }
 
+/// Every route of every service as (path prefix, label), for metrics: a label per route
+/// pattern keeps the series bounded whatever paths clients send.
+const ROUTES: [(&str, &str); 12] = [
+    ("/home", "/home"),
+    ("/play/", "/play/{title}"),
+    ("/health", "/health"),
+    ("/validate", "/validate"),
+    ("/titles/", "/titles/{id}"),
+    ("/rows", "/rows"),
+    ("/art", "/art"),
+    ("/history", "/history"),
+    ("/position/", "/position/{title}"),
+    ("/license/", "/license/{title}"),
+    ("/manifest/", "/manifest/{title}"),
+    ("/segments/", "/segments/{title}/{kbps}/{n}"),
+];
+
+/// The route pattern of `path`, or `other`.
+pub(crate) fn route_of(path: &str) -> &'static str {
+    let hit =
+        |(prefix, _): &&(&str, &str)| if prefix.ends_with('/') { path.starts_with(prefix) } else { path == *prefix };
+    ROUTES.iter().find(hit).map_or("other", |(_, label)| label)
+}
+
 /// The user of a request (`x-user-id`), or `anonymous`.
 pub(crate) fn user_of(headers: &http::HeaderMap) -> Arc<str> {
     headers.get(crate::USER_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("anonymous").into()

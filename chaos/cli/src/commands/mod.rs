@@ -68,7 +68,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Proxy { listen, upstream, control, token, seed } => {
             serve::proxy(listen, &upstream, control, token, seed)
         }
-        Command::Targets { action: TargetsAction::Up { seed, control } } => serve::targets_up(seed, control),
+        Command::Targets { action: TargetsAction::Up { seed, control, metrics } } => {
+            serve::targets_up(seed, control, metrics)
+        }
         Command::Instance => {
             runtime()?.block_on(targets::process::run_instance())?;
             Ok(ExitCode::SUCCESS)

@@ -28,3 +28,10 @@ pub use service::FaultService;
 /// Header set on responses synthesised by an `error` fault; its value is the rule id, so that a
 /// report can tell an injected failure from its knock-on effects.
 pub const INJECTED_HEADER: &str = "x-chaos-fault";
+
+/// Response extension naming every rule that acted on a response (latency, body shaping or the
+/// answer itself), in table order. Set only when a rule fired, so an unfaulted response costs
+/// nothing; middleware outside the layer reads it to label metrics by fault. Failures that end
+/// the request without a response carry their rule in [`InjectedFault::rule`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied(pub Vec<crate::RuleId>);

@@ -3,7 +3,7 @@
 use super::ContextNames;
 use super::future::ResponseFuture;
 use super::plan::{Draws, Outcome, Request as Seen, plan};
-use super::{BoxError, FaultBody, INJECTED_HEADER, InjectedFault};
+use super::{Applied, BoxError, FaultBody, INJECTED_HEADER, InjectedFault};
 use crate::FaultTable;
 use crate::context::{self, CONTEXT_HEADER, FaultContext};
 use crate::table::ActiveRule;
@@ -100,15 +100,20 @@ where
         ResponseFuture::faulted(Box::pin(async move {
             // `slots` (max_active) live until the answer is out, or in the body for body faults.
             let slots = plan.slots;
+            let applied = Applied(slots.iter().map(|s| s.rule_id().into()).collect());
             tokio::time::sleep(plan.before).await;
             match plan.outcome {
                 Outcome::Pass => {
                     let res = context::scope(downstream, inner.oneshot(req)).await.map_err(Into::into)?;
                     tokio::time::sleep(plan.after).await;
                     let shape = plan.shape;
-                    Ok(res.map(|body| {
+                    let mut res = res.map(|body| {
                         if shape.is_none() { FaultBody::inner(body) } else { FaultBody::shaped(body, shape, slots) }
-                    }))
+                    });
+                    if !applied.0.is_empty() {
+                        res.extensions_mut().insert(applied);
+                    }
+                    Ok(res)
                 }
                 Outcome::Error(e, rule) => {
                     let mut res = Response::new(FaultBody::synthetic(e.body));
@@ -123,6 +128,7 @@ where
                     if let Ok(v) = HeaderValue::from_str(&rule) {
                         res.headers_mut().insert(INJECTED_HEADER, v);
                     }
+                    res.extensions_mut().insert(applied);
                     Ok(res)
                 }
                 Outcome::Reset(rule) => Err(InjectedFault::Reset { rule }.into()),

@@ -1,0 +1,260 @@
+//! Prometheus metrics of the platform's instances, in the OpenMetrics text format: requests,
+//! errors and latency per route, status and injected fault (measured outside the fault layer, so
+//! what a caller saw), and each instance's fault-layer counters.
+//!
+//! Every instance serves its own on `GET /metrics` (see [`Exposed`]); `chaos targets up` also
+//! serves the whole platform on one address, for a single scrape job. Series carry `service`,
+//! `replica` (the instance, `SERVICE-N`) and `zone` labels.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `chaos_target_requests_total` | counter | route, code (0: no answer: reset, dropped), fault |
+//! | `chaos_target_errors_total` | counter | route, fault (5xx or no answer) |
+//! | `chaos_target_request_duration_seconds` | histogram | route, fault |
+//! | `chaos_fault_requests_seen_total` | counter | — (requests that reached the fault layer) |
+//! | `chaos_fault_injected_total` | counter | kind |
+//! | `chaos_fault_rule_hits_total` | counter | rule (rules still in the table) |
+//! | `chaos_fault_rules` | gauge | — (live rules) |
+//!
+//! `fault` is the id of the rule that acted on the request (several joined by `+`), empty when
+//! none did.
+
+use crate::stats::InstanceStats;
+use bytes::Bytes;
+use chaos_fault::FaultTable;
+use futures_util::future::{BoxFuture, Either as FutureEither};
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{Either, Full};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::Service;
+
+/// The content type of the OpenMetrics text format.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A request's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    route: &'static str,
+    code: u16,
+    fault: String,
+}
+
+/// A latency series' labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RouteLabels {
+    route: &'static str,
+    fault: String,
+}
+
+/// An instance's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstanceLabels {
+    /// Its service.
+    pub service: String,
+    /// The instance, `SERVICE-N` (not `instance`, which Prometheus sets to the scrape address).
+    pub replica: String,
+    /// Its zone.
+    pub zone: String,
+}
+
+/// The series of one metric, by label set.
+///
+/// Written by hand rather than with `prometheus_client`'s `Family`: a `Family` can be neither
+/// iterated nor nested in another, and the platform-wide scrape must put every instance's series
+/// under one metric family with the instance's labels added.
+#[derive(Debug)]
+pub(crate) struct Series<L, M> {
+    map: RwLock<HashMap<L, M>>,
+    new: fn() -> M,
+}
+
+impl<L: Clone + Eq + Hash, M> Series<L, M> {
+    fn new(new: fn() -> M) -> Self {
+        Self { map: RwLock::default(), new }
+    }
+
+    /// Runs `f` on the metric of `labels`, made on first use.
+    fn with(&self, labels: &L, f: impl FnOnce(&M)) {
+        if let Some(m) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(labels) {
+            return f(m);
+        }
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        f(map.entry(labels.clone()).or_insert_with(self.new))
+    }
+}
+
+/// One instance's request series.
+#[derive(Debug)]
+pub(crate) struct RequestMetrics {
+    requests: Series<RequestLabels, Counter>,
+    errors: Series<RouteLabels, Counter>,
+    latency: Series<RouteLabels, Histogram>,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        // 0.5 ms to 16 s, doubling: service times, injected delays and hangs all land in a bucket.
+        let latency = Series::new(|| Histogram::new(exponential_buckets(5e-4, 2.0, 16)));
+        Self { requests: Series::new(Counter::default), errors: Series::new(Counter::default), latency }
+    }
+}
+
+impl RequestMetrics {
+    /// Counts one request; `code` 0 when no answer was sent.
+    pub(crate) fn record(&self, route: &'static str, code: u16, fault: String, latency: Duration) {
+        let by_route = RouteLabels { route, fault };
+        if code == 0 || code >= 500 {
+            self.errors.with(&by_route, |c| {
+                c.inc();
+            });
+        }
+        self.latency.with(&by_route, |h| h.observe(latency.as_secs_f64()));
+        self.requests.with(&RequestLabels { route, code, fault: by_route.fault }, |c| {
+            c.inc();
+        });
+    }
+}
+
+/// An instance as a metrics source.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// Its labels.
+    pub labels: InstanceLabels,
+    /// Its request metrics.
+    pub stats: Arc<InstanceStats>,
+    /// Its fault table.
+    pub table: FaultTable,
+}
+
+/// Encodes every metric of a set of instances, one family per metric name (a Prometheus
+/// collector: the fault tables are read at scrape time).
+#[derive(Clone, Debug)]
+pub struct PlatformMetrics(pub Vec<Source>);
+
+impl PlatformMetrics {
+    /// The OpenMetrics text of every instance.
+    pub fn render(&self) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self.clone()));
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}
+
+/// Encodes one metric family: every series of every source, with the source's labels added.
+fn family<L: EncodeLabelSet, M: EncodeMetric>(
+    enc: &mut DescriptorEncoder,
+    (name, help, kind): (&str, &str, MetricType),
+    sources: &[Source],
+    series: impl Fn(usize) -> Vec<(L, M)>,
+) -> std::fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, kind)?;
+    for (i, s) in sources.iter().enumerate() {
+        for (labels, metric) in series(i) {
+            metric.encode(m.encode_family(&(s.labels.clone(), labels))?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The series of a [`Series`], for encoding (metrics are `Arc`s inside: clones are cheap).
+fn read<L: Clone, M: Clone>(s: &Series<L, M>) -> Vec<(L, M)> {
+    s.map.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(l, m)| (l.clone(), m.clone())).collect()
+}
+
+/// One series with only the source's labels.
+fn unlabelled<M>(m: M) -> Vec<([(&'static str, &'static str); 0], M)> {
+    vec![([], m)]
+}
+
+impl Collector for PlatformMetrics {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        use MetricType::{Counter as C, Gauge as G, Histogram as H};
+        let src = &self.0;
+        let faults: Vec<_> = src.iter().map(|s| s.table.metrics()).collect();
+        let by = |key: &'static str, map: &BTreeMap<String, u64>| -> Vec<([(&str, String); 1], ConstCounter)> {
+            map.iter().map(|(k, n)| ([(key, k.clone())], ConstCounter::new(*n))).collect()
+        };
+        let requests = ("chaos_target_requests", "Requests answered or dropped, by route, code and fault.", C);
+        family(&mut enc, requests, src, |i| read(&src[i].stats.prom().requests))?;
+        let errors = ("chaos_target_errors", "5xx answers and dropped requests, by route and fault.", C);
+        family(&mut enc, errors, src, |i| read(&src[i].stats.prom().errors))?;
+        let latency = ("chaos_target_request_duration_seconds", "Time to the response head.", H);
+        family(&mut enc, latency, src, |i| read(&src[i].stats.prom().latency))?;
+        let seen = ("chaos_fault_requests_seen", "Requests that reached the fault layer.", C);
+        family(&mut enc, seen, src, |i| unlabelled(ConstCounter::new(faults[i].requests_seen)))?;
+        let injected = ("chaos_fault_injected", "Faults injected, by kind.", C);
+        family(&mut enc, injected, src, |i| by("kind", &faults[i].injected))?;
+        let hits = ("chaos_fault_rule_hits", "Faults injected, by rule (rules in the table).", C);
+        family(&mut enc, hits, src, |i| by("rule", &faults[i].by_rule))?;
+        let rules = ("chaos_fault_rules", "Live rules in the instance's fault table.", G);
+        family(&mut enc, rules, src, |i| unlabelled(ConstGauge::new(faults[i].rules as i64)))
+    }
+}
+
+/// Serves `GET /metrics` from `metrics`, everything else from `inner`: the scrape stays outside
+/// the fault layer and the request metrics, so faults never hide the numbers that show them.
+#[derive(Clone, Debug)]
+pub struct Exposed<S> {
+    inner: S,
+    metrics: Arc<PlatformMetrics>,
+}
+
+impl<S> Exposed<S> {
+    /// `inner`, with `metrics` on `/metrics`.
+    pub fn new(inner: S, metrics: PlatformMetrics) -> Self {
+        Self { inner, metrics: Arc::new(metrics) }
+    }
+}
+
+/// The scrape answer.
+pub fn scrape(metrics: &PlatformMetrics) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::from(metrics.render())));
+    res.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(CONTENT_TYPE));
+    res
+}
+
+impl<S, B, RB> Service<Request<B>> for Exposed<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Either<RB, Full<Bytes>>>;
+    type Error = S::Error;
+    type Future = FutureEither<
+        BoxFuture<'static, Result<Self::Response, S::Error>>,
+        std::future::Ready<Result<Self::Response, S::Error>>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if req.uri().path() != "/metrics" {
+            let fut = self.inner.call(req);
+            return FutureEither::Left(Box::pin(async move { Ok(fut.await?.map(Either::Left)) }));
+        }
+        let res = if req.method() == http::Method::GET {
+            scrape(&self.metrics)
+        } else {
+            let mut res = Response::new(Full::new(Bytes::from_static(b"use GET\n")));
+            *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            res
+        };
+        FutureEither::Right(std::future::ready(Ok(res.map(Either::Right))))
+    }
+}
