@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod live;
 mod printer;
 
 use std::process::ExitCode;

@@ -72,3 +72,48 @@ fn targets_up_prints_its_urls_serves_metrics_and_stops_on_sigterm() {
     assert!(killed.success());
     assert_eq!(child.0.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn without_a_terminal_progress_is_plain_lines_and_logs_stay_off_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("short.yaml");
+    std::fs::write(
+        &exp,
+        "name: short\nload: { rate: 20/s, warmup: 1s, duration: 7s }\nfaults:\n  - { name: kill-cdn-0, at: 2s, for: 4s, target: cdn-0, fault: kill }\n",
+    )
+    .unwrap();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("chaos"))
+        .args(["run", "-v", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&exp)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let progress: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[') && l.contains("s/8s]")).collect();
+    assert!(progress.len() >= 4, "about a line a second of an 8 s run:\n{stderr}");
+    assert!(progress[0].contains("warm-up"), "{}", progress[0]);
+    assert!(progress.iter().any(|l| l.contains("] faults ") && l.ends_with("faults: kill-cdn-0")), "{stderr}");
+    assert!(progress.iter().any(|l| l.contains(" · SPS ")), "figures once sessions have finished:\n{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no escape codes without a terminal");
+    // -v: the engine's logs, in the experiment's span, on stderr only.
+    assert!(stderr.contains("experiment{name=short seed=0}") && stderr.contains("fault applied"), "{stderr}");
+    assert!(!stdout.contains("fault applied") && !stdout.contains("s/8s]"), "stdout is the summary only:\n{stdout}");
+    assert!(stdout.starts_with("short: PASSED"), "{stdout}");
+}
+
+#[test]
+fn on_a_terminal_progress_is_a_bar_and_the_summary_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("tiny.yaml");
+    std::fs::write(&exp, "name: tiny\nload: { rate: 10/s, warmup: 1s, duration: 3s }\n").unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("chaos");
+    let cmd = format!("{} run --out {} {}", bin.display(), dir.path().join("out").display(), exp.display());
+    // util-linux `script` gives the command a pseudo-terminal and copies what it drew.
+    let out = Command::new("script").args(["-qec", &cmd, "/dev/null"]).env_remove("NO_COLOR").output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(screen.contains('█') && screen.contains("s/4s"), "a drawn bar with its clock:\n{screen}");
+    assert!(screen.contains("tiny: PASSED"), "{screen}");
+}

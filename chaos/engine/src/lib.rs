@@ -15,6 +15,7 @@ pub mod deploy;
 pub mod experiment;
 pub mod kpi;
 pub mod load;
+pub mod progress;
 pub mod record;
 mod reference;
 pub mod report;

@@ -8,6 +8,7 @@ use crate::deploy::{Deployment, InstanceProgram};
 use crate::experiment::Experiment;
 use crate::kpi::{Kpi, Phase};
 use crate::load::{self, Schedule, Sessions};
+use crate::progress::Progress;
 use crate::record::{PhaseBounds, Recorder};
 use crate::report::{LoadReport, Percentiles, PhaseReport, Report, SCHEMA_VERSION, ServiceReport, hgrm};
 use crate::sequential::{self, Decision};
@@ -21,6 +22,7 @@ use std::time::{Duration, SystemTime};
 use targets::{PlatformError, PlaybackClient, Topology};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// The reason the sequential test gives when it stops the faults: an early verdict, not an abort.
 const EARLY_STOP: &str = "the sequential test decided";
@@ -35,6 +37,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// The program that serves one instance, for `system: { processes: true }`.
     pub instance_program: Option<InstanceProgram>,
+    /// Where to publish [`Progress`] snapshots (four a second) while the run goes on.
+    pub progress: Option<Arc<watch::Sender<Progress>>>,
 }
 
 /// Why a run could not happen at all (a run that happens always gives a report).
@@ -92,7 +96,7 @@ impl Sessions for PlaySessions {
 }
 
 /// Runs `exp` on `topology`. `stop` resolving (Ctrl-C, SIGTERM) ends the run early: faults are
-/// rolled back and the report is marked aborted.
+/// rolled back and the report is marked aborted. Logs go to `tracing`, in an `experiment` span.
 pub async fn run(
     exp: &Experiment,
     topology: &Topology,
@@ -100,6 +104,17 @@ pub async fn run(
     stop: impl Future<Output = ()>,
 ) -> Result<Report, RunError> {
     let seed = opts.seed.unwrap_or(exp.seed);
+    let span = tracing::info_span!("experiment", name = %exp.name, seed);
+    run_in_span(exp, topology, opts, seed, stop).instrument(span).await
+}
+
+async fn run_in_span(
+    exp: &Experiment,
+    topology: &Topology,
+    opts: &RunOptions,
+    seed: u64,
+    stop: impl Future<Output = ()>,
+) -> Result<Report, RunError> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let wall = std::time::Instant::now();
     let program = match (exp.system.processes, &opts.instance_program) {
@@ -111,6 +126,7 @@ pub async fn run(
         Some(external) => Deployment::External(crate::deploy::ExternalSystem::new(external)),
         None => Deployment::start(topology, seed, program).await?,
     };
+    tracing::info!(edge = %platform.edge_url(), processes = exp.system.processes, "platform up");
     let mut device = topology.player.clone();
     device.watch_segments = exp.load.watch_segments.unwrap_or(device.watch_segments);
     let player = PlaybackClient::new(platform.edge_url(), device);
@@ -125,7 +141,7 @@ pub async fn run(
         duration: exp.total(),
         max_in_flight: ((rate.max(end_rate) * 10.0) as usize).max(256),
     };
-    let origin = schedule.start + exp.load.warmup;
+    let (load_start, origin) = (schedule.start, schedule.start + exp.load.warmup);
     let bounds = PhaseBounds { duration: exp.load.duration, faults: exp.fault_window() };
     let recorder = Arc::new(Recorder::new(origin, bounds));
     let flows = &exp.load.flows;
@@ -157,8 +173,23 @@ pub async fn run(
         }
     };
     let timeline = Timeline::new(exp, topology, seed);
+    let publish = async {
+        let Some(tx) = &opts.progress else { return };
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let done = until(&load_done);
+        tokio::pin!(done);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = &mut done => return,
+            }
+            let elapsed = Instant::now().saturating_duration_since(load_start);
+            tx.send_replace(Progress::sample(&recorder, elapsed, exp.load.warmup, exp.total(), timeline.active()));
+        }
+    };
     let work = async {
         tokio::join!(
+            publish,
             async {
                 let stats = load::drive(schedule, &mut sessions, until(&load_halted)).await;
                 load_finished.send_replace(true);
@@ -168,6 +199,7 @@ pub async fn run(
                 let precheck = || steady_before(exp, &recorder);
                 let (events, reason) = timeline.run(&platform, origin, precheck, until_faults_halted()).await;
                 if let Some(reason) = reason.filter(|r| r != "stopped") {
+                    tracing::warn!(%reason, "the fault timeline stopped");
                     halt_faults.send_replace(Some(reason));
                     halt_load.send_replace(true);
                 }
@@ -176,12 +208,14 @@ pub async fn run(
             async {
                 let phase = if exp.faults.is_empty() { Phase::Run } else { Phase::Faults };
                 let decided = sequential::watch(exp.sequential.as_ref(), phase, &recorder, until(&load_done)).await?;
+                tracing::info!(at_s = decided.at_s, decision = ?decided.decision, "the sequential test decided");
                 halt_faults.send_replace(Some(EARLY_STOP.into()));
                 halt_load.send_replace(true);
                 Some(decided)
             },
             async {
                 let fired = abort::watch(&exp.abort, &recorder, until(&load_done)).await?;
+                tracing::warn!(condition = %fired.condition, at_s = fired.at_s, "abort condition fired");
                 halt_faults
                     .send_replace(Some(format!("abort condition `{}` fired at {:.1}s", fired.condition, fired.at_s)));
                 let recovery = tokio::time::sleep(Duration::from_secs_f64(fired.recovery_s));
@@ -196,11 +230,12 @@ pub async fn run(
     };
     tokio::pin!(work, stop);
     let mut signalled = false;
-    let (load_stats, events, sequential, abort) = loop {
+    let ((), load_stats, events, sequential, abort) = loop {
         tokio::select! {
             done = &mut work => break done,
             _ = &mut stop, if !signalled => {
                 signalled = true;
+                tracing::warn!("interrupted by a signal: rolling back");
                 halt_faults.send_replace(Some("interrupted by a signal".into()));
                 halt_load.send_replace(true);
             }
@@ -270,6 +305,7 @@ pub async fn run(
         })
         .collect();
     platform.shutdown().await;
+    tracing::info!(?status, wall_s = wall.elapsed().as_secs_f64(), "run finished");
 
     Ok(Report {
         schema_version: SCHEMA_VERSION,

@@ -4,6 +4,7 @@ use crate::deploy::Deployment;
 use crate::experiment::Experiment;
 use chaos_fault::{Cohort, Fault, Rule, derive_seed};
 use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
 use std::time::Duration;
 use targets::Topology;
 use tokio::time::Instant;
@@ -60,6 +61,8 @@ pub struct Timeline<'a> {
     plan: Vec<(Duration, usize, Change)>,
     /// The instances each step hits, chosen once (seeded), so removal undoes what was applied.
     hits: Vec<Vec<String>>,
+    /// Which steps are in place now.
+    active: Mutex<Vec<bool>>,
 }
 
 impl<'a> Timeline<'a> {
@@ -83,7 +86,18 @@ impl<'a> Timeline<'a> {
         let hits = (0..exp.faults.len())
             .map(|i| exp.faults[i].target.resolve(&instances, derive_seed(seed, &exp.step_name(i))))
             .collect();
-        Self { exp, plan, hits }
+        let active = Mutex::new(vec![false; exp.faults.len()]);
+        Self { exp, plan, hits, active }
+    }
+
+    /// The names of the steps in place now.
+    pub fn active(&self) -> Vec<String> {
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        active.iter().enumerate().filter(|(_, a)| **a).map(|(i, _)| self.exp.step_name(i)).collect()
+    }
+
+    fn set_active(&self, i: usize, on: bool) {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())[i] = on;
     }
 
     /// The plan without running it: (offset from the end of warm-up, step name, applied?,
@@ -109,13 +123,12 @@ impl<'a> Timeline<'a> {
     ) -> (Vec<TimelineEvent>, Option<String>) {
         let mut events = Vec::new();
         let mut before_first = Some(before_first);
-        let mut active = vec![false; self.exp.faults.len()];
         tokio::pin!(stop);
         for &(offset, i, change) in &self.plan {
             tokio::select! {
                 biased;
                 _ = &mut stop => {
-                    self.roll_back(platform, origin, &active, &mut events).await;
+                    self.roll_back(platform, origin, &mut events).await;
                     return (events, Some("stopped".into()));
                 }
                 _ = tokio::time::sleep_until(origin + offset) => {}
@@ -130,20 +143,24 @@ impl<'a> Timeline<'a> {
                 Change::Remove => Action::Removed,
             };
             events.push(self.change(platform, origin, i, change, action).await);
-            active[i] = apply;
+            self.set_active(i, apply);
+            match action {
+                Action::Applied => {
+                    tracing::info!(step = %self.exp.step_name(i), instances = ?self.hits[i], "fault applied")
+                }
+                Action::Removed => tracing::info!(step = %self.exp.step_name(i), "fault removed"),
+                _ => tracing::debug!(step = %self.exp.step_name(i), ?change, "fault ramped"),
+            }
         }
         (events, None)
     }
 
-    async fn roll_back(
-        &self,
-        platform: &Deployment,
-        origin: Instant,
-        active: &[bool],
-        events: &mut Vec<TimelineEvent>,
-    ) {
+    async fn roll_back(&self, platform: &Deployment, origin: Instant, events: &mut Vec<TimelineEvent>) {
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for (i, _) in active.iter().enumerate().filter(|(_, a)| **a) {
+            tracing::warn!(step = %self.exp.step_name(i), "fault rolled back");
             events.push(self.change(platform, origin, i, Change::Remove, Action::RolledBack).await);
+            self.set_active(i, false);
         }
     }
 

@@ -5,9 +5,10 @@ mod render;
 mod serve;
 
 use crate::args::{Cli, Command, TargetsAction};
-use crate::printer;
+use crate::{live, printer};
 use anyhow::Context;
 use chaos_engine::deploy::InstanceProgram;
+use chaos_engine::progress::Progress;
 use chaos_engine::report::{exporters, report_dir, write_report};
 use chaos_engine::verdict::Status;
 use chaos_engine::{Experiment, ExperimentErrors, Report, RunOptions, load_file, load_file_with};
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use targets::Topology;
 
 /// Exit code for bad input or usage (clap uses it too).
@@ -81,7 +83,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_logs(verbose: u8) {
     let default = ["warn", "info", "debug"][usize::from(verbose.min(2))];
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(live::colours())
+        .with_writer(|| live::LogWriter)
+        .try_init();
 }
 
 /// Loads every file; prints every error of every file.
@@ -124,12 +130,20 @@ fn run(loaded: &[(Experiment, Topology)], out: &Path, seed: Option<u64>, quiet: 
     let runtime = runtime()?;
     let program = std::env::current_exe().context("locating the chaos binary")?;
     let instance_program = Some(InstanceProgram { program, args: vec!["__instance".into()] });
-    let opts = RunOptions { seed, instance_program };
     let mut worst = Status::Passed;
     let stdout = std::io::stdout();
     for (exp, topology) in loaded {
         eprintln!("▶ {} — {}", exp.name, printer::plan_line(exp));
-        let report = runtime.block_on(async { chaos_engine::run(exp, topology, &opts, shutdown_signal()).await })?;
+        let (progress, shown) = tokio::sync::watch::channel(Progress::default());
+        let opts = RunOptions { seed, instance_program: instance_program.clone(), progress: Some(Arc::new(progress)) };
+        let style = live::Style::choose(quiet, exp.total());
+        let report = runtime.block_on(async {
+            let display = tokio::spawn(live::follow(shown, style));
+            let report = chaos_engine::run(exp, topology, &opts, shutdown_signal()).await;
+            drop(opts);
+            let _ = display.await;
+            report
+        })?;
         let dir = report_dir(out, &report);
         let written = write_report(&dir, &report, &exporters(&report))
             .with_context(|| format!("writing the report to {}", dir.display()))?;
