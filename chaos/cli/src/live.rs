@@ -42,7 +42,8 @@ pub fn colours() -> bool {
 /// The bar on screen now, if any (for [`LogWriter`]).
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
-/// One line about a snapshot: phase, figures over the last window, active faults.
+/// One line about a snapshot: phase and the fault steps in place, then the figures over the last
+/// window (faults first: a narrow terminal cuts the end of the line).
 pub fn describe(p: &Progress) -> String {
     let phase = p.phase.map_or("warm-up".to_string(), |ph| ph.to_string());
     let figures = match &p.window {
@@ -54,8 +55,8 @@ pub fn describe(p: &Progress) -> String {
             Kpi::TtffP99.format(w.ttff_p99_ms)
         ),
     };
-    let faults = if p.active_faults.is_empty() { "none".to_string() } else { p.active_faults.join(", ") };
-    format!("{phase:<7} {} sessions · {figures} · faults: {faults}", p.sessions)
+    let faults = if p.active_faults.is_empty() { String::new() } else { format!(" [{}]", p.active_faults.join(", ")) };
+    format!("{phase}{faults} · {} sessions · {figures}", p.sessions)
 }
 
 /// `12.3s/40s`.
@@ -68,7 +69,7 @@ pub async fn follow(mut rx: watch::Receiver<Progress>, style: Style) {
     match style {
         Style::Bar => {
             let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
-            let template = "{prefix:>11} {bar:24.cyan/blue} {wide_msg}";
+            let template = "{prefix:>11} {bar:20.cyan/blue} {wide_msg}";
             bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
             *BAR.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
             while rx.changed().await.is_ok() {
@@ -128,14 +129,17 @@ mod tests {
             window: None,
             active_faults: vec![],
         };
-        assert_eq!(describe(&p), "warm-up 0 sessions · waiting for finished sessions · faults: none");
+        assert_eq!(describe(&p), "warm-up · 0 sessions · waiting for finished sessions");
         p.phase = Some(Phase::Faults);
         p.sessions = 210;
         p.window = Some(Window { sps: 19.8, play_success: Some(0.995), ttff_p99_ms: Some(31.2) });
         p.active_faults = vec!["kill-cdn-0".into(), "slow-license".into()];
         let line = describe(&p);
-        assert!(line.starts_with("faults  210 sessions · SPS 19.8 · success 99.50"), "{line}");
-        assert!(line.contains("TTFF p99 31.2") && line.ends_with("faults: kill-cdn-0, slow-license"), "{line}");
+        assert!(
+            line.starts_with("faults [kill-cdn-0, slow-license] · 210 sessions · SPS 19.8 · success 99.50"),
+            "{line}"
+        );
+        assert!(line.ends_with("TTFF p99 31.2 ms"), "{line}");
         assert_eq!(clock(&p), "12.3s/40s");
     }
 
