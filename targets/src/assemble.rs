@@ -7,7 +7,7 @@ use crate::metrics::{Exposed, InstanceLabels, PlatformMetrics, Source};
 use crate::services::{Ctx, router};
 use crate::stats::{InstanceStats, Metered};
 use crate::topology::{Role, Topology};
-use chaos_fault::{FaultLayer, FaultService, FaultTable, derive_seed};
+use chaos_fault::{FaultLayer, FaultService, FaultTable, Timer, derive_seed};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tower::Layer;
@@ -59,7 +59,8 @@ pub(crate) fn instance(
     let ctx = Ctx::new(spec.service_time.clone(), instance_seed, deps.clone(), steered, media);
     let table = FaultTable::new();
     let stats = Arc::new(InstanceStats::default());
-    let mut layer = FaultLayer::new(table.clone()).seed(instance_seed);
+    // Instances serve real sockets in real time: injected delays on the sub-millisecond timer.
+    let mut layer = FaultLayer::new(table.clone()).seed(instance_seed).timer(Timer::Precise);
     if topology.request_faults {
         layer = layer.honour_context(name, instance);
     }

@@ -3,7 +3,7 @@
 //! the same [`FaultTable`] — and so through the control API.
 
 use crate::server::Instance;
-use crate::{BoxError, FaultLayer, FaultTable};
+use crate::{BoxError, FaultLayer, FaultTable, Timer};
 use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
@@ -123,6 +123,7 @@ impl tower::Service<Request<Incoming>> for Forward {
 /// Listens on `listen` and forwards to `upstream` through a fault layer reading `table`.
 pub async fn start(listen: SocketAddr, upstream: &str, table: FaultTable, seed: u64) -> Result<Instance, ProxyError> {
     let forward = Forward::new(upstream)?;
-    let svc = FaultLayer::new(table).seed(seed).layer(forward);
+    // Real traffic, real time: delays on the sub-millisecond timer.
+    let svc = FaultLayer::new(table).seed(seed).timer(Timer::Precise).layer(forward);
     Instance::bind("proxy", listen, svc).await.map_err(|source| ProxyError::Bind { addr: listen, source })
 }

@@ -1,6 +1,7 @@
 //! The active rules of one service instance, read without locks on the request path, and the
 //! instance's fault metrics.
 
+use crate::layer::RouteKey;
 use crate::{Rule, RuleId};
 use arc_swap::ArcSwap;
 use serde::Serialize;
@@ -33,6 +34,8 @@ const KINDS: [&str; 9] = ["latency", "error", "reset", "hang", "throttle", "trun
 #[derive(Debug)]
 pub(crate) struct ActiveRule {
     pub rule: Rule,
+    /// The route's quick check (see [`RouteKey`]).
+    pub key: RouteKey,
     expires_at: Option<Instant>,
     active: AtomicUsize,
     hits: AtomicU64,
@@ -58,7 +61,12 @@ impl Slot {
 impl ActiveRule {
     /// A rule that lives outside any table (a request-scoped fault).
     pub fn ephemeral(rule: Rule) -> Arc<Self> {
-        Arc::new(Self { rule, expires_at: None, active: AtomicUsize::new(0), hits: AtomicU64::new(0) })
+        Self::new(rule, None)
+    }
+
+    fn new(rule: Rule, expires_at: Option<Instant>) -> Arc<Self> {
+        let key = RouteKey::of(rule.scope.route.as_deref());
+        Arc::new(Self { rule, key, expires_at, active: AtomicUsize::new(0), hits: AtomicU64::new(0) })
     }
 
     pub fn is_live(&self, now: impl FnOnce() -> Instant) -> bool {
@@ -101,7 +109,7 @@ impl FaultTable {
     /// Adds `rule` (its `ttl` counts from now), replacing a rule with the same id in place.
     pub fn insert(&self, rule: Rule) {
         let expires_at = rule.ttl.map(|ttl| Instant::now() + ttl);
-        let entry = Arc::new(ActiveRule { rule, expires_at, active: AtomicUsize::new(0), hits: AtomicU64::new(0) });
+        let entry = ActiveRule::new(rule, expires_at);
         self.inner.rules.rcu(|rules| {
             let now = Instant::now();
             let mut next: Vec<_> = rules.iter().filter(|r| r.is_live(|| now)).cloned().collect();

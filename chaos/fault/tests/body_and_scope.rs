@@ -230,3 +230,36 @@ async fn applied_names_the_rules_that_acted_and_only_when_one_did() {
     assert_eq!(both.status(), 503);
     assert_eq!(both.extensions().get::<Applied>(), Some(&Applied(vec!["slow".into(), "boom".into()])));
 }
+
+/// The no-fault path allocates nothing: no rule, or 100 rules that do not match this request.
+#[test]
+fn a_request_that_gets_no_fault_allocates_nothing() {
+    use futures_util::FutureExt;
+    use tower::Service;
+    let table = FaultTable::new();
+    let mut svc = FaultLayer::new(table.clone()).seed(1).layer(tower::service_fn(|_req: http::Request<()>| {
+        std::future::ready(Ok::<_, Infallible>(http::Response::new(())))
+    }));
+    let req = || http::Request::get("/play/7").body(()).unwrap();
+    // A runtime for the faulted call's timer; the no-fault path needs none.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let _in_runtime = rt.enter();
+    let mut call = |req| {
+        let mut answered = false;
+        let counted = allocation_counter::measure(|| answered = matches!(svc.call(req).now_or_never(), Some(Ok(_))));
+        (counted.count_total, answered)
+    };
+    // arc-swap gives each thread a debt node on its first load: once per thread, not per call.
+    call(req());
+    assert_eq!(call(req()), (0, true), "empty table");
+    for i in 0..100 {
+        table.insert(Rule::new(
+            format!("r{i}"),
+            Fault::error(503),
+            Scope { route: Some(format!("/other-{i}")), ..Scope::default() },
+        ));
+    }
+    assert_eq!(call(req()), (0, true), "100 rules that do not match");
+    table.insert(Rule::new("hit", Fault::error(503), Scope::default()));
+    assert!(call(req()).0 > 0, "the counter sees the faulted path's allocations");
+}

@@ -1,6 +1,7 @@
 //! [`FaultLayer`]: wraps services in a [`FaultService`].
 
 use super::FaultService;
+use super::Timer;
 use crate::FaultTable;
 use std::sync::Arc;
 use tower::Layer;
@@ -19,6 +20,7 @@ pub struct FaultLayer {
     table: FaultTable,
     seed: u64,
     context: Option<ContextNames>,
+    timer: Timer,
 }
 
 /// The names under which a layer honours request-scoped faults.
@@ -31,7 +33,7 @@ pub(crate) struct ContextNames {
 impl FaultLayer {
     /// A layer reading `table`, seeded with 0.
     pub fn new(table: FaultTable) -> Self {
-        Self { table, seed: 0, context: None }
+        Self { table, seed: 0, context: None, timer: Timer::Tokio }
     }
 
     /// Honours request-scoped faults (see [`context`](crate::context)) that name `service` or
@@ -39,6 +41,13 @@ impl FaultLayer {
     /// default: a header from outside cannot fault an instance that did not opt in.
     pub fn honour_context(mut self, service: &str, instance: &str) -> Self {
         self.context = Some(ContextNames { service: service.into(), instance: instance.into() });
+        self
+    }
+
+    /// Sets the clock injected delays run on: [`Timer::Tokio`] (the default, follows a paused
+    /// clock) or [`Timer::Precise`] (sub-millisecond, real time).
+    pub fn timer(mut self, timer: Timer) -> Self {
+        self.timer = timer;
         self
     }
 
@@ -55,6 +64,7 @@ impl<S> Layer<S> for FaultLayer {
     fn layer(&self, inner: S) -> Self::Service {
         let mut svc = FaultService::new(inner, self.table.clone(), self.seed);
         svc.context = self.context.clone();
+        svc.timer = self.timer;
         svc
     }
 }

@@ -17,13 +17,16 @@ mod future;
 mod layer;
 mod plan;
 mod service;
+mod timer;
 
 pub use body::FaultBody;
 pub use error::{BoxError, InjectedFault};
 pub use future::ResponseFuture;
 pub(crate) use layer::ContextNames;
 pub use layer::FaultLayer;
+pub(crate) use plan::RouteKey;
 pub use service::FaultService;
+pub use timer::Timer;
 
 /// Header set on responses synthesised by an `error` fault; its value is the rule id, so that a
 /// report can tell an injected failure from its knock-on effects.

@@ -88,6 +88,37 @@ impl Draws {
     }
 }
 
+/// A rule's route prefix packed for a quick first check: its first eight bytes and a mask.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RouteKey {
+    bytes: u64,
+    mask: u64,
+    len: usize,
+}
+
+impl RouteKey {
+    /// The key of a route prefix; `None` admits every path.
+    pub fn of(route: Option<&str>) -> Self {
+        let Some(route) = route else { return Self::default() };
+        let n = route.len().min(8);
+        let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+        Self { bytes: Self::head(route) & mask, mask, len: route.len() }
+    }
+
+    /// The first eight bytes of a path (zero-padded), little-endian.
+    pub fn head(path: &str) -> u64 {
+        let mut buf = [0u8; 8];
+        let n = path.len().min(8);
+        buf[..n].copy_from_slice(&path.as_bytes()[..n]);
+        u64::from_le_bytes(buf)
+    }
+
+    /// False only when the prefix cannot match a path with this head and length.
+    pub fn admits(&self, head: u64, len: usize) -> bool {
+        len >= self.len && head & self.mask == self.bytes
+    }
+}
+
 /// The request as the rules see it.
 pub(crate) struct Request<'a> {
     pub method: &'a Method,
@@ -96,11 +127,22 @@ pub(crate) struct Request<'a> {
 }
 
 /// Walks the rules in table order (see the `layer` module docs for how they combine).
-pub(crate) fn plan(rules: &[Arc<ActiveRule>], req: &Request<'_>, rng: &mut SmallRng, table: &FaultTable) -> Plan {
+///
+/// The walk is the layer's hot path when rules are active: each rule's route is first checked
+/// against the path's first eight bytes with one mask and compare ([`RouteKey`]), and the
+/// request's RNG is only made when a draw is needed, so rules that do not match cost a few
+/// nanoseconds each.
+pub(crate) fn plan(rules: &[Arc<ActiveRule>], req: &Request<'_>, draws: &Draws, table: &FaultTable) -> Plan {
     let mut plan = Plan::default();
     let mut now = None;
+    let mut rng: Option<SmallRng> = None;
+    let head = RouteKey::head(req.path);
     for entry in rules {
+        if !entry.key.admits(head, req.path.len()) {
+            continue;
+        }
         let rule = &entry.rule;
+        let rng = rng.get_or_insert_with(|| draws.next_rng());
         if matches!(rule.fault, Fault::Kill { .. })
             || !entry.is_live(|| *now.get_or_insert_with(Instant::now))
             || !rule.scope.matches(req.method, req.path, req.headers)
@@ -158,7 +200,26 @@ mod tests {
         let table = FaultTable::new();
         rules.into_iter().for_each(|r| table.insert(r));
         let req = Request { method: &Method::GET, path, headers: &HeaderMap::new() };
-        plan(&table.load(), &req, &mut Draws::new(seed).next_rng(), &table)
+        plan(&table.load(), &req, &Draws::new(seed), &table)
+    }
+
+    #[test]
+    fn the_route_key_never_rejects_a_path_its_prefix_matches() {
+        let routes = ["/", "/l", "/license", "/license/", "/licenses", "/segments/t1/3000", "/play/7", "/pl"];
+        let paths = ["/", "/l", "/license", "/license/t1", "/licensed", "/segments/t1/3000/4", "/play/7", "/play", ""];
+        for route in routes {
+            let key = RouteKey::of(Some(route));
+            for path in paths {
+                let admitted = key.admits(RouteKey::head(path), path.len());
+                if path.starts_with(route) {
+                    assert!(admitted, "{route} must admit {path}");
+                }
+                if route.len() <= 8 {
+                    assert_eq!(admitted, path.starts_with(route), "{route} vs {path}: exact within 8 bytes");
+                }
+            }
+        }
+        assert!(RouteKey::of(None).admits(RouteKey::head("/anything"), 9));
     }
 
     #[test]
@@ -206,7 +267,7 @@ mod tests {
             table.insert(Rule::new("e", Fault::error(500), Scope::probability(0.3)));
             let draws = Draws::new(seed);
             let req = Request { method: &Method::GET, path: "/", headers: &HeaderMap::new() };
-            (0..10_000).filter(|_| !plan(&table.load(), &req, &mut draws.next_rng(), &table).is_noop()).count()
+            (0..10_000).filter(|_| !plan(&table.load(), &req, &draws, &table).is_noop()).count()
         };
         let n = hits(9);
         // 99.9 % binomial interval for n = 10 000, p = 0.3 is about ±150.

@@ -3,7 +3,7 @@
 use super::ContextNames;
 use super::future::ResponseFuture;
 use super::plan::{Draws, Outcome, Request as Seen, plan};
-use super::{Applied, BoxError, FaultBody, INJECTED_HEADER, InjectedFault};
+use super::{Applied, BoxError, FaultBody, INJECTED_HEADER, InjectedFault, Timer};
 use crate::FaultTable;
 use crate::context::{self, CONTEXT_HEADER, FaultContext};
 use crate::table::ActiveRule;
@@ -21,12 +21,13 @@ pub struct FaultService<S> {
     table: FaultTable,
     draws: Arc<Draws>,
     pub(crate) context: Option<ContextNames>,
+    pub(crate) timer: Timer,
 }
 
 impl<S> FaultService<S> {
     /// Wraps `inner`, reading `table` and drawing from `seed`.
     pub fn new(inner: S, table: FaultTable, seed: u64) -> Self {
-        Self { inner, table, draws: Arc::new(Draws::new(seed)), context: None }
+        Self { inner, table, draws: Arc::new(Draws::new(seed)), context: None, timer: Timer::Tokio }
     }
 
     /// The table this service reads.
@@ -76,14 +77,13 @@ where
             return ResponseFuture::passthrough(self.inner.call(req));
         }
         let seen = Seen { method: req.method(), path: req.uri().path(), headers: req.headers() };
-        let mut rng = self.draws.next_rng();
         let (plan, downstream) = match context {
-            None => (plan(&rules, &seen, &mut rng, &self.table), None),
+            None => (plan(&rules, &seen, &self.draws, &self.table), None),
             Some((names, ctx)) => {
                 // Request-scoped faults first, then the table's rules.
                 let own = ctx.rules_for(&names.service, &names.instance).into_iter().map(ActiveRule::ephemeral);
                 let all: Vec<_> = own.chain(rules.iter().cloned()).collect();
-                let plan = plan(&all, &seen, &mut rng, &self.table);
+                let plan = plan(&all, &seen, &self.draws, &self.table);
                 let spent: Vec<usize> =
                     plan.slots.iter().filter_map(|s| s.rule_id().strip_prefix("ctx:")?.parse().ok()).collect();
                 let next = ctx.after_injecting(&spent);
@@ -97,15 +97,16 @@ where
         // The service that poll_ready prepared goes into the future; a clone stays here.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
+        let timer = self.timer;
         ResponseFuture::faulted(Box::pin(async move {
             // `slots` (max_active) live until the answer is out, or in the body for body faults.
             let slots = plan.slots;
             let applied = Applied(slots.iter().map(|s| s.rule_id().into()).collect());
-            tokio::time::sleep(plan.before).await;
+            timer.sleep(plan.before).await;
             match plan.outcome {
                 Outcome::Pass => {
                     let res = context::scope(downstream, inner.oneshot(req)).await.map_err(Into::into)?;
-                    tokio::time::sleep(plan.after).await;
+                    timer.sleep(plan.after).await;
                     let shape = plan.shape;
                     let mut res = res.map(|body| {
                         if shape.is_none() { FaultBody::inner(body) } else { FaultBody::shaped(body, shape, slots) }
@@ -133,7 +134,7 @@ where
                 }
                 Outcome::Reset(rule) => Err(InjectedFault::Reset { rule }.into()),
                 Outcome::Hang(max, rule) => {
-                    tokio::time::sleep(max).await;
+                    timer.sleep(max).await;
                     Err(InjectedFault::Hang { rule, max }.into())
                 }
             }
