@@ -67,6 +67,24 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Plain HTTP load against one URL, like wrk (closed loop) or wrk2 (`--rate`: open loop,
+    /// latency from each request's due time). Exit: 0 done, 2 bad input.
+    Load {
+        /// `http://HOST:PORT/PATH`.
+        url: String,
+        /// Connections, each with one request in flight.
+        #[arg(short, long, default_value_t = 50)]
+        connections: usize,
+        /// Measured time, e.g. 10s.
+        #[arg(short, long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Time sent but not measured, first.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        warmup: std::time::Duration,
+        /// Open loop at this many requests per second.
+        #[arg(short, long)]
+        rate: Option<f64>,
+    },
     /// Print a shell completion script: `chaos completions bash > /etc/bash_completion.d/chaos`.
     Completions {
         /// The shell.

@@ -209,3 +209,34 @@ pub fn topology(w: &mut impl Write, t: &Topology) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// What `chaos load` measured, wrk-style.
+pub fn http_load(
+    w: &mut impl Write,
+    load: &chaos_engine::http_load::HttpLoad,
+    r: &chaos_engine::http_load::HttpLoadReport,
+) -> io::Result<()> {
+    let mode = match load.rate {
+        Some(rate) => format!("open loop at {rate:.0}/s"),
+        None => "closed loop".to_string(),
+    };
+    writeln!(
+        w,
+        "{} — {} connections, {mode}, {} measured after {} warm-up",
+        load.url,
+        load.connections,
+        humantime::format_duration(load.duration),
+        humantime::format_duration(load.warmup)
+    )?;
+    writeln!(w, "  requests  {} ({:.1}/s), errors {}", r.ok + r.errors, r.requests_per_s(), r.errors)?;
+    let ms = |q: f64| r.latency_us.value_at_quantile(q) as f64 / 1000.0;
+    writeln!(
+        w,
+        "  latency   p50 {:.3} ms · p90 {:.3} ms · p99 {:.3} ms · p99.9 {:.3} ms · max {:.3} ms",
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(0.999),
+        r.latency_us.max() as f64 / 1000.0
+    )
+}

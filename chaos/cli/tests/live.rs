@@ -117,3 +117,12 @@ fn on_a_terminal_progress_is_a_bar_and_the_summary_follows_it() {
     assert!(screen.contains('█') && screen.contains("s/4s"), "a drawn bar with its clock:\n{screen}");
     assert!(screen.contains("tiny: PASSED"), "{screen}");
 }
+
+#[test]
+fn load_rejects_a_url_it_cannot_send_to_with_exit_2() {
+    for url in ["https://example.com/", "not a url"] {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("chaos")).args(["load", "-d", "1s", url]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("expected http://HOST:PORT/PATH"), "{url}");
+    }
+}

@@ -13,6 +13,7 @@ pub mod compare;
 pub mod coverage;
 pub mod deploy;
 pub mod experiment;
+pub mod http_load;
 pub mod kpi;
 pub mod load;
 pub mod progress;

@@ -56,6 +56,23 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { report, format, out } => render::run(&report, format, out.as_deref()),
+        Command::Load { url, connections, duration, warmup, rate } => {
+            let Ok(url) = url.parse() else {
+                eprintln!("error: `{url}`: expected http://HOST:PORT/PATH");
+                return Ok(ExitCode::from(EXIT_BAD_INPUT));
+            };
+            let load = chaos_engine::http_load::HttpLoad { url, connections, rate, duration, warmup };
+            match runtime()?.block_on(chaos_engine::http_load::run(&load)) {
+                Ok(report) => {
+                    printer::http_load(&mut std::io::stdout().lock(), &load, &report)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(EXIT_BAD_INPUT))
+                }
+            }
+        }
         Command::Compare { base, new, max_regression } => compare(&base, &new, &max_regression),
         Command::Schema { markdown: true } => {
             print!("{}", chaos_engine::experiment_reference());
