@@ -229,6 +229,14 @@ pub fn http_load(
         humantime::format_duration(load.warmup)
     )?;
     writeln!(w, "  requests  {} ({:.1}/s), errors {}", r.ok + r.errors, r.requests_per_s(), r.errors)?;
+    if let Some(rate) = load.rate {
+        writeln!(
+            w,
+            "  achieved  {:.1}/s sent in the measured time (×{:.4} of {rate:.0}/s)",
+            r.achieved_per_s(),
+            r.achieved_per_s() / rate
+        )?;
+    }
     let ms = |q: f64| r.latency_us.value_at_quantile(q) as f64 / 1000.0;
     writeln!(
         w,

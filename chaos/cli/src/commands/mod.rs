@@ -62,7 +62,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_BAD_INPUT));
             };
             let load = chaos_engine::http_load::HttpLoad { url, connections, rate, duration, warmup };
-            match runtime()?.block_on(chaos_engine::http_load::run(&load)) {
+            // One thread, as `wrk -t1`: the target usually shares the machine.
+            let one =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+            match one.block_on(chaos_engine::http_load::run(&load)) {
                 Ok(report) => {
                     printer::http_load(&mut std::io::stdout().lock(), &load, &report)?;
                     Ok(ExitCode::SUCCESS)
