@@ -47,17 +47,39 @@ impl PlayerGuards {
     }
 
     fn count(&self, guard: &str) -> Option<u64> {
-        match guard {
-            "player/failover" => Some(self.failover),
-            "player/adaptive" => Some(self.adaptive),
-            "player/stall_abort" => Some(self.stall_abort),
-            _ => None,
-        }
+        let kind = guard.strip_prefix("player/")?;
+        PLAYER_KINDS.iter().find(|(k, _)| *k == kind).map(|(_, count)| count(self))
     }
 }
 
-const KINDS: &str =
-    "CALLER/CALLEE/fallback|retries|budget|ejection|breaker|timeout or player/failover|adaptive|stall_abort";
+/// A guard kind's name and where its count is read.
+type Kind<T> = (&'static str, fn(&T) -> u64);
+
+/// The player's guard kinds (`player/KIND`) and their counters.
+const PLAYER_KINDS: [Kind<PlayerGuards>; 3] =
+    [("failover", |p| p.failover), ("adaptive", |p| p.adaptive), ("stall_abort", |p| p.stall_abort)];
+
+/// The kinds of a caller → callee edge (`CALLER/CALLEE/KIND`) and their counters.
+const EDGE_KINDS: [Kind<GuardStats>; 6] = [
+    ("fallback", |g| g.fallbacks),
+    ("retries", |g| g.retries),
+    ("budget", |g| g.retries_denied_by_budget),
+    ("ejection", |g| g.ejections),
+    ("breaker", |g| g.breaker_opens),
+    ("timeout", |g| g.timeouts),
+];
+
+/// `CALLER/CALLEE/fallback|retries|… or player/failover|…`, from the tables.
+fn kinds() -> String {
+    let names = |ks: &[&str]| ks.join("|");
+    let edge: Vec<&str> = EDGE_KINDS.iter().map(|(k, _)| *k).collect();
+    let player: Vec<&str> = PLAYER_KINDS.iter().map(|(k, _)| *k).collect();
+    format!("CALLER/CALLEE/{} or player/{}", names(&edge), names(&player))
+}
+
+fn edge_kind(kind: &str) -> Option<fn(&GuardStats) -> u64> {
+    EDGE_KINDS.iter().find(|(k, _)| *k == kind).map(|(_, count)| *count)
+}
 
 /// A coverage gate, checked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,8 +110,8 @@ impl CoverageGate {
             return Ok(());
         }
         match self.guard.split('/').collect::<Vec<_>>()[..] {
-            [_, _, "fallback" | "retries" | "budget" | "ejection" | "breaker" | "timeout"] => Ok(()),
-            _ => Err(format!("`{}`: coverage counts {KINDS}", self.guard)),
+            [_, _, kind] if edge_kind(kind).is_some() => Ok(()),
+            _ => Err(format!("`{}`: coverage counts {}", self.guard, kinds())),
         }
     }
 
@@ -100,19 +122,8 @@ impl CoverageGate {
         }
         let parts: Vec<&str> = self.guard.split('/').collect();
         let [caller, callee, kind] = parts[..] else { return 0 };
-        guards
-            .iter()
-            .filter(|g| g.caller == caller && (callee == "*" || g.callee == callee))
-            .map(|g| match kind {
-                "fallback" => g.fallbacks,
-                "retries" => g.retries,
-                "budget" => g.retries_denied_by_budget,
-                "ejection" => g.ejections,
-                "breaker" => g.breaker_opens,
-                "timeout" => g.timeouts,
-                _ => 0,
-            })
-            .sum()
+        let Some(count) = edge_kind(kind) else { return 0 };
+        guards.iter().filter(|g| g.caller == caller && (callee == "*" || g.callee == callee)).map(count).sum()
     }
 
     /// The gate, checked.

@@ -293,17 +293,24 @@ pub struct QoeSums {
 
 impl QoeSums {
     fn add(&mut self, q: &targets::Qoe) {
-        self.started += 1;
-        self.played_s += q.played.as_secs_f64();
-        self.stalled_s += q.stalled.as_secs_f64();
-        self.rebuffers += u64::from(q.rebuffers);
-        self.kbps_s += q.kbps_seconds;
-        self.delivered_s += q.delivered.as_secs_f64();
-        self.switches += u64::from(q.switches);
-        self.down_switches += u64::from(q.down_switches);
-        self.abandons += u64::from(q.abandons);
-        self.stall_aborts += u64::from(q.stall_aborts);
-        self.interrupted += u64::from(q.interrupted);
+        self.merge(&QoeSums::of(q));
+    }
+
+    /// The sums of one session.
+    fn of(q: &targets::Qoe) -> Self {
+        QoeSums {
+            started: 1,
+            played_s: q.played.as_secs_f64(),
+            stalled_s: q.stalled.as_secs_f64(),
+            rebuffers: u64::from(q.rebuffers),
+            kbps_s: q.kbps_seconds,
+            delivered_s: q.delivered.as_secs_f64(),
+            switches: u64::from(q.switches),
+            down_switches: u64::from(q.down_switches),
+            abandons: u64::from(q.abandons),
+            stall_aborts: u64::from(q.stall_aborts),
+            interrupted: u64::from(q.interrupted),
+        }
     }
 
     fn merge(&mut self, o: &QoeSums) {
