@@ -64,7 +64,9 @@ pub(crate) fn instance(
     if topology.request_faults {
         layer = layer.honour_context(name, instance);
     }
-    let zone = topology.instances().into_iter().find(|i| i.name == instance).map(|i| i.zone).unwrap_or_default();
+    // Placed as the platform places it: replica i in zones[i % zones.len()].
+    let index = topology.instance_names(name).iter().position(|n| n == instance).unwrap_or(0);
+    let zone = spec.zones[index % spec.zones.len()].clone();
     let labels = InstanceLabels { service: name.into(), replica: instance.into(), zone };
     let own = PlatformMetrics(vec![Source { labels, stats: stats.clone(), table: table.clone() }]);
     let svc = Exposed::new(Metered::new(layer.layer(router(role, Arc::new(ctx))), stats.clone()), own);

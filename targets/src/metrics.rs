@@ -112,9 +112,9 @@ impl Default for RequestMetrics {
 
 impl RequestMetrics {
     /// Counts one request; `code` 0 when no answer was sent.
-    pub(crate) fn record(&self, route: &'static str, code: u16, fault: String, latency: Duration) {
+    pub(crate) fn record(&self, route: &'static str, code: u16, error: bool, fault: String, latency: Duration) {
         let by_route = RouteLabels { route, fault };
-        if code == 0 || code >= 500 {
+        if error {
             self.errors.with(&by_route, |c| {
                 c.inc();
             });

@@ -86,13 +86,13 @@ impl InstanceStats {
 
     fn record(&self, route: &'static str, started: Instant, seen: Seen) {
         let elapsed = started.elapsed();
-        let error = seen.code == 0 || seen.code >= 500;
+        let error = seen.is_error();
         self.requests.fetch_add(1, Relaxed);
         self.errors.fetch_add(u64::from(error), Relaxed);
         self.injected.fetch_add(u64::from(seen.injected), Relaxed);
         let us = elapsed.as_micros().clamp(1, 3_600_000_000) as u64;
         let _ = self.latency_us.lock().unwrap_or_else(|p| p.into_inner()).record(us);
-        self.prom.record(route, seen.code, seen.fault, elapsed);
+        self.prom.record(route, seen.code, error, seen.fault, elapsed);
     }
 }
 
@@ -107,6 +107,11 @@ struct Seen {
 }
 
 impl Seen {
+    /// A 5xx answer or none at all.
+    fn is_error(&self) -> bool {
+        self.code == 0 || self.code >= 500
+    }
+
     fn of<RB>(res: &Result<Response<RB>, BoxError>) -> Self {
         match res {
             Ok(r) => Self {

@@ -160,11 +160,11 @@ async fn worker(shared: Arc<Shared>) -> HttpLoadReport {
         let measured = due >= shared.measured_from;
         // A connection the server closed after its last answer (nginx: `keepalive_requests`) is
         // replaced before the request goes out, as wrk does: no request was lost.
-        if conn.as_mut().is_some_and(|c| c.sender.is_closed()) || conn.is_none() {
-            conn = connect(&shared.addr).await;
-        } else if let Some(c) = &mut conn
-            && !c.ready().await
-        {
+        let usable = match &mut conn {
+            Some(c) => !c.sender.is_closed() && c.ready().await,
+            None => false,
+        };
+        if !usable {
             conn = connect(&shared.addr).await;
         }
         let answered = match &mut conn {

@@ -50,10 +50,7 @@ impl Progress {
         active_faults: Vec<String>,
     ) -> Self {
         let measured = elapsed.checked_sub(warmup);
-        let phase = measured.map(|m| {
-            let parts: Vec<Phase> = recorder.bounds().phases_of(m).collect();
-            *parts.last().unwrap_or(&Phase::Run)
-        });
+        let phase = measured.map(|m| recorder.bounds().phases_of(m).last().unwrap_or(Phase::Run));
         let now = measured.map_or(0, |m| m.as_secs());
         let to = now.saturating_sub(SETTLE_S);
         let from = to.saturating_sub(WINDOW_S);
@@ -66,7 +63,7 @@ impl Progress {
                 ttff_p99_ms: stats.kpi(Kpi::TtffP99, secs),
             }
         });
-        let sessions = recorder.phase(Phase::Run).sessions;
+        let sessions = recorder.sessions(Phase::Run);
         Self { elapsed: elapsed.min(total), total, phase, sessions, window, active_faults }
     }
 }

@@ -116,6 +116,12 @@ impl Recorder {
         inner.phases.get(&phase).cloned().unwrap_or_default()
     }
 
+    /// Sessions of a phase so far (without copying its histograms).
+    pub fn sessions(&self, phase: Phase) -> u64 {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.phases.get(&phase).map_or(0, |p| p.sessions)
+    }
+
     /// A copy of one cohort's figures in a phase.
     pub fn cohort(&self, side: Side, phase: Phase) -> PhaseStats {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -58,7 +58,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report { report, format, out } => render::run(&report, format, out.as_deref()),
         Command::Load { url, connections, duration, warmup, rate } => {
             let Ok(url) = url.parse() else {
-                eprintln!("error: `{url}`: expected http://HOST:PORT/PATH");
+                eprintln!("error: {}", chaos_engine::http_load::HttpLoadError::Url(url));
                 return Ok(ExitCode::from(EXIT_BAD_INPUT));
             };
             let load = chaos_engine::http_load::HttpLoad { url, connections, rate, duration, warmup };

@@ -130,8 +130,8 @@ pub(crate) struct Request<'a> {
 ///
 /// The walk is the layer's hot path when rules are active: each rule's route is first checked
 /// against the path's first eight bytes with one mask and compare ([`RouteKey`]), and the
-/// request's RNG is only made when a draw is needed, so rules that do not match cost a few
-/// nanoseconds each.
+/// request's RNG is only made once a rule gets past that check, so rules whose routes do not
+/// match cost a few nanoseconds each.
 pub(crate) fn plan(rules: &[Arc<ActiveRule>], req: &Request<'_>, draws: &Draws, table: &FaultTable) -> Plan {
     let mut plan = Plan::default();
     let mut now = None;
