@@ -4,7 +4,7 @@
 use crate::client::{DepClient, Ejection, Endpoints, HttpClient};
 use crate::guards::GuardCounters;
 use crate::metrics::{Exposed, InstanceLabels, PlatformMetrics, Source};
-use crate::services::{Ctx, router};
+use crate::services::{Ctx, Deps, router};
 use crate::stats::{InstanceStats, Metered};
 use crate::topology::{Role, Topology};
 use chaos_fault::{FaultLayer, FaultService, FaultTable, Timer, derive_seed};
@@ -23,22 +23,24 @@ pub(crate) type GuardEdge = (String, String, Arc<GuardCounters>);
 pub(crate) type InstanceStack = Exposed<Metered<FaultService<axum::Router>>>;
 
 /// The guarded clients of service `name` (its dependencies must be in `urls`).
-pub(crate) fn clients(
-    topology: &Topology,
-    name: &str,
-    urls: &Urls,
-    http: &HttpClient,
-) -> (BTreeMap<Role, DepClient>, Vec<GuardEdge>) {
-    let mut deps = BTreeMap::new();
+pub(crate) fn clients(topology: &Topology, name: &str, urls: &Urls, http: &HttpClient) -> (Deps, Vec<GuardEdge>) {
+    let spec = &topology.services[name];
+    let mut deps = Deps::default();
     let mut guards = Vec::new();
-    for (callee, policy) in &topology.services[name].calls {
+    for (callee, policy) in &spec.calls {
         let counters = Arc::new(GuardCounters::default());
         guards.push((name.to_string(), callee.clone(), counters.clone()));
         let ejection = Ejection { eject_after: policy.eject_after, eject_for: policy.eject_for };
         let endpoints = Endpoints::new(urls[callee].clone(), http.clone(), ejection, counters.clone());
-        let role = topology.role_of(callee).expect("validated topology");
-        deps.insert(role, DepClient::new(callee, endpoints, policy, counters));
+        let client = DepClient::new(callee, endpoints, policy, counters);
+        match topology.role_of(callee).expect("validated topology") {
+            Role::Internal => deps.internal.push(client),
+            role => {
+                deps.by_role.insert(role, client);
+            }
+        }
     }
+    deps.per_request = spec.calls_per_request.map_or(deps.internal.len(), |n| n as usize);
     (deps, guards)
 }
 
@@ -48,7 +50,7 @@ pub(crate) fn instance(
     name: &str,
     instance: &str,
     seed: u64,
-    deps: &BTreeMap<Role, DepClient>,
+    deps: &Deps,
     urls: &Urls,
 ) -> (InstanceStack, FaultTable, Arc<InstanceStats>) {
     let spec = &topology.services[name];

@@ -37,7 +37,7 @@ pub use services::PLAY_FAILURE_HEADER;
 pub use stats::{InstanceStats, Metered, StatsSnapshot, latency_histogram};
 pub use topology::{
     AbrSpec, CallPolicy, DEFAULT_TOPOLOGY, InstanceInfo, MediaSpec, PlayerSpec, RetryBudget, Role, ServiceSpec,
-    Topology, TopologyError,
+    SyntheticSpec, Topology, TopologyError,
 };
 
 /// The header that carries the subscriber's id between device, edge and services.

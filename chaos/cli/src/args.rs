@@ -45,6 +45,10 @@ pub enum Command {
         /// Set a variable used as `${KEY}` in the files (before the environment).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         set: Vec<(String, String)>,
+        /// Run up to this many experiments at once, each on its own platform (no live display
+        /// then; summaries in the files' order). They share the cores: see docs/BENCHMARKS.md.
+        #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
     },
     /// Check experiment files without running them; every error of a file at once. Exit: 0
     /// valid, 2 not.

@@ -126,7 +126,8 @@ async fn run_in_span(
         Some(external) => Deployment::External(crate::deploy::ExternalSystem::new(external)),
         None => Deployment::start(topology, seed, program).await?,
     };
-    tracing::info!(edge = %platform.edge_url(), processes = exp.system.processes, "platform up");
+    let platform_start_s = wall.elapsed().as_secs_f64();
+    tracing::info!(edge = %platform.edge_url(), processes = exp.system.processes, platform_start_s, "platform up");
     let mut device = topology.player.clone();
     device.watch_segments = exp.load.watch_segments.unwrap_or(device.watch_segments);
     let player = PlaybackClient::new(platform.edge_url(), device);
@@ -314,6 +315,7 @@ async fn run_in_span(
         seed,
         started_at,
         wall_time_s: wall.elapsed().as_secs_f64(),
+        platform_start_s,
         status,
         abort_reason,
         sequential,

@@ -1,5 +1,6 @@
 //! The services' HTTP handlers, one module per kind, sharing one instance context.
 
+mod downstream;
 mod edge;
 pub use edge::PLAY_FAILURE_HEADER;
 mod leaves;
@@ -13,12 +14,24 @@ use rand::{SeedableRng, rngs::SmallRng};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+/// An instance's guarded dependencies: one per role the handlers call by name, and the
+/// `internal` ones of a synthetic graph, which [`downstream`] calls before any handler.
+#[derive(Clone, Default)]
+pub(crate) struct Deps {
+    /// Dependencies the handlers call by role.
+    pub by_role: BTreeMap<Role, DepClient>,
+    /// Internal (mid-tier) dependencies.
+    pub internal: Vec<DepClient>,
+    /// How many of `internal` one request calls.
+    pub per_request: usize,
+}
+
 /// What one instance knows: its service-time model, its guarded dependencies and, for playback,
 /// the instances it steers players to.
 pub(crate) struct Ctx {
     service_time: Distribution,
     rng: Mutex<SmallRng>,
-    deps: BTreeMap<Role, DepClient>,
+    deps: Deps,
     /// Base URLs of the steered (CDN) instances.
     pub steered: Vec<String>,
     /// What is streamed (CDN segment sizes, playback's manifest).
@@ -29,7 +42,7 @@ impl Ctx {
     pub fn new(
         service_time: Distribution,
         seed: u64,
-        deps: BTreeMap<Role, DepClient>,
+        deps: Deps,
         steered: Vec<String>,
         media: Arc<crate::topology::MediaSpec>,
     ) -> Self {
@@ -47,7 +60,7 @@ impl Ctx {
 
     /// The guarded client for a dependency, if this service has one.
     pub fn dep(&self, role: Role) -> Option<&DepClient> {
-        self.deps.get(&role)
+        self.deps.by_role.get(&role)
     }
 }
 
@@ -56,14 +69,16 @@ pub(crate) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
     let router = match role {
         Role::Edge => return edge::router(ctx),
         Role::Playback | Role::Cdn => media::router(role, ctx.clone()),
+        Role::Internal => downstream::work_router(ctx.clone()),
         _ => leaves::router(role, ctx.clone()),
     };
-    router.route("/health", axum::routing::get(|| async { "ok" }))
+    let router = router.route("/health", axum::routing::get(|| async { "ok" }));
+    if ctx.deps.internal.is_empty() { router } else { downstream::wrap(router, ctx) }
 }
 
 /// Every route of every service as (path prefix, label), for metrics: a label per route
 /// pattern keeps the series bounded whatever paths clients send.
-const ROUTES: [(&str, &str); 12] = [
+const ROUTES: [(&str, &str); 13] = [
     ("/home", "/home"),
     ("/play/", "/play/{title}"),
     ("/health", "/health"),
@@ -76,6 +91,7 @@ const ROUTES: [(&str, &str); 12] = [
     ("/license/", "/license/{title}"),
     ("/manifest/", "/manifest/{title}"),
     ("/segments/", "/segments/{title}/{kbps}/{n}"),
+    ("/work", "/work"),
 ];
 
 /// The route pattern of `path`, or `other`.

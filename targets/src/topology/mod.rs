@@ -9,7 +9,9 @@ use std::time::Duration;
 pub const DEFAULT_TOPOLOGY: &str = include_str!("default.yaml");
 
 mod media;
+mod synthetic;
 pub use media::{AbrSpec, MediaSpec, PlayerSpec};
+pub use synthetic::SyntheticSpec;
 
 /// A whole platform.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,6 +51,9 @@ pub enum Role {
     License,
     /// Segment bytes.
     Cdn,
+    /// A mid-tier service of a synthetic graph: `/work` spends its service time after calling
+    /// its own dependencies (see [`Topology::synthetic`]). Never implied by a name.
+    Internal,
 }
 
 impl Role {
@@ -77,6 +82,7 @@ impl Role {
             Role::Playback => "playback",
             Role::License => "license",
             Role::Cdn => "cdn",
+            Role::Internal => "internal",
         }
     }
 
@@ -106,6 +112,10 @@ pub struct ServiceSpec {
     /// The service whose instances a `playback` service ranks in its manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steers: Option<String>,
+    /// How many of its `internal` dependencies one request calls, chosen by the request's user
+    /// (the same user takes the same path); default: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls_per_request: Option<u32>,
 }
 
 fn one() -> u32 {
@@ -325,6 +335,13 @@ impl Topology {
                 if policy.timeout.is_zero() {
                     return Err(invalid(name, format!("call to `{callee}` has a zero timeout")));
                 }
+                let callee_internal = self.role_of(callee) == Some(Role::Internal);
+                if self.role_of(name) == Some(Role::Internal) && !callee_internal {
+                    return Err(invalid(name, format!("an internal service calls only internal ones, not `{callee}`")));
+                }
+            }
+            if spec.calls_per_request == Some(0) {
+                return Err(invalid(name, "calls_per_request must be at least 1".into()));
             }
             if let Some(steered) = spec.steers.as_ref().filter(|s| !self.services.contains_key(*s)) {
                 return Err(invalid(name, format!("steers unknown service `{steered}`")));

@@ -2,21 +2,17 @@
 
 mod fault;
 mod render;
+mod run;
 mod serve;
 
 use crate::args::{Cli, Command, TargetsAction};
 use crate::{live, printer};
 use anyhow::Context;
-use chaos_engine::deploy::InstanceProgram;
-use chaos_engine::progress::Progress;
-use chaos_engine::report::{exporters, report_dir, write_report};
-use chaos_engine::verdict::Status;
-use chaos_engine::{Experiment, ExperimentErrors, Report, RunOptions, load_file, load_file_with};
+use chaos_engine::{Experiment, ExperimentErrors, Report, load_file, load_file_with};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use targets::Topology;
 
 /// Exit code for bad input or usage (clap uses it too).
@@ -26,7 +22,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logs(cli.verbose);
     match cli.command {
-        Command::Run { files, out, seed, quiet, mutant, dry_run, set } => {
+        Command::Run { files, out, seed, quiet, mutant, dry_run, set, jobs } => {
             let vars = set.into_iter().collect();
             let Ok(loaded) = load_all(&files, &vars) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
             let loaded = if mutant {
@@ -47,7 +43,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            run(&loaded, &out, seed, quiet)
+            run::run(&loaded, &run::Settings { out: &out, seed, quiet, jobs: usize::from(jobs) })
         }
         Command::Validate { files, set } => Ok(validate(&files, &set.into_iter().collect())),
         Command::Completions { shell } => {
@@ -146,56 +142,14 @@ fn validate(files: &[PathBuf], vars: &BTreeMap<String, String>) -> ExitCode {
     }
 }
 
-fn run(loaded: &[(Experiment, Topology)], out: &Path, seed: Option<u64>, quiet: bool) -> anyhow::Result<ExitCode> {
-    let runtime = runtime()?;
-    let program = std::env::current_exe().context("locating the chaos binary")?;
-    let instance_program = Some(InstanceProgram { program, args: vec!["__instance".into()] });
-    let mut worst = Status::Passed;
-    let stdout = std::io::stdout();
-    for (exp, topology) in loaded {
-        eprintln!("▶ {} — {}", exp.name, printer::plan_line(exp));
-        let (progress, shown) = tokio::sync::watch::channel(Progress::default());
-        let opts = RunOptions { seed, instance_program: instance_program.clone(), progress: Some(Arc::new(progress)) };
-        let style = live::Style::choose(quiet, exp.total());
-        let report = runtime.block_on(async {
-            let display = tokio::spawn(live::follow(shown, style));
-            let report = chaos_engine::run(exp, topology, &opts, shutdown_signal()).await;
-            drop(opts);
-            let _ = display.await;
-            report
-        })?;
-        let dir = report_dir(out, &report);
-        let written = write_report(&dir, &report, &exporters(&report))
-            .with_context(|| format!("writing the report to {}", dir.display()))?;
-        printer::summary(&mut stdout.lock(), &report, &written, quiet)?;
-        printer::failed_checks(&mut std::io::stderr().lock(), &report)?;
-        worst = worse(worst, report.status);
-        if report.status == Status::Aborted && report.abort_reason.as_deref() == Some("interrupted by a signal") {
-            break;
-        }
-    }
-    stdout.lock().flush()?;
-    Ok(ExitCode::from(worst.exit_code()))
-}
-
-/// Aborted outranks failed, which outranks passed.
-fn worse(a: Status, b: Status) -> Status {
-    let rank = |s| match s {
-        Status::Passed => 0,
-        Status::Failed => 1,
-        Status::Aborted => 2,
-    };
-    if rank(b) > rank(a) { b } else { a }
-}
-
 /// A multi-threaded runtime for one command.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
 }
 
 /// A future that resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called
 /// (not when first polled), so a signal during start-up is caught too. Call it inside the runtime.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).ok();
     let mut term = signal(SignalKind::terminate()).ok();

@@ -138,6 +138,9 @@ fn resolve_topology(name: &str, base: &Path) -> Result<Topology, String> {
     if name == "default" {
         return Ok(Topology::default_platform());
     }
+    if let Some(spec) = targets::SyntheticSpec::parse(name) {
+        return Topology::synthetic(&spec?).map_err(|e| format!("topology {name}: {e}"));
+    }
     let path: PathBuf = base.join(name);
     let src = std::fs::read_to_string(&path).map_err(|e| format!("cannot read topology {}: {e}", path.display()))?;
     Topology::from_yaml(&src).map_err(|e| format!("topology {}: {e}", path.display()))

@@ -10,12 +10,13 @@ use targets::InstanceInfo;
 
 /// A fault step's target. In YAML a plain string names a service (all its instances) or one
 /// instance (`cdn-1`); a map selects: `{ service: cdn, count: 2 }`, `{ service: cdn, percent: 50 }`,
-/// `{ zone: zone-a }`, `{ zone: zone-b, service: license }`.
+/// `{ zone: zone-a }`, `{ zone: zone-b, service: license }`; a `service` ending in `*` matches
+/// every service with that prefix (`{ service: "mid-*", percent: 10 }`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Target {
     /// A service or instance name (the string form).
     pub name: Option<String>,
-    /// Instances of this service.
+    /// Instances of this service (`prefix*`: of every service starting with `prefix`).
     pub service: Option<String>,
     /// Instances in this zone.
     pub zone: Option<String>,
@@ -48,7 +49,7 @@ impl Target {
     fn candidates<'a>(&self, all: &'a [InstanceInfo]) -> Vec<&'a InstanceInfo> {
         all.iter()
             .filter(|i| self.name.as_ref().is_none_or(|n| *n == i.name || *n == i.service))
-            .filter(|i| self.service.as_ref().is_none_or(|s| *s == i.service))
+            .filter(|i| self.service.as_ref().is_none_or(|s| service_matches(s, &i.service)))
             .filter(|i| self.zone.as_ref().is_none_or(|z| *z == i.zone))
             .collect()
     }
@@ -98,6 +99,14 @@ impl Target {
             hit.sort_by(|a, b| a.name.cmp(&b.name));
         }
         hit.into_iter().map(|i| i.name.clone()).collect()
+    }
+}
+
+/// `pattern` names `service`, or ends in `*` and prefixes it.
+fn service_matches(pattern: &str, service: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => service.starts_with(prefix),
+        None => pattern == service,
     }
 }
 
@@ -196,6 +205,16 @@ mod tests {
         assert!(some_seed_differs);
         let half = Target { service: Some("cdn".into()), percent: Some(50.0), ..Target::default() };
         assert_eq!(half.resolve(&all, 5).len(), 2, "50 % of 3 rounds up");
+    }
+
+    #[test]
+    fn a_service_prefix_selects_a_seeded_share_of_a_synthetic_mid_tier() {
+        let all = Topology::synthetic(&targets::SyntheticSpec::new(700)).unwrap().instances();
+        let tenth = Target { service: Some("mid-*".into()), percent: Some(10.0), ..Target::default() };
+        let hit = tenth.resolve(&all, 42);
+        assert_eq!(hit.len(), 70, "10 % of 691 mid-tier instances, rounded up");
+        assert!(hit.iter().all(|i| i.starts_with("mid-")));
+        assert!(Target { service: Some("mid".into()), ..Target::default() }.validate(&all).is_err());
     }
 
     #[test]

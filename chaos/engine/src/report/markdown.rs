@@ -44,8 +44,16 @@ impl Exporter for Markdown {
         }
         let _ = writeln!(
             s,
-            "Seed {} · {:.0} sessions/s · warm-up {}s · measured {}s · {} sessions sent, {} dropped · started {}\n",
-            r.seed, r.load.rate_per_s, r.load.warmup_s, r.load.duration_s, r.load.sent, r.load.dropped, r.started_at
+            "Seed {} · {:.0} sessions/s · warm-up {}s · measured {}s · {} sessions sent, {} dropped · started {} · \
+             platform up in {:.2} s\n",
+            r.seed,
+            r.load.rate_per_s,
+            r.load.warmup_s,
+            r.load.duration_s,
+            r.load.sent,
+            r.load.dropped,
+            r.started_at,
+            r.platform_start_s
         );
 
         let _ = writeln!(s, "## Checks\n\n| | check | kind | phase | bound | observed |\n|---|---|---|---|---|---|");

@@ -57,6 +57,9 @@ pub struct Report {
     pub started_at: String,
     /// Wall-clock length of the run, seconds.
     pub wall_time_s: f64,
+    /// Wall-clock time the system took to come up (every instance listening), seconds.
+    #[serde(default)]
+    pub platform_start_s: f64,
     /// The verdict.
     pub status: Status,
     /// Why the run stopped early, when it did.

@@ -1,0 +1,106 @@
+//! `chaos run`: experiments one after another with a live display, or up to `--jobs` at once.
+//!
+//! Side by side, each experiment has its own platform on its own loopback ports; they share
+//! the machine's cores, so latency KPIs carry the others' load (see docs/BENCHMARKS.md, item 6).
+//! The live display follows one run, so it is off when more than one runs; each summary is
+//! printed in the files' order as soon as it and those before it are done.
+
+use super::runtime;
+use crate::{live, printer};
+use anyhow::Context;
+use chaos_engine::deploy::InstanceProgram;
+use chaos_engine::progress::Progress;
+use chaos_engine::report::{exporters, report_dir, write_report};
+use chaos_engine::verdict::Status;
+use chaos_engine::{Experiment, Report, RunError, RunOptions};
+use futures_util::stream::{self, StreamExt};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use targets::Topology;
+use tokio::sync::watch;
+
+/// How `chaos run` runs.
+pub(crate) struct Settings<'a> {
+    pub out: &'a Path,
+    pub seed: Option<u64>,
+    pub quiet: bool,
+    pub jobs: usize,
+}
+
+pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    let program = std::env::current_exe().context("locating the chaos binary")?;
+    let program = InstanceProgram { program, args: vec!["__instance".into()] };
+    let jobs = s.jobs.max(1);
+    runtime.block_on(async {
+        // One signal watcher for every run: each rolls back, and no new one starts.
+        let (signal_tx, signalled) = watch::channel(false);
+        tokio::spawn(async move {
+            super::shutdown_signal().await;
+            signal_tx.send_replace(true);
+        });
+        let runs = loaded.iter().map(|(exp, topology)| {
+            let opts = RunOptions { seed: s.seed, instance_program: Some(program.clone()), progress: None };
+            one(exp, topology, opts, (jobs == 1).then(|| live::Style::choose(s.quiet, exp.total())), signalled.clone())
+        });
+        let mut results = stream::iter(runs).buffered(jobs);
+        let mut worst = Status::Passed;
+        while let Some(done) = results.next().await {
+            let Some(report) = done else { break };
+            let report = report?;
+            worst = worse(worst, finish(&report, s)?);
+        }
+        std::io::stdout().lock().flush()?;
+        Ok(ExitCode::from(worst.exit_code()))
+    })
+}
+
+/// Runs one experiment (unless a signal came first), following it live when `style` is given.
+async fn one(
+    exp: &Experiment,
+    topology: &Topology,
+    mut opts: RunOptions,
+    style: Option<live::Style>,
+    signalled: watch::Receiver<bool>,
+) -> Option<Result<Report, RunError>> {
+    if *signalled.borrow() {
+        return None;
+    }
+    eprintln!("▶ {} — {}", exp.name, printer::plan_line(exp));
+    let stop = {
+        let mut rx = signalled.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    };
+    let Some(style) = style else { return Some(chaos_engine::run(exp, topology, &opts, stop).await) };
+    let (progress, shown) = watch::channel(Progress::default());
+    opts.progress = Some(Arc::new(progress));
+    let display = tokio::spawn(live::follow(shown, style));
+    let report = chaos_engine::run(exp, topology, &opts, stop).await;
+    drop(opts);
+    let _ = display.await;
+    Some(report)
+}
+
+/// Writes a run's report and prints its summary; returns its verdict.
+fn finish(report: &Report, s: &Settings) -> anyhow::Result<Status> {
+    let dir = report_dir(s.out, report);
+    let written = write_report(&dir, report, &exporters(report))
+        .with_context(|| format!("writing the report to {}", dir.display()))?;
+    printer::summary(&mut std::io::stdout().lock(), report, &written, s.quiet)?;
+    printer::failed_checks(&mut std::io::stderr().lock(), report)?;
+    Ok(report.status)
+}
+
+/// Aborted outranks failed, which outranks passed.
+fn worse(a: Status, b: Status) -> Status {
+    let rank = |s| match s {
+        Status::Passed => 0,
+        Status::Failed => 1,
+        Status::Aborted => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
