@@ -2,7 +2,7 @@
 //! absorbed by its caller's fallback, and without that fallback the failure reaches Play.
 
 use chaos_fault::{Fault, Rule, Scope};
-use targets::{PlayFailure, Platform, PlaybackClient, SyntheticSpec, Topology};
+use targets::{Platform, PlayFailure, PlaybackClient, SyntheticSpec, Topology};
 use tokio::time::Instant;
 
 /// The default platform plus three mid-tier services in one layer, every one called by every

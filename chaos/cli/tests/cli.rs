@@ -308,3 +308,34 @@ fn completions_are_generated_for_each_shell_and_an_unknown_shell_is_a_usage_erro
     }
     chaos().args(["completions", "cmd.exe"]).assert().code(2);
 }
+
+#[test]
+fn side_by_side_runs_overlap_print_in_file_order_and_exit_with_the_worst() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = write(
+        dir.path(),
+        "slow.yaml",
+        "name: slow\nload: { rate: 10/s, warmup: 1s, duration: 4s }\ngates:\n  - { kpi: play_success_ratio, at_least: 0.5 }\n",
+    );
+    let doomed = write(
+        dir.path(),
+        "doomed.yaml",
+        "name: doomed\nload: { rate: 10/s, warmup: 1s, duration: 2s }\nfaults:\n  - { at: 0s, for: 2s, target: cdn, fault: kill }\ngates:\n  - { kpi: play_success_ratio, at_least: 0.5 }\n",
+    );
+    let out = dir.path().join("out");
+    let run =
+        chaos().args(["run", "--quiet", "--jobs", "2", "--out"]).arg(&out).arg(&slow).arg(&doomed).assert().code(1);
+    let stdout = String::from_utf8_lossy(&run.get_output().stdout).to_string();
+    let (a, b) = (stdout.find("slow: PASSED").unwrap(), stdout.find("doomed: FAILED").unwrap());
+    assert!(a < b, "summaries out of the files' order:\n{stdout}");
+    let started = |name: &str| {
+        let dir = std::fs::read_dir(out.join(name)).unwrap().next().unwrap().unwrap().path();
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        humantime::parse_rfc3339(r["started_at"].as_str().unwrap()).unwrap()
+    };
+    // One after another, `doomed` would start after `slow`'s 5 s; side by side, together.
+    let gap = started("doomed").duration_since(started("slow")).unwrap_or_default();
+    assert!(gap < Duration::from_secs(3), "the runs did not overlap: {gap:?} apart");
+    chaos().args(["run", "--jobs", "0"]).arg(&slow).assert().code(2);
+}

@@ -330,18 +330,7 @@ impl QoeSums {
 
 impl Default for PhaseStats {
     fn default() -> Self {
-        Self {
-            sessions: 0,
-            plays: 0,
-            play_ok: 0,
-            home_ok: 0,
-            home_degraded: 0,
-            failovers: 0,
-            failures: BTreeMap::new(),
-            ttff_us: latency_histogram(),
-            home_us: latency_histogram(),
-            qoe: QoeSums::default(),
-        }
+        Self::with_histograms(latency_histogram)
     }
 }
 
@@ -360,9 +349,30 @@ fn compact_histogram() -> Histogram<u64> {
 }
 
 impl PhaseStats {
+    fn with_histograms(histogram: fn() -> Histogram<u64>) -> Self {
+        Self {
+            sessions: 0,
+            plays: 0,
+            play_ok: 0,
+            home_ok: 0,
+            home_degraded: 0,
+            failovers: 0,
+            failures: BTreeMap::new(),
+            ttff_us: histogram(),
+            home_us: histogram(),
+            qoe: QoeSums::default(),
+        }
+    }
+
     /// Empty figures with small histograms, for per-second buckets.
     pub fn compact() -> Self {
-        Self { ttff_us: compact_histogram(), home_us: compact_histogram(), ..Self::default() }
+        Self::with_histograms(compact_histogram)
+    }
+
+    /// Empty figures whose histograms are stand-ins of a few bytes, for a bucket whose real
+    /// histograms are kept encoded elsewhere.
+    pub(crate) fn stub() -> Self {
+        Self::with_histograms(|| Histogram::new_with_bounds(1, 2, 0).expect("static bounds are valid"))
     }
 
     /// Adds another phase's figures into these.

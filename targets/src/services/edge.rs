@@ -33,11 +33,7 @@ struct Edge {
 
 pub(super) fn router(ctx: Arc<Ctx>) -> Router {
     let edge = Arc::new(Edge { ctx, grants: Mutex::default(), catalog: Mutex::default() });
-    Router::new()
-        .route("/home", get(home))
-        .route("/play/{title}", get(play))
-        .route("/health", get(|| async { "ok" }))
-        .with_state(edge)
+    Router::new().route("/home", get(home)).route("/play/{title}", get(play)).with_state(edge)
 }
 
 /// A dependency failed and no fallback covered it.

@@ -67,7 +67,7 @@ impl Ctx {
 /// The router of a service of `role`.
 pub(crate) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
     let router = match role {
-        Role::Edge => return edge::router(ctx),
+        Role::Edge => edge::router(ctx.clone()),
         Role::Playback | Role::Cdn => media::router(role, ctx.clone()),
         Role::Internal => downstream::work_router(ctx.clone()),
         _ => leaves::router(role, ctx.clone()),

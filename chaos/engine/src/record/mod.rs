@@ -1,6 +1,8 @@
 //! [`Recorder`]: session outcomes sorted into phases and one-second buckets by intended start,
 //! so that figures can be read per phase, per second, or over any sliding window.
 
+mod seconds;
+
 use crate::cohorts::Side;
 use crate::kpi::{Kpi, Phase, PhaseStats};
 use serde::{Deserialize, Serialize};
@@ -62,7 +64,7 @@ pub struct SeriesPoint {
 struct Inner {
     phases: BTreeMap<Phase, PhaseStats>,
     cohorts: BTreeMap<(Side, Phase), PhaseStats>,
-    seconds: Vec<PhaseStats>,
+    seconds: seconds::Seconds,
 }
 
 /// Collects outcomes while the run goes on; safe to share between session tasks.
@@ -103,11 +105,7 @@ impl Recorder {
                 record(inner.cohorts.entry((side, p)).or_default());
             }
         }
-        let second = offset.as_secs() as usize;
-        if inner.seconds.len() <= second {
-            inner.seconds.resize_with(second + 1, PhaseStats::compact);
-        }
-        record(&mut inner.seconds[second]);
+        inner.seconds.add(offset.as_secs() as usize, record);
     }
 
     /// A copy of a phase's figures so far.
@@ -131,11 +129,7 @@ impl Recorder {
     /// The figures of sessions meant to start in whole seconds `[from, to)` after warm-up.
     pub fn window(&self, from: u64, to: u64) -> PhaseStats {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = PhaseStats::compact();
-        for s in inner.seconds.iter().take(to as usize).skip(from as usize) {
-            out.merge(s);
-        }
-        out
+        inner.seconds.merged(from as usize, to as usize)
     }
 
     /// The worst value of `kpi` over every `window` (whole seconds) inside `[from, to)`:
@@ -164,17 +158,14 @@ impl Recorder {
     pub fn series(&self) -> Vec<SeriesPoint> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let pct = |s: &PhaseStats, q| (!s.ttff_us.is_empty()).then(|| s.ttff_us.value_at_quantile(q) as f64 / 1000.0);
-        inner
-            .seconds
-            .iter()
-            .enumerate()
-            .map(|(t, s)| SeriesPoint {
-                t_s: t as u32,
-                sessions: s.sessions,
-                play_ok: s.play_ok,
-                ttff_p50_ms: pct(s, 0.5),
-                ttff_p99_ms: pct(s, 0.99),
-            })
-            .collect()
+        let points = inner.seconds.map(|s| (s.sessions, s.play_ok, pct(s, 0.5), pct(s, 0.99)));
+        let point = |(t, (sessions, play_ok, ttff_p50_ms, ttff_p99_ms))| SeriesPoint {
+            t_s: t as u32,
+            sessions,
+            play_ok,
+            ttff_p50_ms,
+            ttff_p99_ms,
+        };
+        points.into_iter().enumerate().map(point).collect()
     }
 }
