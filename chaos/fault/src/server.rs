@@ -75,27 +75,15 @@ impl Instance {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let serve = move |stream| {
-            let svc = TowerToHyperService::new(svc.clone());
-            async move {
-                // A connection error (including an injected reset) just ends this connection.
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-            }
-        };
-        Self::bind_conn(name, addr, serve).await
-    }
-
-    /// Like [`Instance::bind`], with the whole of each accepted connection's life given to
-    /// `serve` (its future ends the connection when it ends): for a server that must own more
-    /// than a service per connection, such as the proxy's upstream connection.
-    pub async fn bind_conn<F, Fut>(name: impl Into<String>, addr: SocketAddr, serve: F) -> io::Result<Self>
-    where
-        F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let serve: ServeConn = Arc::new(move |stream| Box::pin(serve(stream)));
+        let serve: ServeConn = Arc::new(move |stream| {
+            let svc = TowerToHyperService::new(svc.clone());
+            Box::pin(async move {
+                // A connection error (including an injected reset) just ends this connection.
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            })
+        });
         let shared = Arc::new(Shared {
             name: name.into(),
             addr,

@@ -126,14 +126,16 @@ fn decode(bytes: &[u8]) -> Histogram<u64> {
 mod tests {
     use super::*;
 
+    fn fill(p: &mut PhaseStats, n: u64) {
+        for i in 0..n {
+            p.sessions += 1;
+            p.play_ok += 1;
+            let _ = p.ttff_us.record(10_000 + i * 37);
+        }
+    }
+
     fn add_sessions(seconds: &mut Seconds, second: usize, n: u64) {
-        seconds.add(second, |p| {
-            for i in 0..n {
-                p.sessions += 1;
-                p.play_ok += 1;
-                let _ = p.ttff_us.record(10_000 + i * 37);
-            }
-        });
+        seconds.add(second, |p| fill(p, n));
     }
 
     #[test]
@@ -143,11 +145,7 @@ mod tests {
         for s in 0..100 {
             add_sessions(&mut sealed, s, 1000);
             let mut p = PhaseStats::compact();
-            for i in 0..1000u64 {
-                p.sessions += 1;
-                p.play_ok += 1;
-                let _ = p.ttff_us.record(10_000 + i * 37);
-            }
+            fill(&mut p, 1000);
             open.push(p);
         }
         assert_eq!(sealed.sealed_below, 100 - SEAL_LAG);

@@ -49,19 +49,6 @@ impl<S> FaultService<S> {
     pub fn into_inner(self) -> S {
         self.inner
     }
-
-    /// The same faults (table, draws, timer, context) in front of another service: for a
-    /// server that builds its inner service per connection, so that every connection draws
-    /// from the one sequence instead of each starting it again.
-    pub fn with_inner<T>(&self, inner: T) -> FaultService<T> {
-        FaultService {
-            inner,
-            table: self.table.clone(),
-            draws: self.draws.clone(),
-            context: self.context.clone(),
-            timer: self.timer,
-        }
-    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for FaultService<S>
