@@ -18,11 +18,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
-type ServeConn = Arc<dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+mod net;
+use net::Listener;
+pub use net::{MemListener, MemNet, Net, Stream};
+
+type ServeConn = Arc<dyn Fn(Stream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// One running (or killed) instance of a service on a fixed address.
 ///
@@ -43,6 +46,7 @@ pub struct Instance {
 
 struct Shared {
     name: String,
+    net: Net,
     addr: SocketAddr,
     serve: ServeConn,
     up: AtomicBool,
@@ -75,7 +79,21 @@ impl Instance {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let listener = TcpListener::bind(addr).await?;
+        Self::bind_on(&Net::Tcp, name, addr, svc).await
+    }
+
+    /// [`Instance::bind`] on `net`: TCP, or an in-memory [`MemNet`] (dial it with
+    /// [`MemNet::connect`]).
+    pub async fn bind_on<S, B>(net: &Net, name: impl Into<String>, addr: SocketAddr, svc: S) -> io::Result<Self>
+    where
+        S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let listener = Listener::bind(net, addr).await?;
         let addr = listener.local_addr()?;
         let serve: ServeConn = Arc::new(move |stream| {
             let svc = TowerToHyperService::new(svc.clone());
@@ -86,6 +104,7 @@ impl Instance {
         });
         let shared = Arc::new(Shared {
             name: name.into(),
+            net: net.clone(),
             addr,
             serve,
             up: AtomicBool::new(false),
@@ -149,7 +168,7 @@ impl Instance {
         }
         let mut tries = 0;
         let listener = loop {
-            match TcpListener::bind(self.shared.addr).await {
+            match Listener::bind(&self.shared.net, self.shared.addr).await {
                 Ok(l) => break l,
                 // The port may linger for a moment after close; bounded retries.
                 Err(e) if tries >= 50 => return Err(e),
@@ -170,7 +189,7 @@ impl Instance {
         self.shared.up.store(false, Ordering::Release);
     }
 
-    fn start(&self, life: &mut Life, listener: TcpListener) {
+    fn start(&self, life: &mut Life, listener: Listener) {
         let (stop, stopped) = watch::channel(());
         let serve = self.shared.serve.clone();
         life.stop = Some(stop);
@@ -189,13 +208,12 @@ impl Instance {
     }
 }
 
-async fn accept_loop(listener: TcpListener, serve: ServeConn, mut stopped: watch::Receiver<()>) {
+async fn accept_loop(mut listener: Listener, serve: ServeConn, mut stopped: watch::Receiver<()>) {
     loop {
         tokio::select! {
             _ = stopped.changed() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
+                Ok(stream) => {
                     let conn = serve(stream);
                     let mut stopped = stopped.clone();
                     tokio::spawn(async move {

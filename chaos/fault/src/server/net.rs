@@ -1,0 +1,162 @@
+//! Where an instance listens: a TCP socket, or an in-memory network.
+//!
+//! [`MemNet`] is a network inside the process: a listener is a channel of `tokio::io::duplex`
+//! streams registered under an address, and dialing that address hands it one end. Every byte
+//! stays inside the runtime, so on a paused tokio clock "nothing can happen" really means the
+//! next timer, and the clock can jump there (virtual time, issue 9). Killing an instance drops
+//! its listener (dialing is refused) and its streams (the peers see the connection end), as
+//! closing a socket does.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// Bytes buffered in each direction of an in-memory connection.
+const PIPE: usize = 64 * 1024;
+
+/// The network instances listen on.
+#[derive(Clone, Debug, Default)]
+pub enum Net {
+    /// Real TCP sockets.
+    #[default]
+    Tcp,
+    /// An in-memory network.
+    Mem(MemNet),
+}
+
+/// An in-memory network: addresses → listeners. Clones share the network.
+#[derive(Clone, Debug, Default)]
+pub struct MemNet {
+    inner: Arc<Mutex<MemInner>>,
+}
+
+#[derive(Debug, Default)]
+struct MemInner {
+    listeners: HashMap<SocketAddr, mpsc::UnboundedSender<DuplexStream>>,
+    /// Ports handed out for port 0, counting from 10,000.
+    next_port: u16,
+}
+
+impl MemNet {
+    /// An empty network.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Listens on `addr`; port 0 picks a free one. `AddrInUse` when the address is taken.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<MemListener> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut addr = addr;
+        if addr.port() == 0 {
+            loop {
+                inner.next_port = inner.next_port.max(10_000).wrapping_add(1).max(10_001);
+                addr.set_port(inner.next_port);
+                if !inner.listeners.contains_key(&addr) {
+                    break;
+                }
+            }
+        }
+        if inner.listeners.get(&addr).is_some_and(|tx| !tx.is_closed()) {
+            return Err(io::ErrorKind::AddrInUse.into());
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        inner.listeners.insert(addr, tx);
+        Ok(MemListener { addr, rx })
+    }
+
+    /// Opens a connection to `addr`; `ConnectionRefused` when nothing listens there.
+    pub fn connect(&self, addr: SocketAddr) -> io::Result<DuplexStream> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let listener = inner.listeners.get(&addr).ok_or(io::ErrorKind::ConnectionRefused)?;
+        let (ours, theirs) = tokio::io::duplex(PIPE);
+        listener.send(theirs).map_err(|_| io::Error::from(io::ErrorKind::ConnectionRefused))?;
+        Ok(ours)
+    }
+}
+
+/// A listener on a [`MemNet`]; dropping it closes the address.
+#[derive(Debug)]
+pub struct MemListener {
+    addr: SocketAddr,
+    rx: mpsc::UnboundedReceiver<DuplexStream>,
+}
+
+/// A listener of either network.
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Mem(MemListener),
+}
+
+impl Listener {
+    pub async fn bind(net: &Net, addr: SocketAddr) -> io::Result<Self> {
+        match net {
+            Net::Tcp => TcpListener::bind(addr).await.map(Listener::Tcp),
+            Net::Mem(mem) => mem.bind(addr).map(Listener::Mem),
+        }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Listener::Tcp(l) => l.local_addr(),
+            Listener::Mem(l) => Ok(l.addr),
+        }
+    }
+
+    pub async fn accept(&mut self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => {
+                let (stream, _) = l.accept().await?;
+                let _ = stream.set_nodelay(true);
+                Ok(Stream::Tcp(stream))
+            }
+            Listener::Mem(l) => l.rx.recv().await.map(Stream::Mem).ok_or_else(|| io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+/// A connection of either network.
+#[derive(Debug)]
+pub enum Stream {
+    /// A TCP connection.
+    Tcp(TcpStream),
+    /// An in-memory connection.
+    Mem(DuplexStream),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Mem(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Mem(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Mem(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Mem(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
