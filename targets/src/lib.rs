@@ -27,7 +27,7 @@ mod services;
 mod stats;
 mod topology;
 
-pub use client::{DepClient, DepRequest, DepResponse, Ejection, Endpoints};
+pub use client::{Connector, DepClient, DepRequest, DepResponse, Ejection, Endpoints, HttpClient, Io, http_client};
 pub use guards::{GuardCounters, GuardStats};
 pub use platform::{InstanceHandle, Platform, PlatformError};
 pub use player::stream::Qoe;

@@ -8,7 +8,7 @@ use crate::stats::{InstanceStats, StatsSnapshot};
 use crate::topology::{Role, Topology};
 use chaos_fault::FaultTable;
 use chaos_fault::control::{ControlConfig, ControlError, ControlServer, Registry};
-use chaos_fault::server::Instance;
+use chaos_fault::server::{Instance, Net};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -64,7 +64,13 @@ pub enum PlatformError {
 impl Platform {
     /// Starts every service of `topology` (dependencies first), each instance seeded from `seed`.
     pub async fn start(topology: &Topology, seed: u64) -> Result<Self, PlatformError> {
-        let http = http_client();
+        Self::start_on(&Net::Tcp, topology, seed).await
+    }
+
+    /// [`Platform::start`] on `net`: with an in-memory network no socket is opened, and the
+    /// instances are reached through [`http_client`](crate::http_client) on the same network.
+    pub async fn start_on(net: &Net, topology: &Topology, seed: u64) -> Result<Self, PlatformError> {
+        let http = http_client(net);
         let mut urls = Urls::new();
         let mut instances = Vec::new();
         let mut guards = Vec::new();
@@ -75,7 +81,7 @@ impl Platform {
             guards.extend(edges);
             for (i, instance) in topology.instance_names(&name).into_iter().enumerate() {
                 let (svc, table, stats) = assemble::instance(topology, &name, &instance, seed, &deps, &urls);
-                let server = Instance::bind(instance.clone(), ([127, 0, 0, 1], 0).into(), svc)
+                let server = Instance::bind_on(net, instance.clone(), ([127, 0, 0, 1], 0).into(), svc)
                     .await
                     .map_err(|source| PlatformError::Bind { instance: instance.clone(), source })?;
                 urls.entry(name.clone()).or_default().push(server.url());

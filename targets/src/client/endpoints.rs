@@ -6,13 +6,15 @@
 //! instance is ejected. tower has no such layer (its `balance` needs a load metric and discovery
 //! for each endpoint), and these few lines fit the round-robin here.
 
+use super::connector::Connector;
 use super::{DepRequest, DepResponse};
 use crate::guards::GuardCounters;
 use bytes::Bytes;
 use chaos_fault::BoxError;
+use chaos_fault::server::Net;
 use futures_util::future::BoxFuture;
 use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -22,13 +24,11 @@ use tokio::time::Instant;
 use tower::Service;
 
 /// The HTTP/1 connection pool shared by all clients of a platform.
-pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+pub type HttpClient = Client<Connector, Empty<Bytes>>;
 
-/// Builds the shared pool.
-pub fn http_client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(connector)
+/// Builds the shared pool, dialing over `net` (the network the instances listen on).
+pub fn http_client(net: &Net) -> HttpClient {
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(Connector::new(net))
 }
 
 /// Outlier ejection settings; `eject_after: 0` switches it off.

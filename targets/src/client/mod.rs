@@ -7,9 +7,11 @@
 //! client only says whether its fallback is enabled and counts what fired in [`GuardCounters`].
 
 mod breaker;
+mod connector;
 mod endpoints;
 mod policy;
 
+pub use connector::{Connector, Io};
 pub use endpoints::{Ejection, Endpoints, HttpClient, http_client};
 
 use crate::guards::GuardCounters;

@@ -37,7 +37,7 @@ pub async fn run_instance() -> Result<(), ChildError> {
     let spec: InstanceSpec = serde_json::from_slice(&line).map_err(|e| ChildError::Spec(e.to_string()))?;
     die_with_parent(spec.parent_pid)?;
 
-    let http = http_client();
+    let http = http_client(&chaos_fault::server::Net::Tcp);
     let (deps, guard_edges) = assemble::clients(&spec.topology, &spec.service, &spec.urls, &http);
     let (stack, table, stats) =
         assemble::instance(&spec.topology, &spec.service, &spec.instance, spec.seed, &deps, &spec.urls);
