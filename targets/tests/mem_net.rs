@@ -1,24 +1,36 @@
-//! The platform on the in-memory network: every instance-to-instance call goes through
-//! `tokio::io::duplex` streams, and the process opens no socket for it.
+//! The platform on the in-memory network: the device's calls and every instance-to-instance
+//! call go through `tokio::io::duplex` streams, and the process opens no socket for them.
 
 use chaos_fault::server::{MemNet, Net};
 use http_body_util::{BodyExt, Empty};
-use targets::{Platform, Topology, http_client};
+use targets::{Platform, PlaybackClient, Topology, http_client};
+use tokio::time::Instant;
 
-/// Sockets this process has open (Linux: `socket:[…]` links in /proc/self/fd).
-fn sockets() -> usize {
+/// TCP sockets this process has open (Linux: `socket:[INODE]` links in /proc/self/fd whose inode
+/// is in /proc/self/net/tcp or tcp6; tokio's own signal socketpair is not TCP).
+fn tcp_sockets() -> usize {
+    let inodes: std::collections::HashSet<String> = ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|table| {
+            table.lines().skip(1).filter_map(|l| l.split_whitespace().nth(9).map(String::from)).collect::<Vec<_>>()
+        })
+        .collect();
     std::fs::read_dir("/proc/self/fd")
         .map(|fds| {
             fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .filter_map(|target| {
+                    target.to_string_lossy().strip_prefix("socket:[")?.strip_suffix(']').map(String::from)
+                })
+                .filter(|inode| inodes.contains(inode))
                 .count()
         })
         .unwrap_or(0)
 }
 
 #[tokio::test]
-async fn a_play_through_the_edge_and_its_dependencies_opens_no_socket() {
-    let before = sockets();
+async fn sessions_through_the_edge_its_dependencies_and_the_cdns_open_no_socket() {
+    let before = tcp_sockets();
     let net = Net::Mem(MemNet::new());
     let topology = Topology::default_platform();
     let platform = Platform::start_on(&net, &topology, 42).await.unwrap();
@@ -36,7 +48,33 @@ async fn a_play_through_the_edge_and_its_dependencies_opens_no_socket() {
     for called in ["edge", "auth", "playback", "license", "history"] {
         assert!(stats[called].requests >= 1, "{called} was not called");
     }
-    if std::path::Path::new("/proc/self/fd").exists() {
-        assert_eq!(sockets(), before, "a socket was opened");
+    let player = PlaybackClient::on(&net, platform.edge_url(), topology.player.clone());
+    for n in 0..3 {
+        let out = player.session(&format!("u{n}"), "t3", Instant::now()).await;
+        let play = out.play.as_ref().unwrap();
+        assert!(out.home.ok && play.ok && play.qoe.is_some(), "{out:?}");
     }
+    assert!(platform.service_stats()["cdn"].requests >= 3);
+    if std::path::Path::new("/proc/self/fd").exists() {
+        assert_eq!(tcp_sockets(), before, "a TCP socket was opened");
+    }
+}
+
+/// On tokio's paused clock the runtime's clock only moves when every task waits for a timer:
+/// service times, timeouts and the player's buffer then take no wall time.
+#[tokio::test(start_paused = true)]
+async fn a_session_in_memory_runs_on_a_paused_clock() {
+    let net = Net::Mem(MemNet::new());
+    let topology = Topology::default_platform();
+    let platform = Platform::start_on(&net, &topology, 42).await.unwrap();
+    let player = PlaybackClient::on(&net, platform.edge_url(), topology.player.clone());
+    let start = Instant::now();
+    let out = player.session("u1", "t3", start).await;
+    let play = out.play.unwrap();
+    assert!(out.home.ok && play.ok, "{:?}", play);
+    assert!(play.qoe.unwrap().played > std::time::Duration::ZERO);
+    // The paused clock moves only when every task waits on a timer (here the services' service
+    // times): the first frame came after a positive stretch of virtual time.
+    let ttff = play.ttff.unwrap();
+    assert!(ttff > std::time::Duration::ZERO && start.elapsed() >= ttff, "{ttff:?}");
 }

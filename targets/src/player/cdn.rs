@@ -1,8 +1,10 @@
 //! Segments over HTTP: `GET {cdn}/segments/{title}/{kbps}/{n}`, the body read chunk by chunk so
 //! the session loop can see a stall or abandon the download.
 
-use super::PlaybackClient;
 use super::stream::{SegmentBody, SegmentSource};
+use super::{Answer, PlaybackClient};
+use http_body_util::BodyExt;
+use tokio::time::timeout_at;
 
 /// The CDNs of one manifest, for one user and title.
 pub(super) struct HttpSource<'a> {
@@ -12,8 +14,9 @@ pub(super) struct HttpSource<'a> {
     pub title: &'a str,
 }
 
-/// A response whose body is being read. Dropping it mid-body closes its connection.
-pub(super) struct HttpBody(reqwest::Response);
+/// A response whose body is being read, by the attempt's deadline. Dropping it mid-body
+/// closes its connection.
+pub(super) struct HttpBody(Answer);
 
 impl SegmentSource for HttpSource<'_> {
     type Body = HttpBody;
@@ -21,9 +24,8 @@ impl SegmentSource for HttpSource<'_> {
     async fn open(&self, cdn: usize, kbps: u32, n: u32) -> Result<HttpBody, ()> {
         let base = self.cdns.get(cdn).ok_or(())?;
         let url = format!("{base}/segments/{}/{kbps}/{n}", self.title);
-        let req = self.client.get(url, self.client.spec.cdn_timeout).header(crate::USER_HEADER, self.user);
-        match req.send().await {
-            Ok(res) if res.status().is_success() => Ok(HttpBody(res)),
+        match self.client.get(&url, self.user, self.client.spec.cdn_timeout).await {
+            Ok(answer) if answer.res.status().is_success() => Ok(HttpBody(answer)),
             _ => Err(()),
         }
     }
@@ -31,6 +33,17 @@ impl SegmentSource for HttpSource<'_> {
 
 impl SegmentBody for HttpBody {
     async fn next(&mut self) -> Result<Option<usize>, ()> {
-        self.0.chunk().await.map(|chunk| chunk.map(|c| c.len())).map_err(drop)
+        let Answer { res, deadline } = &mut self.0;
+        loop {
+            let frame = timeout_at(*deadline, res.body_mut().frame()).await.map_err(drop)?;
+            match frame {
+                None => return Ok(None),
+                Some(Err(_)) => return Err(()),
+                Some(Ok(f)) => match f.into_data() {
+                    Ok(data) => return Ok(Some(data.len())),
+                    Err(_trailers) => continue,
+                },
+            }
+        }
     }
 }

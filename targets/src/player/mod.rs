@@ -13,8 +13,16 @@ mod cdn;
 mod scripted;
 pub mod stream;
 
+use crate::client::Connector;
 use crate::services::PLAY_FAILURE_HEADER;
 use crate::topology::PlayerSpec;
+use bytes::Bytes;
+use chaos_fault::server::Net;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use stream::{Qoe, StreamOutcome};
@@ -23,7 +31,9 @@ use tokio::time::{Instant, timeout_at};
 /// A device. Cheap to clone (one connection pool).
 #[derive(Clone, Debug)]
 pub struct PlaybackClient {
-    http: reqwest::Client,
+    /// hyper-util's pooled client on the platform's [`Connector`], so the device can reach an
+    /// in-memory platform too (reqwest takes no custom transport).
+    http: Client<Connector, Empty<Bytes>>,
     edge: String,
     spec: PlayerSpec,
     context: Option<http::HeaderValue>,
@@ -162,11 +172,12 @@ impl Media {
 impl PlaybackClient {
     /// A device talking to the edge at `edge` (`http://127.0.0.1:PORT`).
     pub fn new(edge: impl Into<String>, spec: PlayerSpec) -> Self {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .build()
-            .expect("a plain HTTP client builds");
+        Self::on(&Net::Tcp, edge, spec)
+    }
+
+    /// A device on `net`: TCP, or the in-memory network a platform was started on.
+    pub fn on(net: &Net, edge: impl Into<String>, spec: PlayerSpec) -> Self {
+        let http = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(Connector::new(net));
         Self { http, edge: edge.into(), spec, context: None }
     }
 
@@ -177,12 +188,17 @@ impl PlaybackClient {
         self
     }
 
-    fn get(&self, url: String, timeout: Duration) -> reqwest::RequestBuilder {
-        let req = self.http.get(url).timeout(timeout);
-        match &self.context {
-            Some(ctx) => req.header(chaos_fault::context::CONTEXT_HEADER, ctx.clone()),
-            None => req,
+    /// A GET for `user`; the answer's head within `timeout`, and the deadline its body must
+    /// also meet (as a whole-request timeout does).
+    async fn get(&self, url: &str, user: &str, timeout: Duration) -> Result<Answer, ()> {
+        let deadline = Instant::now() + timeout;
+        let mut req = http::Request::get(url).header(crate::USER_HEADER, user);
+        if let Some(ctx) = &self.context {
+            req = req.header(chaos_fault::context::CONTEXT_HEADER, ctx.clone());
         }
+        let req = req.body(Empty::new()).map_err(drop)?;
+        let res = timeout_at(deadline, self.http.request(req)).await.map_err(drop)?.map_err(drop)?;
+        Ok(Answer { res, deadline })
     }
 
     /// A browsing session: the home page only.
@@ -199,9 +215,9 @@ impl PlaybackClient {
     }
 
     async fn home(&self, user: &str, intended: Instant) -> HomeOutcome {
-        let res = self.edge_get(&format!("{}/home", self.edge), user).await;
+        let res = self.get(&format!("{}/home", self.edge), user, self.spec.edge_timeout).await;
         let (ok, degraded) = match res {
-            Ok(r) if r.status().is_success() => {
+            Ok(r) if r.res.status().is_success() => {
                 let page: serde_json::Value = r.json().await.unwrap_or_default();
                 let degraded = page["degraded"].as_array().is_some_and(|d| !d.is_empty());
                 (page.is_object(), degraded)
@@ -226,18 +242,28 @@ impl PlaybackClient {
 
     /// The manifest, through the edge (which also gets the license and the resume position).
     async fn manifest(&self, user: &str, title: &str) -> Result<(Manifest, Media), PlayFailure> {
-        let res = self.edge_get(&format!("{}/play/{title}", self.edge), user).await;
+        let res = self.get(&format!("{}/play/{title}", self.edge), user, self.spec.edge_timeout).await;
         let res = res.map_err(|_| PlayFailure::EdgeUnreachable)?;
-        if !res.status().is_success() {
-            let step = res.headers().get(PLAY_FAILURE_HEADER).and_then(|v| v.to_str().ok());
+        if !res.res.status().is_success() {
+            let step = res.res.headers().get(PLAY_FAILURE_HEADER).and_then(|v| v.to_str().ok());
             return Err(step.map_or(PlayFailure::EdgeUnreachable, |step| PlayFailure::Edge(step.to_string())));
         }
         let answer: PlayAnswer = res.json().await.map_err(|_| PlayFailure::EdgeUnreachable)?;
         let media = Media::from_manifest(&answer.manifest).ok_or(PlayFailure::EdgeUnreachable)?;
         Ok((answer.manifest, media))
     }
+}
 
-    async fn edge_get(&self, url: &str, user: &str) -> reqwest::Result<reqwest::Response> {
-        self.get(url.to_string(), self.spec.edge_timeout).header(crate::USER_HEADER, user).send().await
+/// An answer whose body is still to be read, by `deadline`.
+struct Answer {
+    res: http::Response<Incoming>,
+    deadline: Instant,
+}
+
+impl Answer {
+    /// The body as JSON.
+    async fn json<T: DeserializeOwned>(self) -> Result<T, ()> {
+        let body = timeout_at(self.deadline, self.res.into_body().collect()).await.map_err(drop)?.map_err(drop)?;
+        serde_json::from_slice(&body.to_bytes()).map_err(drop)
     }
 }
