@@ -40,7 +40,9 @@ pub(crate) fn clients(topology: &Topology, name: &str, urls: &Urls, http: &HttpC
             }
         }
     }
-    deps.per_request = spec.calls_per_request.map_or(deps.internal.len(), |n| n as usize);
+    let internal = deps.internal.len();
+    deps.per_request = spec.calls_per_request.map_or(internal, |n| n as usize).min(internal);
+    deps.salt = deps.internal.first().map_or(0, |d| crate::services::stable_hash(d.callee()));
     (deps, guards)
 }
 

@@ -342,10 +342,15 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 
-/// A histogram for a one-second bucket: 2 significant digits up to 1 minute (a few KiB, so a
-/// long run can keep one per second).
-fn compact_histogram() -> Histogram<u64> {
+/// A histogram for a one-second bucket: 2 significant digits up to 1 minute (20 KiB; buckets
+/// older than 30 s are kept encoded, see `record::seconds`).
+pub(crate) fn compact_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 2).expect("static bounds are valid")
+}
+
+/// The smallest histogram there is: a stand-in for one kept encoded elsewhere.
+pub(crate) fn stub_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 2, 0).expect("static bounds are valid")
 }
 
 impl PhaseStats {
@@ -372,7 +377,7 @@ impl PhaseStats {
     /// Empty figures whose histograms are stand-ins of a few bytes, for a bucket whose real
     /// histograms are kept encoded elsewhere.
     pub(crate) fn stub() -> Self {
-        Self::with_histograms(|| Histogram::new_with_bounds(1, 2, 0).expect("static bounds are valid"))
+        Self::with_histograms(stub_histogram)
     }
 
     /// Adds another phase's figures into these.

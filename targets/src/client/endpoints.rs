@@ -28,7 +28,12 @@ pub type HttpClient = Client<Connector, Empty<Bytes>>;
 
 /// Builds the shared pool, dialing over `net` (the network the instances listen on).
 pub fn http_client(net: &Net) -> HttpClient {
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(Connector::new(net))
+    pool(net, 64)
+}
+
+/// A pool on `net` keeping up to `max_idle` idle connections per instance.
+pub(crate) fn pool(net: &Net, max_idle: usize) -> HttpClient {
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(max_idle).build(Connector::new(net))
 }
 
 /// Outlier ejection settings; `eject_after: 0` switches it off.

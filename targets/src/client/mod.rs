@@ -12,6 +12,7 @@ mod endpoints;
 mod policy;
 
 pub use connector::{Connector, Io};
+pub(crate) use endpoints::pool;
 pub use endpoints::{Ejection, Endpoints, HttpClient, http_client};
 
 use crate::guards::GuardCounters;

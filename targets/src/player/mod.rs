@@ -13,15 +13,12 @@ mod cdn;
 mod scripted;
 pub mod stream;
 
-use crate::client::Connector;
+use crate::client::HttpClient;
 use crate::services::PLAY_FAILURE_HEADER;
 use crate::topology::PlayerSpec;
-use bytes::Bytes;
 use chaos_fault::server::Net;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -31,9 +28,9 @@ use tokio::time::{Instant, timeout_at};
 /// A device. Cheap to clone (one connection pool).
 #[derive(Clone, Debug)]
 pub struct PlaybackClient {
-    /// hyper-util's pooled client on the platform's [`Connector`], so the device can reach an
-    /// in-memory platform too (reqwest takes no custom transport).
-    http: Client<Connector, Empty<Bytes>>,
+    /// The platform's kind of pool ([`Connector`](crate::Connector)), so the device can reach
+    /// an in-memory platform too (reqwest takes no custom transport).
+    http: HttpClient,
     edge: String,
     spec: PlayerSpec,
     context: Option<http::HeaderValue>,
@@ -177,8 +174,7 @@ impl PlaybackClient {
 
     /// A device on `net`: TCP, or the in-memory network a platform was started on.
     pub fn on(net: &Net, edge: impl Into<String>, spec: PlayerSpec) -> Self {
-        let http = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(Connector::new(net));
-        Self { http, edge: edge.into(), spec, context: None }
+        Self { http: crate::client::pool(net, 256), edge: edge.into(), spec, context: None }
     }
 
     /// The same device, sending request-scoped faults (`x-chaos-context`) with every request:

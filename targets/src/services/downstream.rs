@@ -7,7 +7,7 @@
 //! together, each through its caller's guards. A failure whose fallback is on degrades the
 //! answer (counted as a fallback served); one whose fallback is off fails the request with 503.
 
-use super::{Ctx, stable_hash, user_of};
+use super::{Ctx, user_of};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -50,9 +50,8 @@ async fn call_first(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Re
 async fn call_internal(ctx: &Ctx, headers: &http::HeaderMap) -> Result<(), String> {
     let deps = &ctx.deps.internal;
     let user = user_of(headers);
-    let salt = stable_hash(deps[0].callee());
-    let start = (chaos_fault::derive_seed(salt, &user) % deps.len() as u64) as usize;
-    let chosen = deps.iter().cycle().skip(start).take(ctx.deps.per_request.clamp(1, deps.len()));
+    let start = (chaos_fault::derive_seed(ctx.deps.salt, &user) % deps.len() as u64) as usize;
+    let chosen = deps.iter().cycle().skip(start).take(ctx.deps.per_request);
     let results = join_all(chosen.map(|dep| {
         let user = user.clone();
         async move { (dep, dep.get("/work".into(), &user).await.is_ok()) }

@@ -22,8 +22,10 @@ pub(crate) struct Deps {
     pub by_role: BTreeMap<Role, DepClient>,
     /// Internal (mid-tier) dependencies.
     pub internal: Vec<DepClient>,
-    /// How many of `internal` one request calls.
+    /// How many of `internal` one request calls (at least 1 when there are any).
     pub per_request: usize,
+    /// Mixed with the user's id to pick where a request's share of `internal` starts.
+    pub salt: u64,
 }
 
 /// What one instance knows: its service-time model, its guarded dependencies and, for playback,

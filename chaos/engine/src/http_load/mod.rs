@@ -2,8 +2,8 @@
 //! `chaos load` command, and the yardstick issue 8 holds our generator to.
 //!
 //! Each of `connections` workers owns one HTTP/1.1 keep-alive connection ([`wire`]: the request
-//! encoded once, answers parsed in place, no pool, no lock on the request path). Closed loop: a worker sends its
-//! next request when the last one is answered. Open loop: request `i` is due at
+//! encoded once, answers parsed in place, no pool, no lock on the request path). Closed loop: a
+//! worker sends its next request when the last one is answered. Open loop: request `i` is due at
 //! `start + i / rate`; a free worker takes the next due request, waits for its time and sends it,
 //! and its latency counts from when it was *due*, so a target that falls behind shows in the
 //! latency instead of slowing the arrivals (wrk2's corrected latency, no coordinated omission).
@@ -59,11 +59,11 @@ impl HttpLoadReport {
     pub fn achieved_per_s(&self) -> f64 {
         self.sent as f64 / self.seconds
     }
+}
 
-    fn empty(seconds: f64) -> Self {
-        let latency_us = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds");
-        Self { ok: 0, errors: 0, sent: 0, seconds, latency_us }
-    }
+/// Latencies in µs, 3 significant digits up to an hour.
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds")
 }
 
 /// Why a load could not run.
@@ -97,19 +97,20 @@ pub async fn run(load: &HttpLoad) -> Result<HttpLoadReport, HttpLoadError> {
         start,
         measured_from: start + load.warmup,
         end: start + load.warmup + load.duration,
-        latency_us: Mutex::new(HttpLoadReport::empty(0.0).latency_us),
+        latency_us: Mutex::new(latency_histogram()),
     });
     let workers: Vec<_> = (0..load.connections).map(|_| tokio::spawn(worker(shared.clone()))).collect();
-    let mut report = HttpLoadReport::empty(load.duration.as_secs_f64());
+    let mut all = Counts::default();
     for w in workers {
         if let Ok(part) = w.await {
-            report.ok += part.ok;
-            report.errors += part.errors;
-            report.sent += part.sent;
+            all.ok += part.ok;
+            all.errors += part.errors;
+            all.sent += part.sent;
         }
     }
-    report.latency_us = shared.latency().clone();
-    Ok(report)
+    let seconds = load.duration.as_secs_f64();
+    let latency_us = shared.latency().clone();
+    Ok(HttpLoadReport { ok: all.ok, errors: all.errors, sent: all.sent, seconds, latency_us })
 }
 
 struct Shared {
@@ -169,12 +170,7 @@ async fn worker(shared: Arc<Shared>) -> Counts {
         let sent_at = Instant::now();
         mine.sent += u64::from(sent_at >= shared.measured_from && sent_at < shared.end);
         let measured = due >= shared.measured_from;
-        let answered = exchange(&mut conn, &shared).await;
-        if conn.is_none() {
-            // Refused: count it and pace the retries instead of spinning.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        match answered {
+        match exchange(&mut conn, &shared).await {
             Some(ok) if measured => {
                 let us = due.elapsed().as_micros().clamp(1, 3_600_000_000) as u64;
                 let _ = shared.latency().record(us);
@@ -197,7 +193,12 @@ async fn exchange(conn: &mut Option<Conn>, shared: &Shared) -> Option<bool> {
         if !conn.as_ref().is_some_and(Conn::usable) {
             *conn = wire::connect(&shared.addr).await;
         }
-        match conn.as_mut()?.exchange(&shared.request).await {
+        let Some(c) = conn.as_mut() else {
+            // Refused: count it and pace the retries instead of spinning.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            return None;
+        };
+        match c.exchange(&shared.request).await {
             Ok(ok) => return Some(ok),
             Err(Failure::Stale) if !retry => *conn = None,
             Err(_) => break,

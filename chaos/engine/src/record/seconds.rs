@@ -6,7 +6,7 @@
 //! bytes for a second of sessions, and decoded when a window reads it. A session that does land
 //! in a sealed second (one slower than the lag) opens it, is added, and seals it again.
 
-use crate::kpi::PhaseStats;
+use crate::kpi::{PhaseStats, compact_histogram, stub_histogram};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 
@@ -33,18 +33,27 @@ enum Slot {
 }
 
 impl Seconds {
-    /// Adds to second `second`, then seals what is now old enough.
+    /// Adds to second `second`, then seals what is now old enough. An open second is added to
+    /// in place (nothing allocated per session); a sealed one is decoded, added to and sealed.
     pub fn add(&mut self, second: usize, record: impl Fn(&mut PhaseStats)) {
         if self.slots.len() <= second {
             self.slots.resize_with(second + 1, || Slot::Open(PhaseStats::compact()));
         }
         let slot = &mut self.slots[second];
-        let mut stats = slot.open();
-        record(&mut stats);
-        *slot = if second < self.sealed_below { Slot::seal(stats) } else { Slot::Open(stats) };
+        match slot {
+            Slot::Open(stats) => record(stats),
+            Slot::Sealed { stats, ttff, home } => {
+                let mut full = decoded(stats, ttff, home);
+                record(&mut full);
+                *slot = Slot::seal(full);
+            }
+        }
         while self.sealed_below + SEAL_LAG < self.slots.len() {
             let old = &mut self.slots[self.sealed_below];
-            *old = Slot::seal(old.open());
+            if let Slot::Open(stats) = old {
+                let stats = std::mem::replace(stats, PhaseStats::stub());
+                *old = Slot::seal(stats);
+            }
             self.sealed_below += 1;
         }
     }
@@ -78,22 +87,10 @@ impl Seconds {
 }
 
 impl Slot {
-    /// Takes the figures out, decoding them if sealed (the slot is left as an empty open one).
-    fn open(&mut self) -> PhaseStats {
-        match std::mem::replace(self, Slot::Open(PhaseStats::stub())) {
-            Slot::Open(stats) => stats,
-            Slot::Sealed { mut stats, ttff, home } => {
-                stats.ttff_us = decode(&ttff);
-                stats.home_us = decode(&home);
-                stats
-            }
-        }
-    }
-
+    /// Seals figures: their histograms encoded, stand-ins of a few bytes in their place.
     fn seal(mut stats: PhaseStats) -> Slot {
-        let (ttff, home) = (encode(&stats.ttff_us), encode(&stats.home_us));
-        stats.ttff_us = PhaseStats::stub().ttff_us;
-        stats.home_us = PhaseStats::stub().home_us;
+        let ttff = encode(&std::mem::replace(&mut stats.ttff_us, stub_histogram()));
+        let home = encode(&std::mem::replace(&mut stats.home_us, stub_histogram()));
         Slot::Sealed { stats, ttff, home }
     }
 
@@ -101,14 +98,14 @@ impl Slot {
     fn with<T>(&self, f: impl FnOnce(&PhaseStats) -> T) -> T {
         match self {
             Slot::Open(stats) => f(stats),
-            Slot::Sealed { stats, ttff, home } => {
-                let mut full = stats.clone();
-                full.ttff_us = decode(ttff);
-                full.home_us = decode(home);
-                f(&full)
-            }
+            Slot::Sealed { stats, ttff, home } => f(&decoded(stats, ttff, home)),
         }
     }
+}
+
+/// Sealed figures made whole again.
+fn decoded(stats: &PhaseStats, ttff: &[u8], home: &[u8]) -> PhaseStats {
+    PhaseStats { ttff_us: decode(ttff), home_us: decode(home), ..stats.clone() }
 }
 
 fn encode(h: &Histogram<u64>) -> Vec<u8> {
@@ -119,7 +116,7 @@ fn encode(h: &Histogram<u64>) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8]) -> Histogram<u64> {
-    Deserializer::new().deserialize(&mut &bytes[..]).unwrap_or_else(|_| PhaseStats::compact().ttff_us)
+    Deserializer::new().deserialize(&mut &bytes[..]).unwrap_or_else(|_| compact_histogram())
 }
 
 #[cfg(test)]

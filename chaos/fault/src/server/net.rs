@@ -36,11 +36,23 @@ pub struct MemNet {
     inner: Arc<Mutex<MemInner>>,
 }
 
+/// The first port handed out for port 0.
+const FIRST_PORT: u16 = 10_001;
+
 #[derive(Debug, Default)]
 struct MemInner {
+    /// Listeners by address; a dropped listener's entry stays, closed, until the address is
+    /// bound again.
     listeners: HashMap<SocketAddr, mpsc::UnboundedSender<DuplexStream>>,
-    /// Ports handed out for port 0, counting from 10,000.
+    /// Where the search for a free port starts.
     next_port: u16,
+}
+
+impl MemInner {
+    /// Whether a live listener holds `addr`.
+    fn taken(&self, addr: SocketAddr) -> bool {
+        self.listeners.get(&addr).is_some_and(|tx| !tx.is_closed())
+    }
 }
 
 impl MemNet {
@@ -54,15 +66,12 @@ impl MemNet {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut addr = addr;
         if addr.port() == 0 {
-            loop {
-                inner.next_port = inner.next_port.max(10_000).wrapping_add(1).max(10_001);
-                addr.set_port(inner.next_port);
-                if !inner.listeners.contains_key(&addr) {
-                    break;
-                }
+            addr.set_port(inner.next_port.max(FIRST_PORT));
+            while inner.taken(addr) {
+                addr.set_port(addr.port().checked_add(1).unwrap_or(FIRST_PORT));
             }
-        }
-        if inner.listeners.get(&addr).is_some_and(|tx| !tx.is_closed()) {
+            inner.next_port = addr.port().wrapping_add(1);
+        } else if inner.taken(addr) {
             return Err(io::ErrorKind::AddrInUse.into());
         }
         let (tx, rx) = mpsc::unbounded_channel();
