@@ -46,7 +46,8 @@ pub(crate) fn clients(topology: &Topology, name: &str, urls: &Urls, http: &HttpC
     (deps, guards)
 }
 
-/// Instance `instance` of service `name`: its stack, its fault table, its metrics.
+/// Instance `instance` of service `name`: its stack, its fault table, its metrics. Injected
+/// delays run on `timer` (the network's: see [`chaos_fault::server::Net::timer`]).
 pub(crate) fn instance(
     topology: &Topology,
     name: &str,
@@ -54,6 +55,7 @@ pub(crate) fn instance(
     seed: u64,
     deps: &Deps,
     urls: &Urls,
+    timer: Timer,
 ) -> (InstanceStack, FaultTable, Arc<InstanceStats>) {
     let spec = &topology.services[name];
     let role = topology.role_of(name).expect("validated topology");
@@ -63,8 +65,7 @@ pub(crate) fn instance(
     let ctx = Ctx::new(spec.service_time.clone(), instance_seed, deps.clone(), steered, media);
     let table = FaultTable::new();
     let stats = Arc::new(InstanceStats::default());
-    // Instances serve real sockets in real time: injected delays on the sub-millisecond timer.
-    let mut layer = FaultLayer::new(table.clone()).seed(instance_seed).timer(Timer::Precise);
+    let mut layer = FaultLayer::new(table.clone()).seed(instance_seed).timer(timer);
     if topology.request_faults {
         layer = layer.honour_context(name, instance);
     }

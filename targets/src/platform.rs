@@ -80,7 +80,8 @@ impl Platform {
             let (deps, edges) = assemble::clients(topology, &name, &urls, &http);
             guards.extend(edges);
             for (i, instance) in topology.instance_names(&name).into_iter().enumerate() {
-                let (svc, table, stats) = assemble::instance(topology, &name, &instance, seed, &deps, &urls);
+                let (svc, table, stats) =
+                    assemble::instance(topology, &name, &instance, seed, &deps, &urls, net.timer());
                 let server = Instance::bind_on(net, instance.clone(), ([127, 0, 0, 1], 0).into(), svc)
                     .await
                     .map_err(|source| PlatformError::Bind { instance: instance.clone(), source })?;

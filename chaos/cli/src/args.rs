@@ -49,6 +49,10 @@ pub enum Command {
         /// then; summaries in the files' order). They share the cores: see docs/BENCHMARKS.md.
         #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: u16,
+        /// The clock (overrides the experiments' `clock`): `virtual` runs the platform on an
+        /// in-memory network and a paused clock, deterministic and faster than real time.
+        #[arg(long, value_enum)]
+        clock: Option<ClockArg>,
     },
     /// Check experiment files without running them; every error of a file at once. Exit: 0
     /// valid, 2 not.
@@ -222,6 +226,24 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 /// Parses `std::env::args`; exits with 2 and clap's message on a usage error.
 pub fn parse() -> Cli {
     Cli::parse()
+}
+
+/// `--clock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClockArg {
+    /// Loopback sockets and the wall clock.
+    Real,
+    /// An in-memory network and tokio's paused clock, on one thread.
+    Virtual,
+}
+
+impl From<ClockArg> for chaos_engine::experiment::Clock {
+    fn from(c: ClockArg) -> Self {
+        match c {
+            ClockArg::Real => Self::Real,
+            ClockArg::Virtual => Self::Virtual,
+        }
+    }
 }
 
 /// The files `chaos report` renders.

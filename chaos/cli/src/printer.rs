@@ -36,7 +36,7 @@ pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool)
         "{}: {verdict} (exit {}) in {:.1} s, seed {}",
         r.experiment.name,
         r.status.exit_code(),
-        r.wall_time_s,
+        r.run.wall_time_s,
         r.seed
     )?;
     if let Some(reason) = &r.abort_reason {

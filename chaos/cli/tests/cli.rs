@@ -332,7 +332,7 @@ fn side_by_side_runs_overlap_print_in_file_order_and_exit_with_the_worst() {
         let dir = std::fs::read_dir(out.join(name)).unwrap().next().unwrap().unwrap().path();
         let r: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
-        humantime::parse_rfc3339(r["started_at"].as_str().unwrap()).unwrap()
+        humantime::parse_rfc3339(r["run"]["started_at"].as_str().unwrap()).unwrap()
     };
     // One after another, `doomed` would start after `slow`'s 5 s; side by side, together.
     let gap = started("doomed").duration_since(started("slow")).unwrap_or_default();

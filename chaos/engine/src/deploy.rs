@@ -2,6 +2,7 @@
 //! the timeline and the runner talk to either the same way.
 
 use crate::experiment::External;
+use chaos_fault::server::Net;
 use chaos_fault::{FaultMetrics, Rule};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -89,14 +90,16 @@ impl ExternalSystem {
 }
 
 impl Deployment {
-    /// Starts `topology` in this process, or as processes when `program` is given.
+    /// Starts `topology` in this process on `net`, or as processes when `program` is given
+    /// (processes listen on TCP).
     pub async fn start(
         topology: &Topology,
         seed: u64,
         program: Option<&InstanceProgram>,
+        net: &Net,
     ) -> Result<Self, PlatformError> {
         Ok(match program {
-            None => Self::InProcess(Platform::start(topology, seed).await?),
+            None => Self::InProcess(Platform::start_on(net, topology, seed).await?),
             Some(p) => {
                 Self::Processes(ProcessPlatform::start(topology, seed, p.program.clone(), p.args.clone()).await?)
             }

@@ -36,4 +36,4 @@ pub use report::Report;
 pub fn experiment_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Experiment)).unwrap_or_default()
 }
-pub use run::{RunError, RunOptions, run};
+pub use run::{RunError, RunOptions, run, run_blocking};

@@ -5,16 +5,17 @@ use crate::abort;
 use crate::cohorts::{self, Cohorts, Side};
 use crate::coverage::PlayerGuards;
 use crate::deploy::{Deployment, InstanceProgram};
-use crate::experiment::Experiment;
+use crate::experiment::{Clock, Experiment};
 use crate::kpi::{Kpi, Phase};
 use crate::load::{self, Schedule, Sessions};
 use crate::progress::Progress;
 use crate::record::{PhaseBounds, Recorder};
-use crate::report::{LoadReport, Percentiles, PhaseReport, Report, SCHEMA_VERSION, ServiceReport, hgrm};
+use crate::report::{LoadReport, Percentiles, PhaseReport, Report, RunInfo, SCHEMA_VERSION, ServiceReport, hgrm};
 use crate::sequential::{self, Decision};
 use crate::timeline::Timeline;
 use crate::verdict::{self, CheckKind, Outcome, Status};
 use chaos_fault::derive_seed;
+use chaos_fault::server::{MemNet, Net};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -47,6 +48,12 @@ pub enum RunError {
     /// The platform did not start.
     #[error("the platform did not start: {0}")]
     Platform(#[from] PlatformError),
+    /// The runtime could not be built.
+    #[error("cannot start a runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The experiment cannot run on the virtual clock.
+    #[error("cannot run on the virtual clock: {0}")]
+    NotVirtual(String),
     /// Process mode was asked for without a program to run instances.
     #[error("`system: {{ processes: true }}` needs the chaos binary to start instances (run it with `chaos run`)")]
     NoInstanceProgram,
@@ -108,6 +115,24 @@ pub async fn run(
     run_in_span(exp, topology, opts, seed, stop).instrument(span).await
 }
 
+/// Runs `exp` on the calling thread, on a runtime of its own: on the virtual clock (the
+/// experiment's `clock: virtual`) a current-thread runtime whose clock is paused and jumps to
+/// the next timer whenever every task waits, so the run takes the CPU time it needs rather than
+/// its length. `stop` may come from another runtime (a signal watcher).
+pub fn run_blocking(
+    exp: &Experiment,
+    topology: &Topology,
+    opts: &RunOptions,
+    stop: impl Future<Output = ()>,
+) -> Result<Report, RunError> {
+    let mut builder = match exp.clock {
+        Clock::Real => tokio::runtime::Builder::new_multi_thread(),
+        Clock::Virtual => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = builder.enable_all().start_paused(exp.clock == Clock::Virtual).build().map_err(RunError::Runtime)?;
+    runtime.block_on(run(exp, topology, opts, stop))
+}
+
 async fn run_in_span(
     exp: &Experiment,
     topology: &Topology,
@@ -117,20 +142,27 @@ async fn run_in_span(
 ) -> Result<Report, RunError> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let wall = std::time::Instant::now();
+    if let Some((field, message)) = exp.virtual_conflict() {
+        return Err(RunError::NotVirtual(format!("{field}: {message}")));
+    }
     let program = match (exp.system.processes, &opts.instance_program) {
         (false, _) => None,
         (true, Some(p)) => Some(p),
         (true, None) => return Err(RunError::NoInstanceProgram),
     };
+    let net = match exp.clock {
+        Clock::Real => Net::Tcp,
+        Clock::Virtual => Net::Mem(MemNet::new()),
+    };
     let platform = match &exp.system.external {
         Some(external) => Deployment::External(crate::deploy::ExternalSystem::new(external)),
-        None => Deployment::start(topology, seed, program).await?,
+        None => Deployment::start(topology, seed, program, &net).await?,
     };
     let platform_start_s = wall.elapsed().as_secs_f64();
     tracing::info!(edge = %platform.edge_url(), processes = exp.system.processes, platform_start_s, "platform up");
     let mut device = topology.player.clone();
     device.watch_segments = exp.load.watch_segments.unwrap_or(device.watch_segments);
-    let player = PlaybackClient::new(platform.edge_url(), device);
+    let player = PlaybackClient::on(&net, platform.edge_url(), device);
 
     let rate = exp.load.start_rate();
     let end_rate = exp.load.ramp_to.map_or(rate, |r| r.0);
@@ -313,9 +345,7 @@ async fn run_in_span(
         experiment: exp.clone(),
         file: exp.file.as_ref().map(|f| f.display().to_string()),
         seed,
-        started_at,
-        wall_time_s: wall.elapsed().as_secs_f64(),
-        platform_start_s,
+        run: RunInfo { started_at, wall_time_s: wall.elapsed().as_secs_f64(), platform_start_s },
         status,
         abort_reason,
         sequential,

@@ -81,11 +81,15 @@ impl AbrRule {
         let Some(kbps) = estimate else { return current };
         let fit = self.fit(ladder, kbps);
         let spec = &self.spec;
+        // A level exactly on a threshold counts as just under it. Levels are checked right after
+        // a segment arrives, at a multiple of the segment length: on the wall clock a little
+        // playback always passes before the choice (the level is a hair under), on the virtual
+        // clock none does, and the rule must not flip between the two.
         let pick = match () {
             _ if !playing => fit,
-            _ if buffer < spec.reservoir / 2 => 0,
-            _ if fit > current && buffer < spec.upswitch_buffer => current,
-            _ if fit < current && buffer >= spec.cushion => current - 1,
+            _ if buffer <= spec.reservoir / 2 => 0,
+            _ if fit > current && buffer <= spec.upswitch_buffer => current,
+            _ if fit < current && buffer > spec.cushion => current - 1,
             _ => fit,
         };
         if self.adaptive { pick } else { pick.max(current) }
@@ -179,6 +183,17 @@ mod tests {
         assert_eq!(r.choose(&LADDER, Some(1_000.0), secs(10), true, 5), 1);
         // No estimate yet: stay.
         assert_eq!(r.choose(&LADDER, None, secs(10), true, 2), 2);
+    }
+
+    #[test]
+    fn a_level_exactly_on_a_threshold_is_taken_as_just_under_it() {
+        let r = rule(true);
+        // Reservoir 8 s: at 4 s (one segment, the virtual clock's level at the first frame) refill.
+        assert_eq!(r.choose(&LADDER, Some(25_000.0), secs(4), true, 3), 0);
+        // Up-switch level 12 s: at 12 s no climbing yet.
+        assert_eq!(r.choose(&LADDER, Some(25_000.0), secs(12), true, 3), 3);
+        // Cushion 20 s: at 20 s a dip goes straight to the fit.
+        assert_eq!(r.choose(&LADDER, Some(1_000.0), secs(20), true, 5), 1);
     }
 
     #[test]

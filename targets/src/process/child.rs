@@ -3,9 +3,9 @@
 use super::{InstanceSpec, STATS_PATH, StatsWire};
 use crate::assemble;
 use crate::client::http_client;
-use chaos_fault::BoxError;
 use chaos_fault::control::{ControlConfig, Registry};
 use chaos_fault::server::Instance;
+use chaos_fault::{BoxError, Timer};
 use http::{Request, Response};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -40,7 +40,7 @@ pub async fn run_instance() -> Result<(), ChildError> {
     let http = http_client(&chaos_fault::server::Net::Tcp);
     let (deps, guard_edges) = assemble::clients(&spec.topology, &spec.service, &spec.urls, &http);
     let (stack, table, stats) =
-        assemble::instance(&spec.topology, &spec.service, &spec.instance, spec.seed, &deps, &spec.urls);
+        assemble::instance(&spec.topology, &spec.service, &spec.instance, spec.seed, &deps, &spec.urls, Timer::Precise);
     let guard_edges = Arc::new(guard_edges);
     let svc = tower::service_fn(move |req: Request<Incoming>| {
         let (stack, stats, guards) = (stack.clone(), stats.clone(), guard_edges.clone());

@@ -22,9 +22,22 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logs(cli.verbose);
     match cli.command {
-        Command::Run { files, out, seed, quiet, mutant, dry_run, set, jobs } => {
+        Command::Run { files, out, seed, quiet, mutant, dry_run, set, jobs, clock } => {
             let vars = set.into_iter().collect();
-            let Ok(loaded) = load_all(&files, &vars) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
+            let Ok(mut loaded) = load_all(&files, &vars) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
+            if let Some(clock) = clock {
+                let mut bad = false;
+                for ((exp, _), file) in loaded.iter_mut().zip(&files) {
+                    exp.clock = clock.into();
+                    if let Some((field, message)) = exp.virtual_conflict() {
+                        eprintln!("error: {}: `--clock virtual`: {field}: {message}", file.display());
+                        bad = true;
+                    }
+                }
+                if bad {
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            }
             let loaded = if mutant {
                 match loaded.iter().map(|(exp, topology)| exp.mutant(topology)).collect::<Result<Vec<_>, _>>() {
                     Ok(mutants) => mutants,

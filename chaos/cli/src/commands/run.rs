@@ -9,11 +9,13 @@ use super::runtime;
 use crate::{live, printer};
 use anyhow::Context;
 use chaos_engine::deploy::InstanceProgram;
+use chaos_engine::experiment::Clock;
 use chaos_engine::progress::Progress;
 use chaos_engine::report::{exporters, report_dir, write_report};
 use chaos_engine::verdict::Status;
 use chaos_engine::{Experiment, Report, RunError, RunOptions};
 use futures_util::stream::{self, StreamExt};
+use std::future::Future;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -75,14 +77,30 @@ async fn one(
             let _ = rx.wait_for(|v| *v).await;
         }
     };
-    let Some(style) = style else { return Some(chaos_engine::run(exp, topology, &opts, stop).await) };
+    let Some(style) = style else { return Some(execute(exp, topology, opts, stop).await) };
     let (progress, shown) = watch::channel(Progress::default());
     opts.progress = Some(Arc::new(progress));
     let display = tokio::spawn(live::follow(shown, style));
-    let report = chaos_engine::run(exp, topology, &opts, stop).await;
-    drop(opts);
+    let report = execute(exp, topology, opts, stop).await;
     let _ = display.await;
     Some(report)
+}
+
+/// A real-clock run shares the command's runtime; a virtual-clock one gets a thread and a
+/// paused single-threaded runtime of its own (the display follows it from here).
+async fn execute(
+    exp: &Experiment,
+    topology: &Topology,
+    opts: RunOptions,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<Report, RunError> {
+    if exp.clock == Clock::Real {
+        return chaos_engine::run(exp, topology, &opts, stop).await;
+    }
+    let (exp, topology) = (exp.clone(), topology.clone());
+    tokio::task::spawn_blocking(move || chaos_engine::run_blocking(&exp, &topology, &opts, stop))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 /// Writes a run's report and prints its summary; returns its verdict.

@@ -44,6 +44,11 @@ pub struct Experiment {
     /// The system under test.
     #[serde(default)]
     pub system: System,
+    /// `real` (default): loopback sockets and the wall clock. `virtual`: the same platform on
+    /// an in-memory network and tokio's paused clock, on one thread — deterministic for a seed
+    /// and many times faster than real time (overridden by `--clock`).
+    #[serde(default, skip_serializing_if = "Clock::is_real")]
+    pub clock: Clock,
     /// The load.
     pub load: Load,
     /// KPI tolerances that must hold before and after the faults.
@@ -75,6 +80,49 @@ pub struct Experiment {
     /// The file it came from (set by the loader).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// The clock (and network) a run happens on.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clock {
+    /// Wall-clock time, services on loopback sockets.
+    #[default]
+    Real,
+    /// tokio's paused clock on one thread, services on an in-memory network: time jumps to the
+    /// next timer whenever nothing else can happen.
+    Virtual,
+}
+
+impl Clock {
+    fn is_real(&self) -> bool {
+        *self == Clock::Real
+    }
+}
+
+impl Experiment {
+    /// Why this experiment cannot run on the virtual clock, as (field, message), when it asks
+    /// for it: processes and external systems live on the kernel's clock and sockets, which a
+    /// paused tokio clock cannot stop.
+    pub fn virtual_conflict(&self) -> Option<(&'static str, String)> {
+        if self.clock != Clock::Virtual {
+            return None;
+        }
+        let why = "live on the wall clock and real sockets; run it with `clock: real`";
+        if self.system.processes {
+            Some((
+                "system.processes",
+                format!("the virtual clock runs the platform in this process: instance processes {why}"),
+            ))
+        } else if self.system.external.is_some() {
+            Some((
+                "system.external",
+                format!("the virtual clock runs the embedded platform: an external system and its proxies {why}"),
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// The system under test.

@@ -44,6 +44,9 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
     if exp.load.duration.is_zero() {
         problem("load.duration".into(), "duration must be > 0".into());
     }
+    if let Some((path, message)) = exp.virtual_conflict() {
+        problem(path.into(), message);
+    }
     let instances = match &exp.system.external {
         Some(ext) => ext.instances(),
         None => topology.instances(),

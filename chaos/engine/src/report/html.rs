@@ -299,7 +299,7 @@ impl Exporter for Html {
             r.load.rate_per_s,
             r.load.warmup_s,
             r.load.duration_s,
-            esc(&r.started_at)
+            esc(&r.run.started_at)
         );
         charts(r, &mut s);
         tables(r, &mut s);

@@ -52,8 +52,8 @@ impl Exporter for Markdown {
             r.load.duration_s,
             r.load.sent,
             r.load.dropped,
-            r.started_at,
-            r.platform_start_s
+            r.run.started_at,
+            r.run.platform_start_s
         );
 
         let _ = writeln!(s, "## Checks\n\n| | check | kind | phase | bound | observed |\n|---|---|---|---|---|---|");

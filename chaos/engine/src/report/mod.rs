@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 use targets::GuardStats;
 
 /// Version of the `report.json` schema; bumped on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything a run found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,13 +53,10 @@ pub struct Report {
     pub file: Option<String>,
     /// The seed used.
     pub seed: u64,
-    /// Wall-clock start (RFC 3339, UTC).
-    pub started_at: String,
-    /// Wall-clock length of the run, seconds.
-    pub wall_time_s: f64,
-    /// Wall-clock time the system took to come up (every instance listening), seconds.
+    /// When and how long the run itself took on the wall clock: the one part of the report
+    /// that two runs with the same seed on the virtual clock do not share.
     #[serde(default)]
-    pub platform_start_s: f64,
+    pub run: RunInfo,
     /// The verdict.
     pub status: Status,
     /// Why the run stopped early, when it did.
@@ -99,6 +96,18 @@ pub struct Report {
     /// `ttff/PHASE`, `home/PHASE` and `service/NAME` (server side).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms: BTreeMap<String, String>,
+}
+
+/// The run on the wall clock (kept apart from the figures, which the seed decides on the
+/// virtual clock).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Wall-clock start (RFC 3339, UTC).
+    pub started_at: String,
+    /// Wall-clock length of the run, seconds.
+    pub wall_time_s: f64,
+    /// Wall-clock time the system took to come up (every instance listening), seconds.
+    pub platform_start_s: f64,
 }
 
 /// Latency percentiles in milliseconds.

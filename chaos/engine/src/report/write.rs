@@ -15,7 +15,7 @@ pub trait Exporter {
 
 /// `ROOT/<experiment>/<timestamp>/`, the timestamp taken from the report's start.
 pub fn report_dir(root: &Path, report: &Report) -> PathBuf {
-    let stamp: String = report.started_at.chars().filter(|c| !matches!(c, '-' | ':')).collect();
+    let stamp: String = report.run.started_at.chars().filter(|c| !matches!(c, '-' | ':')).collect();
     root.join(&report.experiment.name).join(stamp)
 }
 

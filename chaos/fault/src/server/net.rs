@@ -30,6 +30,18 @@ pub enum Net {
     Mem(MemNet),
 }
 
+impl Net {
+    /// The clock injected delays should run on here: the sub-millisecond timerfd for real
+    /// sockets in real time; tokio's timer in memory, where the clock may be paused (a timerfd
+    /// would wait real time on a virtual clock).
+    pub fn timer(&self) -> crate::Timer {
+        match self {
+            Net::Tcp => crate::Timer::Precise,
+            Net::Mem(_) => crate::Timer::Tokio,
+        }
+    }
+}
+
 /// An in-memory network: addresses → listeners. Clones share the network.
 #[derive(Clone, Debug, Default)]
 pub struct MemNet {
