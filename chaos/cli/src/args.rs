@@ -108,6 +108,11 @@ pub enum Command {
         /// play success; or any KPI name).
         #[arg(long, default_value = chaos_engine::compare::DEFAULT_LIMITS)]
         max_regression: String,
+        /// BASE ran on the real clock and NEW is the same experiment on the virtual clock: exit 1
+        /// unless the verdicts are the same and every KPI agrees within its tolerance (see
+        /// docs/VIRTUAL_TIME.md); `--max-regression` is not used.
+        #[arg(long)]
+        clocks: bool,
     },
     /// Print the JSON Schema of the experiment format (for yaml-language-server:
     /// `# yaml-language-server: $schema=chaos-experiment.schema.json`).

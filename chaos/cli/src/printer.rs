@@ -199,6 +199,25 @@ pub fn deltas(w: &mut impl Write, deltas: &[chaos_engine::compare::Delta]) -> io
     Ok(())
 }
 
+/// KPIs on the real and the virtual clock, with the range the real value may take.
+pub fn agreement(w: &mut impl Write, found: &[chaos_engine::clocks::KpiAgreement]) -> io::Result<()> {
+    writeln!(w, "{:<8} {:<24} {:>14} {:>14}   {}", "phase", "kpi", "real", "virtual", "real may be")?;
+    for a in found {
+        let mark = if a.agrees() { "" } else { "  DISAGREES" };
+        writeln!(
+            w,
+            "{:<8} {:<24} {:>14} {:>14}   {} … {}{mark}",
+            a.phase.to_string(),
+            a.kpi.name(),
+            a.kpi.format(Some(a.real)),
+            a.kpi.format(Some(a.virtual_value)),
+            a.kpi.format(Some(a.allowed.0)),
+            a.kpi.format(Some(a.allowed.1)),
+        )?;
+    }
+    Ok(())
+}
+
 /// The services of a topology.
 pub fn topology(w: &mut impl Write, t: &Topology) -> io::Result<()> {
     writeln!(w, "Services of the default topology:")?;

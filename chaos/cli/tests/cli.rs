@@ -86,7 +86,7 @@ fn list_shows_the_shipped_experiments_and_the_services() {
 fn the_failing_experiment_exits_1_names_the_gate_and_writes_its_report() {
     let out = tempfile::tempdir().unwrap();
     chaos()
-        .args(["run", "experiments/failing/all-cdn-down.yaml", "--out"])
+        .args(["run", "experiments/failing/all-cdn-down.yaml", "--clock", "virtual", "--out"])
         .arg(out.path())
         .timeout(Duration::from_secs(120))
         .assert()
@@ -96,7 +96,8 @@ fn the_failing_experiment_exits_1_names_the_gate_and_writes_its_report() {
     let dir = report_dir(&out.path().join(""));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["experiment"]["clock"], "virtual");
     assert_eq!(json["status"], "failed");
     assert_eq!(json["seed"], 42);
     assert!(json["services"].as_array().unwrap().iter().any(|s| s["service"] == "cdn"));
@@ -240,6 +241,63 @@ fn compare_exits_1_on_a_regression_and_0_without() {
     chaos().arg("compare").arg(&base).arg(&worse).args(["--max-regression", "p99=60%"]).assert().success();
     chaos().arg("compare").arg(&base).arg(&worse).args(["--max-regression", "p98=1%"]).assert().code(2);
     chaos().arg("compare").arg(&base).arg(&f).assert().code(2).stderr(predicate::str::contains("not a report"));
+}
+
+#[test]
+fn compare_clocks_exits_1_when_the_clocks_disagree_and_0_when_they_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "short.yaml", SHORT);
+    let out = dir.path().join("out");
+    chaos()
+        .args(["run", "--quiet", "--clock", "virtual", "--set", "RATE=40/s", "--out"])
+        .arg(&out)
+        .arg(&f)
+        .assert()
+        .success();
+    let virt = report_dir(&out).join("report.json");
+    let mut report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&virt).unwrap()).unwrap();
+    chaos().args(["compare", "--clocks"]).arg(&virt).arg(&virt).assert().success();
+    // Play success 10 points lower on the "real" clock: outside its ±2 points.
+    for phase in report["phases"].as_array_mut().unwrap() {
+        let ok = phase["kpis"]["play_success_ratio"].as_f64().unwrap();
+        phase["kpis"]["play_success_ratio"] = serde_json::json!(ok - 0.1);
+    }
+    let real = write(dir.path(), "real.json", &report.to_string());
+    chaos()
+        .args(["compare", "--clocks"])
+        .arg(&real)
+        .arg(&virt)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("play_success_ratio").and(predicate::str::contains("DISAGREES")));
+    // The same KPIs but another verdict.
+    let mut report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&virt).unwrap()).unwrap();
+    report["status"] = serde_json::json!("failed");
+    let real = write(dir.path(), "real.json", &report.to_string());
+    chaos()
+        .args(["compare", "--clocks"])
+        .arg(&real)
+        .arg(&virt)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("verdict"));
+}
+
+#[test]
+fn the_virtual_clock_refuses_process_mode_with_exit_2_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "procs.yaml",
+        "name: procs\nsystem: { processes: true }\nload: { rate: 5/s, duration: 2s }\n",
+    );
+    chaos()
+        .args(["run", "--clock", "virtual"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("procs.yaml").and(predicate::str::contains("system.processes")));
+    chaos().args(["run", "--clock", "sundial"]).arg(&f).assert().code(2);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod abort;
+pub mod clocks;
 pub mod cohorts;
 pub mod compare;
 pub mod coverage;

@@ -85,7 +85,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Compare { base, new, max_regression } => compare(&base, &new, &max_regression),
+        Command::Compare { base, new, clocks: true, .. } => compare_clocks(&base, &new),
+        Command::Compare { base, new, max_regression, clocks: false } => compare(&base, &new, &max_regression),
         Command::Schema { markdown: true } => {
             print!("{}", chaos_engine::experiment_reference());
             Ok(ExitCode::SUCCESS)
@@ -200,6 +201,30 @@ fn compare(base: &Path, new: &Path, limits: &str) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `chaos compare --clocks REAL VIRTUAL`.
+fn compare_clocks(real: &Path, virt: &Path) -> anyhow::Result<ExitCode> {
+    let (real_r, virt_r) = match (read_report(real), read_report(virt)) {
+        (Ok(r), Ok(v)) => (r, v),
+        (r, v) => {
+            for e in [r.err(), v.err()].into_iter().flatten() {
+                eprintln!("error: {e}");
+            }
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
+    let found = chaos_engine::clocks::agreement(&real_r, &virt_r);
+    printer::agreement(&mut std::io::stdout().lock(), &found)?;
+    let disagreeing = found.iter().filter(|a| !a.agrees()).count();
+    let verdicts = (real_r.status, virt_r.status);
+    if verdicts.0 != verdicts.1 {
+        eprintln!("disagree: the verdict is {:?} on the real clock, {:?} on the virtual one", verdicts.0, verdicts.1);
+    }
+    if disagreeing > 0 {
+        eprintln!("disagree: {disagreeing} KPI(s) outside their tolerance");
+    }
+    Ok(if verdicts.0 != verdicts.1 || disagreeing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn list(dir: &Path) -> anyhow::Result<ExitCode> {
