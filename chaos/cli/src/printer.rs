@@ -201,7 +201,7 @@ pub fn deltas(w: &mut impl Write, deltas: &[chaos_engine::compare::Delta]) -> io
 
 /// KPIs on the real and the virtual clock, with the range the real value may take.
 pub fn agreement(w: &mut impl Write, found: &[chaos_engine::clocks::KpiAgreement]) -> io::Result<()> {
-    writeln!(w, "{:<8} {:<24} {:>14} {:>14}   {}", "phase", "kpi", "real", "virtual", "real may be")?;
+    writeln!(w, "{:<8} {:<24} {:>14} {:>14}   real may be", "phase", "kpi", "real", "virtual")?;
     for a in found {
         let mark = if a.agrees() { "" } else { "  DISAGREES" };
         writeln!(
