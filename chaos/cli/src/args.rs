@@ -53,6 +53,11 @@ pub enum Command {
         /// in-memory network and a paused clock, deterministic and faster than real time.
         #[arg(long, value_enum)]
         clock: Option<ClockArg>,
+        /// Sweep seeds: run each experiment once per seed (`1..100`, both ends included; `3,7`)
+        /// and report the share whose gates held and the first failing seed, which replays
+        /// exactly with `--seed`. Best with `--clock virtual`; `--jobs` seeds at once.
+        #[arg(long, value_name = "RANGE", conflicts_with = "seed")]
+        seeds: Option<String>,
     },
     /// Check experiment files without running them; every error of a file at once. Exit: 0
     /// valid, 2 not.

@@ -283,6 +283,50 @@ fn compare_clocks_exits_1_when_the_clocks_disagree_and_0_when_they_agree() {
         .stderr(predicate::str::contains("verdict"));
 }
 
+/// 3 % of license calls fail and the edge does not retry them: whether play success stays above
+/// 97 % depends on the seed.
+const FLAKY: &str = "name: flaky\nclock: virtual\nload: { rate: 20/s, warmup: 1s, duration: 3s }\nsystem: { guards_off: [edge/license/retries] }\nfaults:\n  - { at: 0s, for: 3s, target: license, fault: { error: { status: 503 } }, scope: { probability: 0.03 } }\ngates:\n  - { kpi: play_success_ratio, during: faults, at_least: 0.97 }\n";
+
+#[test]
+fn a_seed_sweep_counts_the_seeds_that_held_and_its_failing_seeds_replay_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "flaky.yaml", FLAKY);
+    let out = dir.path().join("out");
+    let run = chaos().args(["run", "--seeds", "1..6", "--jobs", "2", "--out"]).arg(&out).arg(&f).assert().code(1);
+    let stdout = String::from_utf8_lossy(&run.get_output().stdout).to_string();
+    let sweep_dir = report_dir(&out);
+    let sweep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep_dir.join("sweep.json")).unwrap()).unwrap();
+    let seeds = sweep["seeds"].as_array().unwrap();
+    assert_eq!(seeds.iter().map(|s| s["seed"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    let held: Vec<u64> =
+        seeds.iter().filter(|s| s["status"] == "passed").map(|s| s["seed"].as_u64().unwrap()).collect();
+    let failing: Vec<&serde_json::Value> = seeds.iter().filter(|s| s["status"] != "passed").collect();
+    assert!(!held.is_empty() && !failing.is_empty(), "the property is flaky over these seeds: {seeds:?}");
+    let first = failing[0]["seed"].as_u64().unwrap();
+    assert!(stdout.contains(&format!("{}/6 seeds held", held.len())), "{stdout}");
+    assert!(stdout.contains(&format!("first failing seed {first} (play_success_ratio faults >= 97.00 %)")), "{stdout}");
+    for s in &failing {
+        assert!(Path::new(s["report"].as_str().unwrap()).is_file(), "each failing seed keeps its report: {s}");
+    }
+    // The first failing seed fails again, the same gate; a seed that held holds again.
+    chaos()
+        .args(["run", "--quiet", "--seed", &first.to_string(), "--out"])
+        .arg(dir.path().join("replay"))
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("play_success_ratio during faults"));
+    chaos()
+        .args(["run", "--quiet", "--seed", &held[0].to_string(), "--out"])
+        .arg(dir.path().join("replay"))
+        .arg(&f)
+        .assert()
+        .success();
+    chaos().args(["run", "--seeds", "5..1"]).arg(&f).assert().code(2).stderr(predicate::str::contains("--seeds"));
+    chaos().args(["run", "--seeds", "1..3", "--seed", "4"]).arg(&f).assert().code(2);
+}
+
 #[test]
 fn the_virtual_clock_refuses_process_mode_with_exit_2_naming_file_and_field() {
     let dir = tempfile::tempdir().unwrap();

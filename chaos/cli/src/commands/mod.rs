@@ -4,6 +4,7 @@ mod fault;
 mod render;
 mod run;
 mod serve;
+mod sweep;
 
 use crate::args::{Cli, Command, TargetsAction};
 use crate::{live, printer};
@@ -22,7 +23,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logs(cli.verbose);
     match cli.command {
-        Command::Run { files, out, seed, quiet, mutant, dry_run, set, jobs, clock } => {
+        Command::Run { files, out, seed, quiet, mutant, dry_run, set, jobs, clock, seeds } => {
             let vars = set.into_iter().collect();
             let Ok(mut loaded) = load_all(&files, &vars) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
             if let Some(clock) = clock {
@@ -56,7 +57,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            run::run(&loaded, &run::Settings { out: &out, seed, quiet, jobs: usize::from(jobs) })
+            let seeds = match seeds.as_deref().map(chaos_engine::sweep::parse_seeds).transpose() {
+                Ok(seeds) => seeds,
+                Err(e) => {
+                    eprintln!("error: --seeds: {e}");
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            };
+            run::run(&loaded, &run::Settings { out: &out, seed, quiet, jobs: usize::from(jobs), seeds })
         }
         Command::Validate { files, set } => Ok(validate(&files, &set.into_iter().collect())),
         Command::Completions { shell } => {

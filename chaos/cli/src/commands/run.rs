@@ -29,9 +29,14 @@ pub(crate) struct Settings<'a> {
     pub seed: Option<u64>,
     pub quiet: bool,
     pub jobs: usize,
+    /// A seed sweep instead of one run per experiment (see `sweep`).
+    pub seeds: Option<Vec<u64>>,
 }
 
 pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Result<ExitCode> {
+    if let Some(seeds) = &s.seeds {
+        return super::sweep::sweep(loaded, s, seeds);
+    }
     let runtime = runtime()?;
     let program = std::env::current_exe().context("locating the chaos binary")?;
     let program = InstanceProgram { program, args: vec!["__instance".into()] };
@@ -88,7 +93,7 @@ async fn one(
 
 /// A real-clock run shares the command's runtime; a virtual-clock one gets a thread and a
 /// paused single-threaded runtime of its own (the display follows it from here).
-async fn execute(
+pub(super) async fn execute(
     exp: &Experiment,
     topology: &Topology,
     opts: RunOptions,
@@ -114,7 +119,7 @@ fn finish(report: &Report, s: &Settings) -> anyhow::Result<Status> {
 }
 
 /// Aborted outranks failed, which outranks passed.
-fn worse(a: Status, b: Status) -> Status {
+pub(super) fn worse(a: Status, b: Status) -> Status {
     let rank = |s| match s {
         Status::Passed => 0,
         Status::Failed => 1,

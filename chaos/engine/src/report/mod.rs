@@ -14,7 +14,7 @@ pub use html::Html;
 pub use json::Json;
 pub use junit::Junit;
 pub use markdown::Markdown;
-pub use write::{Exporter, report_dir, write_report};
+pub use write::{Exporter, report_dir, write_files, write_report};
 
 /// The files of a whole report: `report.json`, `report.md`, `report.html`, `junit.xml` and one `.hgrm` per
 /// histogram.
@@ -32,7 +32,7 @@ use crate::kpi::{Kpi, Phase};
 use crate::record::SeriesPoint;
 use crate::sequential::SequentialResult;
 use crate::timeline::TimelineEvent;
-use crate::verdict::{CheckResult, Status};
+use crate::verdict::{CheckResult, Outcome, Status};
 use chaos_fault::FaultMetrics;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -214,4 +214,23 @@ impl Report {
     pub fn phase(&self, phase: Phase) -> Option<&PhaseReport> {
         self.phases.iter().find(|p| p.phase == phase)
     }
+
+    /// The names of what failed: checks by name, `cohorts: GATE`, `coverage: GUARD`, and
+    /// `sequential: bad` — the same names in every run of the experiment, so runs with other
+    /// seeds or timelines can be asked whether *this* gate failed again.
+    pub fn failed(&self) -> Vec<String> {
+        let checks = self.checks().filter(|c| c.outcome == Outcome::Fail).map(|c| c.name.clone());
+        let cohorts = self.cohorts.iter().flat_map(|c| &c.gates);
+        let cohorts = cohorts.filter(|(_, o)| *o == Outcome::Fail).map(|(g, _)| format!("cohorts: {}", gate_name(g)));
+        let coverage =
+            self.coverage.iter().filter(|c| c.outcome == Outcome::Fail).map(|c| format!("coverage: {}", c.guard));
+        let sequential = self.sequential.iter().filter(|s| s.decision == crate::sequential::Decision::Bad);
+        checks.chain(cohorts).chain(coverage).chain(sequential.map(|_| "sequential: bad".to_string())).collect()
+    }
+}
+
+/// A cohort gate's name without its measured figures (`play success drop 0.42 pp (…) within
+/// 0.50 pp` → `play success drop`; `TTFF unchanged: Mann–Whitney p …` → `TTFF unchanged`).
+fn gate_name(gate: &str) -> &str {
+    gate.split(|c: char| c.is_ascii_digit() || c == ':').next().unwrap_or(gate).trim()
 }

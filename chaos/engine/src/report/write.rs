@@ -21,13 +21,18 @@ pub fn report_dir(root: &Path, report: &Report) -> PathBuf {
 
 /// Writes every exporter's file into `dir` (created if missing); returns the paths written.
 pub fn write_report(dir: &Path, report: &Report, exporters: &[Box<dyn Exporter>]) -> io::Result<Vec<PathBuf>> {
+    write_files(dir, exporters.iter().map(|e| (e.file_name().to_string(), e.render(report))))
+}
+
+/// Writes each (name, bytes) into `dir` (created if missing), each atomically; returns the paths.
+pub fn write_files(dir: &Path, files: impl IntoIterator<Item = (String, Vec<u8>)>) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
-    for exporter in exporters {
-        let path = dir.join(exporter.file_name());
-        let tmp = dir.join(format!(".{}.tmp", exporter.file_name()));
+    for (name, bytes) in files {
+        let path = dir.join(&name);
+        let tmp = dir.join(format!(".{name}.tmp"));
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&exporter.render(report))?;
+        file.write_all(&bytes)?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, &path)?;

@@ -1,0 +1,103 @@
+//! `chaos run --seeds 1..100`: each experiment once per seed, up to `--jobs` at once; a
+//! `sweep.json`/`sweep.md` per experiment, and a full report for each seed that did not pass.
+
+use super::run::{Settings, execute, worse};
+use super::runtime;
+use anyhow::Context;
+use chaos_engine::experiment::Clock;
+use chaos_engine::report::{exporters, write_files, write_report};
+use chaos_engine::sweep::{SeedOutcome, Sweep};
+use chaos_engine::verdict::Status;
+use chaos_engine::{Experiment, RunOptions};
+use futures_util::stream::{self, StreamExt};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::SystemTime;
+use targets::Topology;
+use tokio::sync::watch;
+
+pub(crate) fn sweep(loaded: &[(Experiment, Topology)], s: &Settings, seeds: &[u64]) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let (signal_tx, signalled) = watch::channel(false);
+        tokio::spawn(async move {
+            super::shutdown_signal().await;
+            signal_tx.send_replace(true);
+        });
+        let mut worst = Status::Passed;
+        for (exp, topology) in loaded {
+            let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
+                .to_string()
+                .chars()
+                .filter(|c| !matches!(c, '-' | ':'))
+                .collect();
+            let dir = s.out.join(&exp.name).join(format!("{stamp}-sweep"));
+            let sweep = one(exp, topology, s, seeds, &dir, &signalled).await?;
+            let files = [
+                ("sweep.json".to_string(), serde_json::to_vec_pretty(&sweep)?),
+                ("sweep.md".to_string(), sweep.markdown().into_bytes()),
+            ];
+            write_files(&dir, files).with_context(|| format!("writing the sweep to {}", dir.display()))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}: {}", exp.name, sweep.summary())?;
+            writeln!(out, "  → {}", dir.join("sweep.md").display())?;
+            worst = worse(worst, sweep.status());
+            if sweep.aborted {
+                break;
+            }
+        }
+        Ok(ExitCode::from(worst.exit_code()))
+    })
+}
+
+/// Runs `exp` once per seed; keeps the full report of each seed that did not pass, under `dir`.
+async fn one(
+    exp: &Experiment,
+    topology: &Topology,
+    s: &Settings<'_>,
+    seeds: &[u64],
+    dir: &Path,
+    signalled: &watch::Receiver<bool>,
+) -> anyhow::Result<Sweep> {
+    let clock = if exp.clock == Clock::Virtual { "virtual" } else { "real" };
+    eprintln!("▶ {} — {} seed(s) on the {clock} clock, {} at once", exp.name, seeds.len(), s.jobs.max(1));
+    let runs = seeds.iter().map(|&seed| {
+        let opts = RunOptions { seed: Some(seed), ..RunOptions::default() };
+        let mut stop = signalled.clone();
+        let stop = async move {
+            let _ = stop.wait_for(|v| *v).await;
+        };
+        let signalled = signalled.clone();
+        async move { if *signalled.borrow() { None } else { Some(execute(exp, topology, opts, stop).await) } }
+    });
+    let mut results = stream::iter(runs).buffered(s.jobs.max(1));
+    let file = exp.file.as_ref().map(|f| f.display().to_string());
+    let mut sweep = Sweep {
+        experiment: exp.name.clone(),
+        file,
+        clock: exp.clock,
+        asked: seeds.len(),
+        seeds: Vec::new(),
+        aborted: false,
+    };
+    while let Some(done) = results.next().await {
+        // A run a signal cut short says nothing about its seed.
+        let (Some(report), false) = (done, *signalled.borrow()) else {
+            sweep.aborted = true;
+            break;
+        };
+        let report = report?;
+        let mut outcome = SeedOutcome::of(&report);
+        if outcome.status != Status::Passed {
+            let dir = dir.join(format!("seed-{}", report.seed));
+            write_report(&dir, &report, &exporters(&report))
+                .with_context(|| format!("writing the report to {}", dir.display()))?;
+            eprintln!("  seed {}: {:?} — {}", report.seed, outcome.status, outcome.failed.join("; "));
+            outcome.report = Some(dir.join("report.json").display().to_string());
+        }
+        sweep.seeds.push(outcome);
+    }
+    sweep.seeds.sort_by_key(|o| o.seed);
+    Ok(sweep)
+}
