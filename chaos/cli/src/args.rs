@@ -58,6 +58,24 @@ pub enum Command {
         /// exactly with `--seed`. Best with `--clock virtual`; `--jobs` seeds at once.
         #[arg(long, value_name = "RANGE", conflicts_with = "seed")]
         seeds: Option<String>,
+        /// When a run fails its gate, shrink it (see `chaos shrink`): `shrunk.yaml` in its report
+        /// directory.
+        #[arg(long, conflicts_with = "seeds")]
+        shrink: bool,
+    },
+    /// Find the smallest fault timeline that still fails a failed run's gate with its seed, by
+    /// replaying on the virtual clock (drop steps, shorten windows, lower intensities), and
+    /// write it as a runnable experiment. Exit: 0 written, 1 the failure does not happen on the
+    /// virtual clock, 2 bad input.
+    Shrink {
+        /// The failed run's report.json.
+        report: PathBuf,
+        /// Where to write the experiment (default: shrunk.yaml beside the report).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replays allowed at most.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        max_runs: u64,
     },
     /// Check experiment files without running them; every error of a file at once. Exit: 0
     /// valid, 2 not.

@@ -288,7 +288,7 @@ fn compare_clocks_exits_1_when_the_clocks_disagree_and_0_when_they_agree() {
 const FLAKY: &str = "name: flaky\nclock: virtual\nload: { rate: 20/s, warmup: 1s, duration: 3s }\nsystem: { guards_off: [edge/license/retries] }\nfaults:\n  - { at: 0s, for: 3s, target: license, fault: { error: { status: 503 } }, scope: { probability: 0.03 } }\ngates:\n  - { kpi: play_success_ratio, during: faults, at_least: 0.97 }\n";
 
 #[test]
-fn a_seed_sweep_counts_the_seeds_that_held_and_its_failing_seeds_replay_exactly() {
+fn a_seed_sweep_counts_the_seeds_that_held_its_failing_seeds_replay_exactly_and_shrink() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "flaky.yaml", FLAKY);
     let out = dir.path().join("out");
@@ -323,6 +323,28 @@ fn a_seed_sweep_counts_the_seeds_that_held_and_its_failing_seeds_replay_exactly(
         .arg(&f)
         .assert()
         .success();
+    // The failing seed shrinks to a runnable experiment that fails the same gate.
+    let report = Path::new(failing[0]["report"].as_str().unwrap());
+    chaos()
+        .arg("shrink")
+        .arg(report)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("fails `play_success_ratio faults >= 97.00 %`"));
+    let shrunk = report.with_file_name("shrunk.yaml");
+    chaos()
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.path().join("shrunk"))
+        .arg(&shrunk)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("play_success_ratio during faults"));
+    let passed =
+        std::fs::read_dir(dir.path().join("replay/flaky")).unwrap().map(|e| e.unwrap().path().join("report.json"));
+    let passed =
+        passed.into_iter().find(|p| std::fs::read_to_string(p).unwrap().contains("\"status\": \"passed\"")).unwrap();
+    chaos().arg("shrink").arg(&passed).assert().code(2).stderr(predicate::str::contains("passed"));
+    chaos().arg("shrink").arg(&f).assert().code(2).stderr(predicate::str::contains("not a report"));
     chaos().args(["run", "--seeds", "5..1"]).arg(&f).assert().code(2).stderr(predicate::str::contains("--seeds"));
     chaos().args(["run", "--seeds", "1..3", "--seed", "4"]).arg(&f).assert().code(2);
 }

@@ -23,6 +23,7 @@ mod reference;
 pub mod report;
 mod run;
 pub mod sequential;
+pub mod shrink;
 pub mod sweep;
 pub mod timeline;
 pub mod verdict;

@@ -4,6 +4,7 @@ mod fault;
 mod render;
 mod run;
 mod serve;
+mod shrink;
 mod sweep;
 
 use crate::args::{Cli, Command, TargetsAction};
@@ -23,7 +24,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logs(cli.verbose);
     match cli.command {
-        Command::Run { files, out, seed, quiet, mutant, dry_run, set, jobs, clock, seeds } => {
+        Command::Run { files, out, seed, quiet, mutant, dry_run, set, jobs, clock, seeds, shrink } => {
             let vars = set.into_iter().collect();
             let Ok(mut loaded) = load_all(&files, &vars) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
             if let Some(clock) = clock {
@@ -64,7 +65,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(EXIT_BAD_INPUT));
                 }
             };
-            run::run(&loaded, &run::Settings { out: &out, seed, quiet, jobs: usize::from(jobs), seeds })
+            run::run(&loaded, &run::Settings { out: &out, seed, quiet, jobs: usize::from(jobs), seeds, shrink })
         }
         Command::Validate { files, set } => Ok(validate(&files, &set.into_iter().collect())),
         Command::Completions { shell } => {
@@ -104,6 +105,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { dir } => list(&dir),
+        Command::Shrink { report, out, max_runs } => match read_report(&report) {
+            Ok(r) => shrink::shrink(&r, &report, out.as_deref(), max_runs as usize),
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(EXIT_BAD_INPUT))
+            }
+        },
         Command::Fault { target, token, action } => fault::run(target, token, action),
         Command::Proxy { listen, upstream, control, token, seed } => {
             serve::proxy(listen, &upstream, control, token, seed)

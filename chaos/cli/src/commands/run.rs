@@ -17,7 +17,7 @@ use chaos_engine::{Experiment, Report, RunError, RunOptions};
 use futures_util::stream::{self, StreamExt};
 use std::future::Future;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use targets::Topology;
@@ -31,6 +31,8 @@ pub(crate) struct Settings<'a> {
     pub jobs: usize,
     /// A seed sweep instead of one run per experiment (see `sweep`).
     pub seeds: Option<Vec<u64>>,
+    /// Shrink each failed run (see `shrink`).
+    pub shrink: bool,
 }
 
 pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Result<ExitCode> {
@@ -41,7 +43,7 @@ pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Re
     let program = std::env::current_exe().context("locating the chaos binary")?;
     let program = InstanceProgram { program, args: vec!["__instance".into()] };
     let jobs = s.jobs.max(1);
-    runtime.block_on(async {
+    let (worst, failed) = runtime.block_on(async {
         // One signal watcher for every run: each rolls back, and no new one starts.
         let (signal_tx, signalled) = watch::channel(false);
         tokio::spawn(async move {
@@ -54,14 +56,24 @@ pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Re
         });
         let mut results = stream::iter(runs).buffered(jobs);
         let mut worst = Status::Passed;
+        let mut failed = Vec::new();
         while let Some(done) = results.next().await {
             let Some(report) = done else { break };
             let report = report?;
-            worst = worse(worst, finish(&report, s)?);
+            let (status, json) = finish(&report, s)?;
+            if s.shrink && status == Status::Failed {
+                failed.push((report, json));
+            }
+            worst = worse(worst, status);
         }
         std::io::stdout().lock().flush()?;
-        Ok(ExitCode::from(worst.exit_code()))
-    })
+        anyhow::Ok((worst, failed))
+    })?;
+    // Shrinking replays on runtimes of its own, outside this one.
+    for (report, json) in &failed {
+        super::shrink::shrink(report, json, None, super::shrink::DEFAULT_MAX_RUNS)?;
+    }
+    Ok(ExitCode::from(worst.exit_code()))
 }
 
 /// Runs one experiment (unless a signal came first), following it live when `style` is given.
@@ -108,14 +120,14 @@ pub(super) async fn execute(
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
-/// Writes a run's report and prints its summary; returns its verdict.
-fn finish(report: &Report, s: &Settings) -> anyhow::Result<Status> {
+/// Writes a run's report and prints its summary; returns its verdict and its report.json.
+fn finish(report: &Report, s: &Settings) -> anyhow::Result<(Status, PathBuf)> {
     let dir = report_dir(s.out, report);
     let written = write_report(&dir, report, &exporters(report))
         .with_context(|| format!("writing the report to {}", dir.display()))?;
     printer::summary(&mut std::io::stdout().lock(), report, &written, s.quiet)?;
     printer::failed_checks(&mut std::io::stderr().lock(), report)?;
-    Ok(report.status)
+    Ok((report.status, dir.join("report.json")))
 }
 
 /// Aborted outranks failed, which outranks passed.

@@ -101,6 +101,12 @@ impl Clock {
 }
 
 impl Experiment {
+    /// What the validator finds wrong against `topology`, as (path, message): for experiments
+    /// built in code rather than read from a file (the shrinker's candidates).
+    pub(crate) fn problems(&self, topology: &targets::Topology) -> Vec<(String, String)> {
+        validate::validate(self, topology)
+    }
+
     /// Why this experiment cannot run on the virtual clock, as (field, message), when it asks
     /// for it: processes and external systems live on the kernel's clock and sockets, which a
     /// paused tokio clock cannot stop.

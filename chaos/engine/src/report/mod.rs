@@ -215,11 +215,12 @@ impl Report {
         self.phases.iter().find(|p| p.phase == phase)
     }
 
-    /// The names of what failed: checks by name, `cohorts: GATE`, `coverage: GUARD`, and
-    /// `sequential: bad` — the same names in every run of the experiment, so runs with other
-    /// seeds or timelines can be asked whether *this* gate failed again.
+    /// The names of what failed, gates first: checks by name, `cohorts: GATE`, `coverage:
+    /// GUARD`, and `sequential: bad` — the same names in every run of the experiment, so runs
+    /// with other seeds or timelines can be asked whether *this* gate failed again.
     pub fn failed(&self) -> Vec<String> {
-        let checks = self.checks().filter(|c| c.outcome == Outcome::Fail).map(|c| c.name.clone());
+        let checks = self.gates.iter().chain(&self.steady_state);
+        let checks = checks.filter(|c| c.outcome == Outcome::Fail).map(|c| c.name.clone());
         let cohorts = self.cohorts.iter().flat_map(|c| &c.gates);
         let cohorts = cohorts.filter(|(_, o)| *o == Outcome::Fail).map(|(g, _)| format!("cohorts: {}", gate_name(g)));
         let coverage =
