@@ -41,6 +41,7 @@ pub async fn watch(
     let mut tick = tokio::time::interval(EVERY);
     loop {
         tokio::select! {
+            biased;
             _ = &mut done => return None,
             _ = tick.tick() => {}
         }

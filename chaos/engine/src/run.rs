@@ -213,6 +213,7 @@ async fn run_in_span(
         tokio::pin!(done);
         loop {
             tokio::select! {
+                biased;
                 _ = tick.tick() => {}
                 _ = &mut done => return,
             }
@@ -253,6 +254,7 @@ async fn run_in_span(
                     .send_replace(Some(format!("abort condition `{}` fired at {:.1}s", fired.condition, fired.at_s)));
                 let recovery = tokio::time::sleep(Duration::from_secs_f64(fired.recovery_s));
                 tokio::select! {
+                    biased;
                     _ = recovery => {}
                     _ = until(&load_done) => {}
                 }
@@ -265,6 +267,7 @@ async fn run_in_span(
     let mut signalled = false;
     let ((), load_stats, events, sequential, abort) = loop {
         tokio::select! {
+            biased;
             done = &mut work => break done,
             _ = &mut stop, if !signalled => {
                 signalled = true;

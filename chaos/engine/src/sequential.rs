@@ -103,6 +103,7 @@ pub async fn watch(
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
+            biased;
             _ = &mut done => return None,
             _ = tick.tick() => {}
         }

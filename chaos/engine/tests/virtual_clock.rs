@@ -38,7 +38,7 @@ fn every_shipped_experiment_gives_a_byte_identical_report_on_every_run() {
         let (_, second) = report_json(&exp, &topology);
         if let Some(at) = first.iter().zip(&second).position(|(a, b)| a != b) {
             let context =
-                |r: &[u8]| String::from_utf8_lossy(&r[at.saturating_sub(200)..(at + 100).min(r.len())]).to_string();
+                |r: &[u8]| String::from_utf8_lossy(&r[at.saturating_sub(80)..(at + 300).min(r.len())]).to_string();
             panic!(
                 "{}: the reports differ at byte {at}:\n{}\n---\n{}",
                 file.display(),

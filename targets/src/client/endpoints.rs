@@ -15,7 +15,7 @@ use chaos_fault::server::Net;
 use futures_util::future::BoxFuture;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
@@ -31,9 +31,14 @@ pub fn http_client(net: &Net) -> HttpClient {
     pool(net, 64)
 }
 
-/// A pool on `net` keeping up to `max_idle` idle connections per instance.
+/// A pool on `net` keeping up to `max_idle` idle connections per instance. Idle connections
+/// expire on tokio's clock (without a timer hyper-util reads the wall clock, which a run on the
+/// virtual clock must not depend on).
 pub(crate) fn pool(net: &Net, max_idle: usize) -> HttpClient {
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(max_idle).build(Connector::new(net))
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(max_idle)
+        .pool_timer(TokioTimer::new())
+        .build(Connector::new(net))
 }
 
 /// Outlier ejection settings; `eject_after: 0` switches it off.

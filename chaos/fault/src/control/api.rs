@@ -81,6 +81,7 @@ pub async fn serve(registry: Registry, config: ControlConfig) -> Result<ControlS
     tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
+                biased;
                 _ = stopped.changed() => return,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => stream,

@@ -211,6 +211,7 @@ impl Instance {
 async fn accept_loop(mut listener: Listener, serve: ServeConn, mut stopped: watch::Receiver<()>) {
     loop {
         tokio::select! {
+            biased;
             _ = stopped.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
@@ -218,6 +219,7 @@ async fn accept_loop(mut listener: Listener, serve: ServeConn, mut stopped: watc
                     let mut stopped = stopped.clone();
                     tokio::spawn(async move {
                         tokio::select! {
+                            biased;
                             _ = conn => {}
                             _ = stopped.changed() => {}
                         }

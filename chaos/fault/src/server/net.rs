@@ -167,6 +167,39 @@ impl AsyncWrite for Stream {
         }
     }
 
+    /// Vectored on both: TCP's `writev`, and for a pipe each slice in turn, so that hyper hands
+    /// over a head and its body frames as they are instead of copying them into one buffer first.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Mem(s) => {
+                let mut written = 0;
+                for buf in bufs.iter().filter(|b| !b.is_empty()) {
+                    match Pin::new(&mut *s).poll_write(cx, buf) {
+                        Poll::Ready(Ok(n)) => {
+                            written += n;
+                            if n < buf.len() {
+                                break;
+                            }
+                        }
+                        Poll::Ready(Err(e)) if written == 0 => return Poll::Ready(Err(e)),
+                        Poll::Pending if written == 0 => return Poll::Pending,
+                        Poll::Ready(Err(_)) | Poll::Pending => break,
+                    }
+                }
+                Poll::Ready(Ok(written))
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
