@@ -146,11 +146,24 @@ fn junit_hgrm_and_re_rendering(dir: &Path) {
 
 #[test]
 fn ctrl_c_rolls_back_writes_an_aborted_report_and_exits_3() {
+    ctrl_c("real", "60s", "50s");
+}
+
+#[test]
+fn ctrl_c_stops_a_virtual_run_the_same_way() {
+    // Ten virtual hours would take minutes of wall clock: the signal comes long before the end.
+    ctrl_c("virtual", "600m", "599m");
+}
+
+/// Sends SIGINT 4 s into a run of `duration` on `clock` with cdn-0 killed for `window`.
+fn ctrl_c(clock: &str, duration: &str, window: &str) {
     let dir = tempfile::tempdir().unwrap();
     let exp = write(
         dir.path(),
         "long.yaml",
-        "name: long\nload: { rate: 20/s, warmup: 1s, duration: 60s }\nfaults:\n  - { at: 1s, for: 50s, target: cdn-0, fault: kill }\n",
+        &format!(
+            "name: long\nclock: {clock}\nload: {{ rate: 20/s, warmup: 1s, duration: {duration} }}\nfaults:\n  - {{ at: 1s, for: {window}, target: cdn-0, fault: kill }}\n"
+        ),
     );
     let out = dir.path().join("out");
     let bin = assert_cmd::cargo::cargo_bin("chaos");
@@ -222,7 +235,7 @@ fn compare_exits_1_on_a_regression_and_0_without() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "short.yaml", SHORT);
     let out = dir.path().join("out");
-    chaos().args(["run", "--quiet", "--set", "RATE=10/s", "--out"]).arg(&out).arg(&f).assert().success();
+    chaos().args(["run", "--quiet", "--clock", "virtual", "--set", "RATE=10/s", "--out"]).arg(&out).arg(&f).assert().success();
     let base = report_dir(&out).join("report.json");
     let mut report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
     for phase in report["phases"].as_array_mut().unwrap() {

@@ -1,9 +1,12 @@
-//! The streaming-QoE experiments end to end, shortened: the shipped `cdn-throttle` and
-//! `cdn-stall` hold on the real platform and fail as mutants without the player guard they rely on.
+//! The streaming-QoE experiments end to end, shortened, on the virtual clock: the shipped
+//! `cdn-throttle` and `cdn-stall` hold on the platform and fail as mutants without the player
+//! guard they rely on.
 
 use chaos_engine::kpi::{Kpi, Phase};
 use chaos_engine::verdict::{Outcome, Status};
-use chaos_engine::{Report, RunOptions, parse_str, run};
+use chaos_engine::experiment::Clock;
+use chaos_engine::{Experiment, Report, RunOptions, parse_str, run_blocking};
+use targets::Topology;
 use std::path::Path;
 
 /// The shipped experiment with a shorter timeline (same faults, gates and guards).
@@ -22,16 +25,15 @@ fn shortened(file: &str) -> String {
     short
 }
 
-/// One platform at a time: two runs side by side on two cores would measure each other.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+fn run_both(file: &str) -> (Report, Report) {
+    let (mut exp, topology) = parse_str(&shortened(file), file, Path::new(".")).unwrap();
+    exp.clock = Clock::Virtual;
+    let (mutant, broken_topology) = exp.mutant(&topology).unwrap();
+    (virtual_run(&exp, &topology), virtual_run(&mutant, &broken_topology))
+}
 
-async fn run_both(file: &str) -> (Report, Report) {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let (exp, topology) = parse_str(&shortened(file), file, Path::new(".")).unwrap();
-    let real = run(&exp, &topology, &RunOptions::default(), std::future::pending()).await.unwrap();
-    let (mutant, topology) = exp.mutant(&topology).unwrap();
-    let broken = run(&mutant, &topology, &RunOptions::default(), std::future::pending()).await.unwrap();
-    (real, broken)
+fn virtual_run(exp: &Experiment, topology: &Topology) -> Report {
+    run_blocking(exp, topology, &RunOptions::default(), std::future::pending()).unwrap()
 }
 
 fn kpi(r: &Report, phase: Phase, kpi: Kpi) -> f64 {
@@ -42,25 +44,25 @@ fn gate_outcome(r: &Report, k: Kpi) -> Outcome {
     r.gates.iter().find(|g| g.kpi == k).map(|g| g.outcome).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_throttled_cdn_lowers_the_bitrate_without_rebuffering_and_only_with_abr() {
-    let (real, mutant) = run_both("cdn-throttle.yaml").await;
-    assert_eq!(real.status, Status::Passed, "{:#?} {:#?}", real.steady_state, real.gates);
+#[test]
+fn a_throttled_cdn_lowers_the_bitrate_without_rebuffering_and_only_with_abr() {
+    let (guarded, mutant) = run_both("cdn-throttle.yaml");
+    assert_eq!(guarded.status, Status::Passed, "{:#?} {:#?}", guarded.steady_state, guarded.gates);
     let (before, during) =
-        (kpi(&real, Phase::Before, Kpi::AvgBitrateKbps), kpi(&real, Phase::Faults, Kpi::AvgBitrateKbps));
+        (kpi(&guarded, Phase::Before, Kpi::AvgBitrateKbps), kpi(&guarded, Phase::Faults, Kpi::AvgBitrateKbps));
     assert!(during < before * 0.9, "bitrate {before:.0} → {during:.0} kbit/s");
-    assert!(kpi(&real, Phase::Faults, Kpi::RebufferRatio) <= 0.02);
+    assert!(kpi(&guarded, Phase::Faults, Kpi::RebufferRatio) <= 0.02);
     assert_eq!(mutant.status, Status::Failed);
     assert_eq!(gate_outcome(&mutant, Kpi::RebufferRatio), Outcome::Fail, "{:#?}", mutant.gates);
     assert!(kpi(&mutant, Phase::Faults, Kpi::RebufferRatio) > 0.1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_bodies_are_aborted_and_fetched_elsewhere_and_only_with_the_stall_guard() {
-    let (real, mutant) = run_both("cdn-stall.yaml").await;
-    assert_eq!(real.status, Status::Passed, "{:#?} {:#?} {:#?}", real.steady_state, real.gates, real.coverage);
-    let qoe = &real.phase(Phase::Run).unwrap().qoe;
-    assert!(qoe.stall_aborts >= 50 && real.phase(Phase::Run).unwrap().failovers >= qoe.stall_aborts, "{qoe:?}");
+#[test]
+fn stalled_bodies_are_aborted_and_fetched_elsewhere_and_only_with_the_stall_guard() {
+    let (guarded, mutant) = run_both("cdn-stall.yaml");
+    assert_eq!(guarded.status, Status::Passed, "{:#?} {:#?} {:#?}", guarded.steady_state, guarded.gates, guarded.coverage);
+    let qoe = &guarded.phase(Phase::Run).unwrap().qoe;
+    assert!(qoe.stall_aborts >= 50 && guarded.phase(Phase::Run).unwrap().failovers >= qoe.stall_aborts, "{qoe:?}");
     assert_eq!(mutant.status, Status::Failed);
     assert_eq!(gate_outcome(&mutant, Kpi::RebufferRatio), Outcome::Fail, "{:#?}", mutant.gates);
     assert_eq!(gate_outcome(&mutant, Kpi::TtffP99), Outcome::Fail, "{:#?}", mutant.gates);

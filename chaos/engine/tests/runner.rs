@@ -1,15 +1,23 @@
-//! The runner's verdicts on the real embedded platform, with short runs.
+//! The runner's verdicts on the embedded platform, with short runs on the virtual clock: each
+//! replays exactly, in a fraction of its length (`tests/virtual_clock.rs` and CI check that the
+//! clocks agree; the healthy run goes on the real clock too).
 
+use chaos_engine::experiment::Clock;
 use chaos_engine::kpi::Phase;
 use chaos_engine::timeline::Action;
 use chaos_engine::verdict::{Outcome, Status};
-use chaos_engine::{Report, RunOptions, parse_str, run};
+use chaos_engine::{Report, RunOptions, parse_str, run_blocking};
 use std::future::Future;
 use std::path::Path;
 
-async fn run_yaml(src: &str, stop: impl Future<Output = ()>) -> Report {
-    let (exp, topology) = parse_str(src, "test.yaml", Path::new(".")).unwrap();
-    run(&exp, &topology, &RunOptions::default(), stop).await.unwrap()
+fn run_on(clock: Clock, src: &str, stop: impl Future<Output = ()>) -> Report {
+    let (mut exp, topology) = parse_str(src, "test.yaml", Path::new(".")).unwrap();
+    exp.clock = clock;
+    run_blocking(&exp, &topology, &RunOptions::default(), stop).unwrap()
+}
+
+fn run_yaml(src: &str, stop: impl Future<Output = ()>) -> Report {
+    run_on(Clock::Virtual, src, stop)
 }
 
 const KILL_ALL_CDN: &str = "\
@@ -23,22 +31,28 @@ gates:
   - { kpi: play_success_ratio, during: before, at_least: 0.9 }
 ";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_healthy_run_passes_its_gates() {
-    let report = run_yaml(
+#[test]
+fn a_healthy_run_passes_its_gates_on_either_clock() {
+    for clock in [Clock::Virtual, Clock::Real] {
+        healthy(clock);
+    }
+}
+
+fn healthy(clock: Clock) {
+    let report = run_on(
+        clock,
         "name: ok\nload: { rate: 25/s, warmup: 1s, duration: 4s }\ngates:\n  - { kpi: play_success_ratio, at_least: 0.95 }\n  - { kpi: sps, at_least: 20 }\n",
         std::future::pending(),
-    )
-    .await;
+    );
     assert_eq!(report.status, Status::Passed, "{:#?}", report.gates);
     assert_eq!(report.load.sent, 125);
     assert!(report.phase(Phase::Run).unwrap().kpis[&chaos_engine::kpi::Kpi::Sessions] >= Some(99.0));
     assert!(report.services.iter().any(|s| s.service == "cdn" && s.requests >= 99));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_every_cdn_fails_the_fault_window_gate_and_only_it() {
-    let report = run_yaml(KILL_ALL_CDN, std::future::pending()).await;
+#[test]
+fn killing_every_cdn_fails_the_fault_window_gate_and_only_it() {
+    let report = run_yaml(KILL_ALL_CDN, std::future::pending());
     assert_eq!(report.status, Status::Failed);
     let faults = report.gates.iter().find(|g| g.phase == Phase::Faults).unwrap();
     assert_eq!(faults.outcome, Outcome::Fail);
@@ -51,10 +65,10 @@ async fn killing_every_cdn_fails_the_fault_window_gate_and_only_it() {
     assert!(failures.get("cdn").copied().unwrap_or(0) > 0, "{failures:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stop_signal_rolls_faults_back_and_marks_the_run_aborted() {
-    let stop = tokio::time::sleep(std::time::Duration::from_millis(3500));
-    let report = run_yaml(KILL_ALL_CDN, stop).await;
+#[test]
+fn a_stop_signal_rolls_faults_back_and_marks_the_run_aborted() {
+    let stop = async { tokio::time::sleep(std::time::Duration::from_millis(3500)).await };
+    let report = run_yaml(KILL_ALL_CDN, stop);
     assert_eq!(report.status, Status::Aborted);
     assert_eq!(report.abort_reason.as_deref(), Some("interrupted by a signal"));
     let actions: Vec<Action> = report.timeline.iter().map(|e| e.action).collect();
@@ -62,10 +76,10 @@ async fn a_stop_signal_rolls_faults_back_and_marks_the_run_aborted() {
     assert!(report.load.cancelled > 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unsteady_system_gets_no_faults_and_the_run_is_aborted() {
+#[test]
+fn an_unsteady_system_gets_no_faults_and_the_run_is_aborted() {
     let src = KILL_ALL_CDN.replace("gates:", "steady_state:\n  - { kpi: ttff_p99, at_most: 1us }\ngates:");
-    let report = run_yaml(&src, std::future::pending()).await;
+    let report = run_yaml(&src, std::future::pending());
     assert_eq!(report.status, Status::Aborted);
     assert!(
         report.abort_reason.as_deref().unwrap().starts_with("steady state not met before the faults"),
@@ -75,8 +89,8 @@ async fn an_unsteady_system_gets_no_faults_and_the_run_is_aborted() {
     assert!(report.timeline.is_empty(), "{:?}", report.timeline);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partial_target_kills_a_seeded_share_and_players_fail_over() {
+#[test]
+fn a_partial_target_kills_a_seeded_share_and_players_fail_over() {
     let src = "\
 name: two-cdns
 seed: 11
@@ -86,18 +100,18 @@ faults:
 gates:
   - { kpi: play_success_ratio, during: faults, at_least: 0.95 }
 ";
-    let report = run_yaml(src, std::future::pending()).await;
+    let report = run_yaml(src, std::future::pending());
     let killed = &report.timeline[0].instances;
     assert_eq!(killed.len(), 2, "{killed:?}");
     assert_eq!(report.timeline[0].target, "service=cdn count=2");
     assert_eq!(report.status, Status::Passed, "{:#?}", report.gates);
     assert!(report.phase(Phase::Faults).unwrap().failovers > 0);
-    let again = run_yaml(src, std::future::pending()).await;
+    let again = run_yaml(src, std::future::pending());
     assert_eq!(&again.timeline[0].instances, killed, "the same seed kills the same instances");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_abort_condition_rolls_faults_back_at_once_and_lets_the_load_show_recovery() {
+#[test]
+fn an_abort_condition_rolls_faults_back_at_once_and_lets_the_load_show_recovery() {
     let src = "\
 name: abort
 seed: 3
@@ -107,7 +121,7 @@ faults:
 abort:
   - { kpi: play_success_ratio, below: 0.8, window: 2s, recovery: 3s }
 ";
-    let report = run_yaml(src, std::future::pending()).await;
+    let report = run_yaml(src, std::future::pending());
     assert_eq!(report.status, Status::Aborted);
     let fired = report.abort.clone().expect("the condition fired");
     assert!(fired.condition.starts_with("play_success_ratio <"), "{fired:?}");
@@ -125,8 +139,8 @@ abort:
     assert!(recovered.iter().all(|p| p.play_ok == p.sessions), "{recovered:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_windowed_check_catches_a_dip_that_the_phase_average_hides() {
+#[test]
+fn a_windowed_check_catches_a_dip_that_the_phase_average_hides() {
     let src = "\
 name: dip
 seed: 4
@@ -137,7 +151,7 @@ gates:
   - { name: whole, kpi: play_success_ratio, during: run, at_least: 0.85 }
   - { name: windowed, kpi: play_success_ratio, during: run, at_least: 0.85, window: 2s }
 ";
-    let report = run_yaml(src, std::future::pending()).await;
+    let report = run_yaml(src, std::future::pending());
     let gate = |name: &str| report.gates.iter().find(|g| g.name == name).unwrap().clone();
     assert_eq!(gate("whole").outcome, Outcome::Pass, "{:?}", gate("whole"));
     assert_eq!(gate("windowed").outcome, Outcome::Fail, "{:?}", gate("windowed"));
@@ -157,28 +171,29 @@ coverage:
   - { guard: edge/recommendations/fallback, at_least: 10 }
 ";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_mutant_without_the_guard_fails_where_the_experiment_passes() {
-    let report = run_yaml(RECS_DOWN, std::future::pending()).await;
+#[test]
+fn the_mutant_without_the_guard_fails_where_the_experiment_passes() {
+    let report = run_yaml(RECS_DOWN, std::future::pending());
     assert_eq!(report.status, Status::Passed, "{:#?} {:#?}", report.gates, report.coverage);
     assert!(report.coverage[0].observed >= 10);
 
     let (exp, topology) = parse_str(RECS_DOWN, "recs.yaml", Path::new(".")).unwrap();
-    let (mutant, topology) = exp.mutant(&topology).unwrap();
+    let (mut mutant, topology) = exp.mutant(&topology).unwrap();
+    mutant.clock = Clock::Virtual;
     assert_eq!(mutant.name, "recs-down-mutant");
     assert_eq!(mutant.system.guards_off, ["edge/recommendations/fallback"]);
-    let report = run(&mutant, &topology, &RunOptions::default(), std::future::pending()).await.unwrap();
+    let report = run_blocking(&mutant, &topology, &RunOptions::default(), std::future::pending()).unwrap();
     assert_eq!(report.status, Status::Failed);
     assert_eq!(report.gates[0].outcome, Outcome::Fail, "{:?}", report.gates[0]);
     assert_eq!(report.coverage[0].observed, 0, "a switched-off fallback never fires");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_coverage_gate_fails_a_run_whose_guard_never_fired() {
+#[test]
+fn a_coverage_gate_fails_a_run_whose_guard_never_fired() {
     let src = RECS_DOWN
         .replace("faults:\n  - { at: 1s, for: 2s, target: recommendations, fault: { error: { status: 500 } } }\n", "")
         .replace("during: faults, ", "");
-    let report = run_yaml(&src, std::future::pending()).await;
+    let report = run_yaml(&src, std::future::pending());
     assert_eq!(report.gates[0].outcome, Outcome::Pass);
     assert_eq!(report.coverage[0].outcome, Outcome::Fail);
     assert_eq!(report.status, Status::Failed);
@@ -192,8 +207,8 @@ fn unknown_guards_are_rejected_at_their_place() {
     assert_eq!((errs[0].line, errs[0].message.contains("does not call")), (3, true), "{errs:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_reach_only_the_experiment_cohort_and_the_verdict_compares_cohorts() {
+#[test]
+fn faults_reach_only_the_experiment_cohort_and_the_verdict_compares_cohorts() {
     let src = "\
 name: cohorts
 seed: 12
@@ -202,7 +217,7 @@ cohorts: { experiment: 0.3, max_play_success_drop: 0.01, ttff_min_p: 0.001 }
 faults:
   - { at: 1s, for: 3s, target: license, fault: { error: { status: 503 } } }
 ";
-    let report = run_yaml(src, std::future::pending()).await;
+    let report = run_yaml(src, std::future::pending());
     let c = report.cohorts.clone().expect("cohorts compared");
     assert_eq!(c.phase, Phase::Faults);
     assert_eq!(c.control.play_success_ratio, Some(1.0), "{c:?}");
@@ -213,8 +228,8 @@ faults:
     assert_eq!(report.status, Status::Failed);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ramp_raises_the_faulted_share_step_by_step() {
+#[test]
+fn a_ramp_raises_the_faulted_share_step_by_step() {
     let src = "\
 name: ramp
 seed: 13
@@ -223,7 +238,7 @@ load: { rate: 40/s, warmup: 1s, duration: 7s }
 faults:
   - { name: up, at: 1s, for: 5s, target: license, fault: { error: { status: 503 } }, ramp: { from: 0, to: 1, every: 1s } }
 ";
-    let report = run_yaml(src, std::future::pending()).await;
+    let report = run_yaml(src, std::future::pending());
     let probs: Vec<f64> = report.timeline.iter().filter_map(|e| e.probability).collect();
     let want = [0.0, 0.2, 0.4, 0.6, 0.8];
     assert!(probs.len() == want.len() && probs.iter().zip(want).all(|(p, w)| (p - w).abs() < 1e-9), "{probs:?}");
@@ -233,13 +248,12 @@ faults:
     assert!(ok(6) > 0.85, "after the window: {}", ok(6));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn browse_and_play_flows_mix_by_weight_and_a_closed_loop_keeps_viewers_busy() {
+#[test]
+fn browse_and_play_flows_mix_by_weight_and_a_closed_loop_keeps_viewers_busy() {
     let report = run_yaml(
         "name: mix\nseed: 2\nload: { rate: 40/s, warmup: 1s, duration: 3s, flows: { play: 1, browse: 1 } }\n",
         std::future::pending(),
-    )
-    .await;
+    );
     let run = report.phase(Phase::Run).unwrap();
     let sessions = run.kpis[&chaos_engine::kpi::Kpi::Sessions].unwrap();
     let sps = run.kpis[&chaos_engine::kpi::Kpi::Sps].unwrap();
@@ -251,7 +265,7 @@ async fn browse_and_play_flows_mix_by_weight_and_a_closed_loop_keeps_viewers_bus
 
     // Sessions that watch one segment: a viewer is back for the next one within tens of ms.
     let closed = "name: closed\nseed: 2\nload: { viewers: 4, duration: 3s, watch_segments: 1 }\n";
-    let report = run_yaml(closed, std::future::pending()).await;
+    let report = run_yaml(closed, std::future::pending());
     assert!(report.load.sent > 40, "4 viewers back to back for 3 s: {}", report.load.sent);
     assert_eq!(report.load.completed, report.load.sent);
     let errs =
@@ -259,8 +273,8 @@ async fn browse_and_play_flows_mix_by_weight_and_a_closed_loop_keeps_viewers_bus
     assert!(errs.0[0].message.contains("`rate` (open loop) or `viewers`"), "{errs}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sequential_test_stops_a_clearly_bad_run_early_and_lets_a_good_one_finish() {
+#[test]
+fn the_sequential_test_stops_a_clearly_bad_run_early_and_lets_a_good_one_finish() {
     let bad = "\
 name: sprt
 seed: 21
@@ -269,7 +283,7 @@ sequential: { good: 0.99, bad: 0.9 }
 faults:
   - { at: 1s, for: 18s, target: cdn, fault: kill }
 ";
-    let report = run_yaml(bad, std::future::pending()).await;
+    let report = run_yaml(bad, std::future::pending());
     let q = report.sequential.clone().expect("decided early");
     assert_eq!(q.decision, chaos_engine::sequential::Decision::Bad);
     assert!(q.at_s < 6.0, "decided at {:.1}s", q.at_s);
@@ -282,7 +296,7 @@ faults:
         "  - { at: 1s, for: 18s, target: cdn, fault: kill }\n",
         "  - { at: 1s, for: 18s, target: cdn-0, fault: kill }\n",
     );
-    let report = run_yaml(&good, std::future::pending()).await;
+    let report = run_yaml(&good, std::future::pending());
     let q = report.sequential.clone().expect("decided early");
     assert_eq!(q.decision, chaos_engine::sequential::Decision::Good, "{q:?}");
     assert_eq!(report.status, Status::Passed);
