@@ -235,7 +235,12 @@ fn compare_exits_1_on_a_regression_and_0_without() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "short.yaml", SHORT);
     let out = dir.path().join("out");
-    chaos().args(["run", "--quiet", "--clock", "virtual", "--set", "RATE=10/s", "--out"]).arg(&out).arg(&f).assert().success();
+    chaos()
+        .args(["run", "--quiet", "--clock", "virtual", "--set", "RATE=10/s", "--out"])
+        .arg(&out)
+        .arg(&f)
+        .assert()
+        .success();
     let base = report_dir(&out).join("report.json");
     let mut report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
     for phase in report["phases"].as_array_mut().unwrap() {

@@ -2,12 +2,12 @@
 //! `cdn-throttle` and `cdn-stall` hold on the platform and fail as mutants without the player
 //! guard they rely on.
 
+use chaos_engine::experiment::Clock;
 use chaos_engine::kpi::{Kpi, Phase};
 use chaos_engine::verdict::{Outcome, Status};
-use chaos_engine::experiment::Clock;
 use chaos_engine::{Experiment, Report, RunOptions, parse_str, run_blocking};
-use targets::Topology;
 use std::path::Path;
+use targets::Topology;
 
 /// The shipped experiment with a shorter timeline (same faults, gates and guards).
 fn shortened(file: &str) -> String {
@@ -60,7 +60,14 @@ fn a_throttled_cdn_lowers_the_bitrate_without_rebuffering_and_only_with_abr() {
 #[test]
 fn stalled_bodies_are_aborted_and_fetched_elsewhere_and_only_with_the_stall_guard() {
     let (guarded, mutant) = run_both("cdn-stall.yaml");
-    assert_eq!(guarded.status, Status::Passed, "{:#?} {:#?} {:#?}", guarded.steady_state, guarded.gates, guarded.coverage);
+    assert_eq!(
+        guarded.status,
+        Status::Passed,
+        "{:#?} {:#?} {:#?}",
+        guarded.steady_state,
+        guarded.gates,
+        guarded.coverage
+    );
     let qoe = &guarded.phase(Phase::Run).unwrap().qoe;
     assert!(qoe.stall_aborts >= 50 && guarded.phase(Phase::Run).unwrap().failovers >= qoe.stall_aborts, "{qoe:?}");
     assert_eq!(mutant.status, Status::Failed);
