@@ -230,24 +230,35 @@ fn dry_run_prints_the_resolved_timeline_and_starts_nothing() {
         .stderr(predicate::str::contains("no `relies_on`"));
 }
 
-#[test]
-fn compare_exits_1_on_a_regression_and_0_without() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = write(dir.path(), "short.yaml", SHORT);
-    let out = dir.path().join("out");
+/// Runs SHORT at `rate` on the virtual clock under `dir`; returns the experiment file and its
+/// report.json.
+fn short_run(dir: &Path, rate: &str) -> (PathBuf, PathBuf) {
+    let f = write(dir, "short.yaml", SHORT);
+    let out = dir.join("out");
     chaos()
-        .args(["run", "--quiet", "--clock", "virtual", "--set", "RATE=10/s", "--out"])
+        .args(["run", "--quiet", "--clock", "virtual", "--set", &format!("RATE={rate}"), "--out"])
         .arg(&out)
         .arg(&f)
         .assert()
         .success();
-    let base = report_dir(&out).join("report.json");
-    let mut report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    (f, report_dir(&out).join("report.json"))
+}
+
+/// A copy of the report at `path` with `kpi` changed by `change` in every phase, written as `name`.
+fn with_kpi(path: &Path, kpi: &str, change: impl Fn(f64) -> f64, name: &str) -> PathBuf {
+    let mut report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for phase in report["phases"].as_array_mut().unwrap() {
-        let p99 = phase["kpis"]["ttff_p99"].as_f64().unwrap();
-        phase["kpis"]["ttff_p99"] = serde_json::json!(p99 * 1.5);
+        let value = phase["kpis"][kpi].as_f64().unwrap();
+        phase["kpis"][kpi] = serde_json::json!(change(value));
     }
-    let worse = write(dir.path(), "worse.json", &report.to_string());
+    write(path.parent().unwrap(), name, &report.to_string())
+}
+
+#[test]
+fn compare_exits_1_on_a_regression_and_0_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, base) = short_run(dir.path(), "10/s");
+    let worse = with_kpi(&base, "ttff_p99", |p99| p99 * 1.5, "worse.json");
     chaos().arg("compare").arg(&base).arg(&base).assert().success();
     chaos()
         .arg("compare")
@@ -264,23 +275,10 @@ fn compare_exits_1_on_a_regression_and_0_without() {
 #[test]
 fn compare_clocks_exits_1_when_the_clocks_disagree_and_0_when_they_agree() {
     let dir = tempfile::tempdir().unwrap();
-    let f = write(dir.path(), "short.yaml", SHORT);
-    let out = dir.path().join("out");
-    chaos()
-        .args(["run", "--quiet", "--clock", "virtual", "--set", "RATE=40/s", "--out"])
-        .arg(&out)
-        .arg(&f)
-        .assert()
-        .success();
-    let virt = report_dir(&out).join("report.json");
-    let mut report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&virt).unwrap()).unwrap();
+    let (_, virt) = short_run(dir.path(), "40/s");
     chaos().args(["compare", "--clocks"]).arg(&virt).arg(&virt).assert().success();
     // Play success 10 points lower on the "real" clock: outside its ±2 points.
-    for phase in report["phases"].as_array_mut().unwrap() {
-        let ok = phase["kpis"]["play_success_ratio"].as_f64().unwrap();
-        phase["kpis"]["play_success_ratio"] = serde_json::json!(ok - 0.1);
-    }
-    let real = write(dir.path(), "real.json", &report.to_string());
+    let real = with_kpi(&virt, "play_success_ratio", |ok| ok - 0.1, "real.json");
     chaos()
         .args(["compare", "--clocks"])
         .arg(&real)
