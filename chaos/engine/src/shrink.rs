@@ -211,8 +211,11 @@ fn ddmin(
 /// What may be made smaller about one step.
 #[derive(Clone, Copy, Debug)]
 enum Knob {
-    /// The window's length.
+    /// The window's length, cut from its end.
     Window,
+    /// The window's length, cut from its start (the end kept): for a failure that needs the
+    /// fault late in its window.
+    Onset,
     /// The share of requests faulted.
     Probability,
     /// The fault's own strength: a delay, a hang, a stall or a restart made shorter; a throttle
@@ -221,11 +224,12 @@ enum Knob {
 }
 
 impl Knob {
-    const ALL: [Knob; 3] = [Knob::Window, Knob::Probability, Knob::Strength];
+    const ALL: [Knob; 4] = [Knob::Window, Knob::Onset, Knob::Probability, Knob::Strength];
 
     fn label(self) -> &'static str {
         match self {
             Knob::Window => "window",
+            Knob::Onset => "start",
             Knob::Probability => "probability",
             Knob::Strength => "strength",
         }
@@ -235,6 +239,7 @@ impl Knob {
     fn value(self, step: &FaultStep) -> Option<String> {
         match self {
             Knob::Window => Some(humantime::format_duration(step.duration).to_string()),
+            Knob::Onset => Some(humantime::format_duration(step.at).to_string()),
             Knob::Probability => (step.ramp.is_none() && !matches!(step.fault, Fault::Kill { .. }))
                 .then(|| format!("{}", step.scope.probability)),
             Knob::Strength => match &step.fault {
@@ -258,6 +263,11 @@ impl Knob {
         let shorter = |d: Duration| Duration::from_millis(d.mul_f64(f).as_millis() as u64);
         match self {
             Knob::Window => s.duration = shorter(step.duration).max(MIN_WINDOW.min(step.duration)),
+            Knob::Onset => {
+                s.duration = shorter(step.duration).max(MIN_WINDOW.min(step.duration));
+                s.at = step.at + (step.duration - s.duration);
+                s.start = s.at;
+            }
             Knob::Probability => s.scope.probability = (step.scope.probability * f * 1e4).round() / 1e4,
             Knob::Strength => match &mut s.fault {
                 Fault::Latency(l) => {
@@ -293,4 +303,36 @@ fn bisect(replay: &mut Replay, steps: &[FaultStep], i: usize, knob: Knob) -> Res
         }
     }
     Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(yaml: &str) -> FaultStep {
+        let mut s: FaultStep = serde_yaml::from_str(yaml).unwrap();
+        s.start = s.at;
+        s
+    }
+
+    #[test]
+    fn each_knob_weakens_its_own_setting_and_nothing_else() {
+        let s = step(
+            "{ at: 2s, for: 8s, target: cdn, fault: { throttle: { bytes_per_s: 1000 } }, scope: { probability: 0.3 } }",
+        );
+        let w = Knob::Window.scaled(&s, 0.25);
+        assert_eq!((w.at, w.duration, w.end()), (s.at, Duration::from_secs(2), Duration::from_secs(4)));
+        let o = Knob::Onset.scaled(&s, 0.25);
+        assert_eq!((o.start, o.duration, o.end()), (Duration::from_secs(8), Duration::from_secs(2), s.end()));
+        assert_eq!(Knob::Probability.scaled(&s, 0.5).scope.probability, 0.15);
+        assert!(matches!(Knob::Strength.scaled(&s, 0.5).fault, Fault::Throttle { bytes_per_s: 2000 }));
+        // A window never shrinks below the shortest tried.
+        assert_eq!(Knob::Window.scaled(&s, 0.001).duration, MIN_WINDOW);
+        // A kill has no probability to lower, an error no strength.
+        assert_eq!(Knob::Probability.value(&step("{ at: 0s, for: 1s, target: cdn, fault: kill }")), None);
+        assert_eq!(
+            Knob::Strength.value(&step("{ at: 0s, for: 1s, target: cdn, fault: { error: { status: 503 } } }")),
+            None
+        );
+    }
 }
