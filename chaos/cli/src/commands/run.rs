@@ -40,8 +40,7 @@ pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Re
         return super::sweep::sweep(loaded, s, seeds);
     }
     let runtime = runtime()?;
-    let program = std::env::current_exe().context("locating the chaos binary")?;
-    let program = InstanceProgram { program, args: vec!["__instance".into()] };
+    let program = instance_program()?;
     let jobs = s.jobs.max(1);
     let (worst, failed) = runtime.block_on(async {
         // One signal watcher for every run: each rolls back, and no new one starts.
@@ -74,6 +73,12 @@ pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Re
         super::shrink::shrink(report, json, None, super::shrink::DEFAULT_MAX_RUNS)?;
     }
     Ok(ExitCode::from(worst.exit_code()))
+}
+
+/// This binary, serving one instance: for `system: { processes: true }`.
+pub(super) fn instance_program() -> anyhow::Result<InstanceProgram> {
+    let program = std::env::current_exe().context("locating the chaos binary")?;
+    Ok(InstanceProgram { program, args: vec!["__instance".into()] })
 }
 
 /// Runs one experiment (unless a signal came first), following it live when `style` is given.

@@ -1,7 +1,7 @@
 //! `chaos run --seeds 1..100`: each experiment once per seed, up to `--jobs` at once; a
 //! `sweep.json`/`sweep.md` per experiment, and a full report for each seed that did not pass.
 
-use super::run::{Settings, execute, worse};
+use super::run::{Settings, execute, instance_program, worse};
 use super::runtime;
 use anyhow::Context;
 use chaos_engine::experiment::Clock;
@@ -62,8 +62,9 @@ async fn one(
 ) -> anyhow::Result<Sweep> {
     let clock = if exp.clock == Clock::Virtual { "virtual" } else { "real" };
     eprintln!("▶ {} — {} seed(s) on the {clock} clock, {} at once", exp.name, seeds.len(), s.jobs.max(1));
+    let program = instance_program()?;
     let runs = seeds.iter().map(|&seed| {
-        let opts = RunOptions { seed: Some(seed), ..RunOptions::default() };
+        let opts = RunOptions { seed: Some(seed), instance_program: Some(program.clone()), progress: None };
         let mut stop = signalled.clone();
         let stop = async move {
             let _ = stop.wait_for(|v| *v).await;
