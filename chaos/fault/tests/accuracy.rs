@@ -1,29 +1,41 @@
-//! The faults do what they say, statistically, as a client sees them.
+//! The faults do what they say, statistically, as a client sees them: on the in-memory network
+//! and tokio's paused clock, so the figures are the layer's and not the machine's load (the same
+//! checks against real sockets and the wall clock, with more samples, are
+//! `cargo bench -p chaos-fault --features server --bench accuracy`).
 
 mod support;
 
+use chaos_fault::server::{Instance, MemNet, Net};
 use chaos_fault::{
-    Distribution, Fault, Latency, LognormalParams, NormalParams, ParetoParams, Rule, Scope, UniformParams, When,
+    Distribution, Fault, FaultTable, Latency, LognormalParams, NormalParams, ParetoParams, Rule, Scope, UniformParams,
+    When,
 };
 use std::time::Duration;
 use support::*;
 
 /// Requests in flight at once.
 const BATCH: usize = 20;
-/// How late a delay may be seen: tokio's 1 ms timer tick plus a loaded 2-core machine.
-const SLACK: f64 = 0.005;
+/// How late a delay may be seen: tokio's timer ends a sleep on the next 1 ms tick.
+const SLACK: f64 = 0.002;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The target on a fresh in-memory network.
+async fn target_in_memory(seed: u64) -> (MemNet, Instance, FaultTable) {
+    let net = MemNet::new();
+    let (inst, table) = target_on(&Net::Mem(net.clone()), seed).await;
+    (net, inst, table)
+}
+
+#[tokio::test(start_paused = true)]
 async fn error_and_reset_shares_lie_in_the_binomial_interval() {
-    let (inst, table) = target(21).await;
+    let (net, inst, table) = target_in_memory(21).await;
     table.insert(Rule::new("err", Fault::error(503), Scope::probability(0.2)));
     table.insert(Rule::new("rst", Fault::Reset, Scope::probability(0.1)));
     let n = 2000;
-    let seen = probe(&inst.url(), n, 50).await;
+    let seen = probe_mem(&net, inst.addr(), n, 50).await;
     let errors = seen.iter().filter(|s| matches!(s, Seen::Status(503, _))).count();
     let resets = seen.iter().filter(|s| matches!(s, Seen::Dropped)).count();
     // Rules are walked in order: 20 % errors; of the rest, 10 % resets (8 % of all).
@@ -33,7 +45,7 @@ async fn error_and_reset_shares_lie_in_the_binomial_interval() {
     assert!((lo..=hi).contains(&(resets as f64)), "{resets} resets of {n}, interval {lo:.0}..{hi:.0}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn latency_distributions_pass_a_kolmogorov_smirnov_test() {
     let cases = [
         Distribution::Fixed(ms(40)),
@@ -42,28 +54,27 @@ async fn latency_distributions_pass_a_kolmogorov_smirnov_test() {
         Distribution::Lognormal(LognormalParams { median: ms(50), sigma: 0.4 }),
         Distribution::Pareto(ParetoParams { scale: ms(30), shape: 3.0 }),
     ];
-    let (inst, table) = target(22).await;
-    let base = baseline(&inst.url(), BATCH).await;
+    let (net, inst, table) = target_in_memory(22).await;
     let n = 400;
     for dist in cases {
         let fault = Fault::Latency(Latency { distribution: dist.clone(), jitter: Duration::ZERO, when: When::Before });
         table.insert(Rule::new("lat", fault, Scope::default()));
-        let samples = delays(&probe(&inst.url(), n, BATCH).await, base);
+        // No CPU time passes on the paused clock: what a client sees is the injected delay.
+        let samples = delays(&probe_mem(&net, inst.addr(), n, BATCH).await, 0.0);
         let d = ks_distance(&samples, &dist, SLACK);
         eprintln!("{dist:?}: KS D = {d:.4} (critical {:.4})", ks_critical(n));
         assert!(d < ks_critical(n), "{dist:?}: D = {d:.4} ≥ {:.4}", ks_critical(n));
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_wrong_distribution_fails_the_same_test() {
     // The test has teeth: uniform(20, 120) samples are not normal(80, 15).
-    let (inst, table) = target(23).await;
-    let base = baseline(&inst.url(), BATCH).await;
+    let (net, inst, table) = target_in_memory(23).await;
     let uniform = Distribution::Uniform(UniformParams { min: ms(20), max: ms(120) });
     let fault = Fault::Latency(Latency { distribution: uniform, jitter: Duration::ZERO, when: When::Before });
     table.insert(Rule::new("lat", fault, Scope::default()));
-    let samples = delays(&probe(&inst.url(), 400, BATCH).await, base);
+    let samples = delays(&probe_mem(&net, inst.addr(), 400, BATCH).await, 0.0);
     let normal = Distribution::Normal(NormalParams { mean: ms(80), stddev: ms(15) });
     assert!(ks_distance(&samples, &normal, SLACK) > ks_critical(400));
 }

@@ -3,16 +3,23 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use chaos_fault::server::Instance;
+use chaos_fault::server::{Instance, MemNet, Net};
 use chaos_fault::{Distribution, FaultLayer, FaultTable};
-use http_body_util::Full;
+use http_body_util::{Empty, Full};
+use hyper_util::rt::TokioIo;
 use statrs::distribution::{ContinuousCDF, LogNormal, Normal, Pareto};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tower::Layer;
 
-/// An instance answering "ok" at once (`/bytes/N`: N bytes), behind the layer.
+/// An instance answering "ok" at once (`/bytes/N`: N bytes), behind the layer, on TCP.
 pub async fn target(seed: u64) -> (Instance, FaultTable) {
+    target_on(&Net::Tcp, seed).await
+}
+
+/// [`target`] on `net`.
+pub async fn target_on(net: &Net, seed: u64) -> (Instance, FaultTable) {
     let table = FaultTable::new();
     let svc = FaultLayer::new(table.clone()).seed(seed).layer(tower::service_fn(
         |req: http::Request<hyper::body::Incoming>| {
@@ -23,7 +30,7 @@ pub async fn target(seed: u64) -> (Instance, FaultTable) {
             }
         },
     ));
-    (Instance::bind("acc-0", "127.0.0.1:0".parse().unwrap(), svc).await.unwrap(), table)
+    (Instance::bind_on(net, "acc-0", "127.0.0.1:0".parse().unwrap(), svc).await.unwrap(), table)
 }
 
 /// What one request saw.
@@ -32,24 +39,50 @@ pub enum Seen {
     Dropped,
 }
 
-/// `n` GETs, `batch` at a time, after one batch that opens the connections (not counted).
+/// `n` GETs of `url` over TCP, `batch` at a time, after one batch that opens the connections
+/// (not counted).
 pub async fn probe(url: &str, n: usize, batch: usize) -> Vec<Seen> {
     let http =
         reqwest::Client::builder().timeout(Duration::from_secs(10)).pool_max_idle_per_host(batch).build().unwrap();
     let warm = (0..batch).map(|_| http.get(format!("{url}/warm-up")).send());
     futures_util::future::join_all(warm).await;
-    let mut out = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(batch) {
-        let calls = chunk.iter().map(|_| {
-            let req = http.get(url).send();
-            async move {
-                let start = Instant::now();
-                match req.await {
-                    Ok(r) => Seen::Status(r.status().as_u16(), start.elapsed()),
-                    Err(_) => Seen::Dropped,
-                }
+    batched(n, batch, || {
+        let req = http.get(url).send();
+        async move {
+            let start = tokio::time::Instant::now();
+            match req.await {
+                Ok(r) => Seen::Status(r.status().as_u16(), start.elapsed()),
+                Err(_) => Seen::Dropped,
             }
-        });
+        }
+    })
+    .await
+}
+
+/// `n` GETs of the instance at `addr` on the in-memory network, `batch` at a time, each on a
+/// connection of its own; times on tokio's clock (paused in the tests).
+pub async fn probe_mem(net: &MemNet, addr: SocketAddr, n: usize, batch: usize) -> Vec<Seen> {
+    batched(n, batch, || async move {
+        let start = tokio::time::Instant::now();
+        let Ok(stream) = net.connect(addr) else { return Seen::Dropped };
+        let Ok((mut send, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
+            return Seen::Dropped;
+        };
+        tokio::spawn(conn);
+        let req = http::Request::get("/").header("host", "acc").body(Empty::<Bytes>::new()).unwrap();
+        match send.send_request(req).await {
+            Ok(r) => Seen::Status(r.status().as_u16(), start.elapsed()),
+            Err(_) => Seen::Dropped,
+        }
+    })
+    .await
+}
+
+/// `n` calls of `one`, `batch` at a time.
+async fn batched<F: std::future::Future<Output = Seen>>(n: usize, batch: usize, one: impl Fn() -> F) -> Vec<Seen> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let calls = (0..batch.min(n - out.len())).map(|_| one());
         out.extend(futures_util::future::join_all(calls).await);
     }
     out
