@@ -82,6 +82,12 @@ pub struct Sweep {
 }
 
 impl Sweep {
+    /// An empty sweep of `asked` seeds of `exp`.
+    pub fn new(exp: &crate::Experiment, asked: usize) -> Self {
+        let file = exp.file.as_ref().map(|f| f.display().to_string());
+        Self { experiment: exp.name.clone(), file, clock: exp.clock, asked, seeds: Vec::new(), aborted: false }
+    }
+
     /// Seeds whose gates held.
     pub fn held(&self) -> usize {
         self.seeds.iter().filter(|s| s.status == Status::Passed).count()

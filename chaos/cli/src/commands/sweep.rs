@@ -8,7 +8,7 @@ use chaos_engine::experiment::Clock;
 use chaos_engine::report::{exporters, write_files, write_report};
 use chaos_engine::sweep::{SeedOutcome, Sweep};
 use chaos_engine::verdict::Status;
-use chaos_engine::{Experiment, RunOptions};
+use chaos_engine::{Experiment, Report, RunOptions};
 use futures_util::stream::{self, StreamExt};
 use std::io::Write;
 use std::path::Path;
@@ -33,7 +33,7 @@ pub(crate) fn sweep(loaded: &[(Experiment, Topology)], s: &Settings, seeds: &[u6
                 .filter(|c| !matches!(c, '-' | ':'))
                 .collect();
             let dir = s.out.join(&exp.name).join(format!("{stamp}-sweep"));
-            let sweep = one(exp, topology, s, seeds, &dir, &signalled).await?;
+            let (sweep, failure) = one(exp, topology, s, seeds, &dir, &signalled).await;
             let files = [
                 ("sweep.json".to_string(), serde_json::to_vec_pretty(&sweep)?),
                 ("sweep.md".to_string(), sweep.markdown().into_bytes()),
@@ -42,6 +42,9 @@ pub(crate) fn sweep(loaded: &[(Experiment, Topology)], s: &Settings, seeds: &[u6
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}: {}", exp.name, sweep.summary())?;
             writeln!(out, "  → {}", dir.join("sweep.md").display())?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
             worst = worse(worst, sweep.status());
             if sweep.aborted {
                 break;
@@ -52,6 +55,8 @@ pub(crate) fn sweep(loaded: &[(Experiment, Topology)], s: &Settings, seeds: &[u6
 }
 
 /// Runs `exp` once per seed; keeps the full report of each seed that did not pass, under `dir`.
+/// A run that cannot happen (or a report that cannot be written) stops the sweep: the seeds done
+/// are returned with it, marked aborted, so they are written before the error is told.
 async fn one(
     exp: &Experiment,
     topology: &Topology,
@@ -59,10 +64,13 @@ async fn one(
     seeds: &[u64],
     dir: &Path,
     signalled: &watch::Receiver<bool>,
-) -> anyhow::Result<Sweep> {
+) -> (Sweep, Option<anyhow::Error>) {
     let clock = if exp.clock == Clock::Virtual { "virtual" } else { "real" };
     eprintln!("▶ {} — {} seed(s) on the {clock} clock, {} at once", exp.name, seeds.len(), s.jobs.max(1));
-    let program = instance_program()?;
+    let program = match instance_program() {
+        Ok(p) => p,
+        Err(e) => return (Sweep::new(exp, seeds.len()), Some(e)),
+    };
     let runs = seeds.iter().map(|&seed| {
         let opts = RunOptions { seed: Some(seed), instance_program: Some(program.clone()), progress: None };
         let mut stop = signalled.clone();
@@ -73,32 +81,36 @@ async fn one(
         async move { if *signalled.borrow() { None } else { Some(execute(exp, topology, opts, stop).await) } }
     });
     let mut results = stream::iter(runs).buffered(s.jobs.max(1));
-    let file = exp.file.as_ref().map(|f| f.display().to_string());
-    let mut sweep = Sweep {
-        experiment: exp.name.clone(),
-        file,
-        clock: exp.clock,
-        asked: seeds.len(),
-        seeds: Vec::new(),
-        aborted: false,
-    };
+    let mut sweep = Sweep::new(exp, seeds.len());
+    let mut failure = None;
     while let Some(done) = results.next().await {
         // A run a signal cut short says nothing about its seed.
         let (Some(report), false) = (done, *signalled.borrow()) else {
             sweep.aborted = true;
             break;
         };
-        let report = report?;
-        let mut outcome = SeedOutcome::of(&report);
-        if outcome.status != Status::Passed {
-            let dir = dir.join(format!("seed-{}", report.seed));
-            write_report(&dir, &report, &exporters(&report))
-                .with_context(|| format!("writing the report to {}", dir.display()))?;
-            eprintln!("  seed {}: {:?} — {}", report.seed, outcome.status, outcome.failed.join("; "));
-            outcome.report = Some(dir.join("report.json").display().to_string());
+        match report.map_err(anyhow::Error::from).and_then(|r| keep(&r, dir)) {
+            Ok(outcome) => sweep.seeds.push(outcome),
+            Err(e) => {
+                sweep.aborted = true;
+                failure = Some(e);
+                break;
+            }
         }
-        sweep.seeds.push(outcome);
     }
     sweep.seeds.sort_by_key(|o| o.seed);
-    Ok(sweep)
+    (sweep, failure)
+}
+
+/// A seed's outcome; the full report of a seed that did not pass is written under `dir`.
+fn keep(report: &Report, dir: &Path) -> anyhow::Result<SeedOutcome> {
+    let mut outcome = SeedOutcome::of(report);
+    if outcome.status != Status::Passed {
+        let dir = dir.join(format!("seed-{}", report.seed));
+        write_report(&dir, report, &exporters(report))
+            .with_context(|| format!("writing the report to {}", dir.display()))?;
+        eprintln!("  seed {}: {:?} — {}", report.seed, outcome.status, outcome.failed.join("; "));
+        outcome.report = Some(dir.join("report.json").display().to_string());
+    }
+    Ok(outcome)
 }
