@@ -78,3 +78,18 @@ async fn a_wrong_distribution_fails_the_same_test() {
     let normal = Distribution::Normal(NormalParams { mean: ms(80), stddev: ms(15) });
     assert!(ks_distance(&samples, &normal, SLACK) > ks_critical(400));
 }
+
+#[tokio::test(start_paused = true)]
+async fn throttle_streams_a_large_body_at_the_configured_rate() {
+    let (net, inst, table) = target_in_memory(24).await;
+    let rate = 2 * 1024 * 1024; // 2 MiB/s
+    table.insert(Rule::new("thin", Fault::Throttle { bytes_per_s: rate }, Scope::default()));
+    let start = tokio::time::Instant::now();
+    let body = get_mem(&net, inst.addr(), &format!("/bytes/{}", 2 * 1024 * 1024)).await;
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(body.len(), 2 * 1024 * 1024);
+    let measured = body.len() as f64 / secs;
+    // Never faster than its schedule; at most a timer tick per chunk slower.
+    assert!(measured <= rate as f64 * 1.01, "measured {measured:.0} B/s");
+    assert!(measured >= rate as f64 * 0.95, "measured {measured:.0} B/s for {rate} B/s");
+}

@@ -78,6 +78,16 @@ pub async fn probe_mem(net: &MemNet, addr: SocketAddr, n: usize, batch: usize) -
     .await
 }
 
+/// The body of one GET of `path` at `addr` on the in-memory network.
+pub async fn get_mem(net: &MemNet, addr: SocketAddr, path: &str) -> Bytes {
+    use http_body_util::BodyExt;
+    let stream = net.connect(addr).unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(path).header("host", "acc").body(Empty::<Bytes>::new()).unwrap();
+    send.send_request(req).await.unwrap().into_body().collect().await.unwrap().to_bytes()
+}
+
 /// `n` calls of `one`, `batch` at a time.
 async fn batched<F: std::future::Future<Output = Seen>>(n: usize, batch: usize, one: impl Fn() -> F) -> Vec<Seen> {
     let mut out = Vec::with_capacity(n);
