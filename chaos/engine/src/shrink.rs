@@ -71,7 +71,7 @@ impl<'a> Shrink<'a> {
     }
 
     /// Replays until the timeline is as small as it gets (or the replays run out); `progress`
-    /// hears of each replay.
+    /// hears of each reduction found.
     pub fn run(self, mut progress: impl FnMut(&str)) -> Result<Shrunk, ShrinkError> {
         let mut base = self.experiment.clone();
         base.clock = Clock::Virtual;
@@ -108,8 +108,9 @@ impl<'a> Shrink<'a> {
                 let smallest = bisect(&mut replay, &steps, i, knob)?;
                 if let Some(smaller) = smallest {
                     let to = knob.value(&smaller).unwrap_or(from.clone());
-                    progress(&format!("{}: {} {from} → {to}", name(&smaller), knob.label()));
-                    changes.push(format!("{}: {} {from} → {to}", name(&smaller), knob.label()));
+                    let line = format!("{}: {} {from} → {to}", name(&smaller), knob.label());
+                    progress(&line);
+                    changes.push(line);
                     steps[i] = smaller;
                 }
             }
