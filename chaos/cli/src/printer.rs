@@ -2,6 +2,7 @@
 
 use chaos_engine::Experiment;
 use chaos_engine::Report;
+use chaos_engine::experiment::Clock;
 use chaos_engine::kpi::Kpi;
 use chaos_engine::verdict::{Outcome, Status};
 use std::io::{self, Write};
@@ -31,9 +32,10 @@ pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool)
         Status::Failed => "FAILED",
         Status::Aborted => "ABORTED",
     };
+    let clock = if r.experiment.clock == Clock::Virtual { ", virtual clock" } else { "" };
     writeln!(
         w,
-        "{}: {verdict} (exit {}) in {:.1} s, seed {}",
+        "{}: {verdict} (exit {}) in {:.1} s, seed {}{clock}",
         r.experiment.name,
         r.status.exit_code(),
         r.run.wall_time_s,

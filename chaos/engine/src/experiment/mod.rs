@@ -100,6 +100,12 @@ impl Clock {
     }
 }
 
+impl std::fmt::Display for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_real() { "real clock" } else { "virtual clock" })
+    }
+}
+
 impl Experiment {
     /// What the validator finds wrong against `topology`, as (path, message): for experiments
     /// built in code rather than read from a file (the shrinker's candidates).

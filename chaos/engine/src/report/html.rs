@@ -291,7 +291,7 @@ impl Exporter for Html {
             }
         };
         let mut s = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0} — chaos report</title><style>{STYLE}</style></head><body><h1>{0}</h1><p class=\"verdict {class}\" id=\"verdict\">{1}</p><p>{2}</p><p>Seed {3} · {4:.0} sessions/s · warm-up {5} s · measured {6} s · started {7}</p>",
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0} — chaos report</title><style>{STYLE}</style></head><body><h1>{0}</h1><p class=\"verdict {class}\" id=\"verdict\">{1}</p><p>{2}</p><p>Seed {3} · {8} · {4:.0} sessions/s · warm-up {5} s · measured {6} s · started {7}</p>",
             esc(&r.experiment.name),
             esc(&verdict),
             esc(r.experiment.description.trim()),
@@ -299,7 +299,8 @@ impl Exporter for Html {
             r.load.rate_per_s,
             r.load.warmup_s,
             r.load.duration_s,
-            esc(&r.run.started_at)
+            esc(&r.run.started_at),
+            r.experiment.clock
         );
         charts(r, &mut s);
         tables(r, &mut s);

@@ -44,9 +44,10 @@ impl Exporter for Markdown {
         }
         let _ = writeln!(
             s,
-            "Seed {} · {:.0} sessions/s · warm-up {}s · measured {}s · {} sessions sent, {} dropped · started {} · \
+            "Seed {} · {} · {:.0} sessions/s · warm-up {}s · measured {}s · {} sessions sent, {} dropped · started {} · \
              platform up in {:.2} s\n",
             r.seed,
+            r.experiment.clock,
             r.load.rate_per_s,
             r.load.warmup_s,
             r.load.duration_s,
