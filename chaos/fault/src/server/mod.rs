@@ -25,6 +25,31 @@ mod net;
 use net::Listener;
 pub use net::{MemListener, MemNet, Net, Stream};
 
+/// A tower service an [`Instance`] can serve: cloned per connection, answering with a
+/// [`ResponseBody`]. Blanket-implemented; it only names the bounds once.
+pub trait Serve<B>:
+    tower::Service<Request<Incoming>, Response = Response<B>, Future: Send + 'static, Error: Into<BoxError>>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S, B> Serve<B> for S where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Future: Send + 'static, Error: Into<BoxError>>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// A response body an [`Instance`] can send. Blanket-implemented.
+pub trait ResponseBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static> ResponseBody for B {}
+
 type ServeConn = Arc<dyn Fn(Stream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// One running (or killed) instance of a service on a fixed address.
@@ -70,29 +95,22 @@ impl std::fmt::Debug for Instance {
 
 impl Instance {
     /// Binds `addr` (port 0 picks a free port, kept across restarts) and starts serving `svc`.
-    pub async fn bind<S, B>(name: impl Into<String>, addr: SocketAddr, svc: S) -> io::Result<Self>
-    where
-        S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
-    {
+    pub async fn bind<S: Serve<B>, B: ResponseBody>(
+        name: impl Into<String>,
+        addr: SocketAddr,
+        svc: S,
+    ) -> io::Result<Self> {
         Self::bind_on(&Net::Tcp, name, addr, svc).await
     }
 
     /// [`Instance::bind`] on `net`: TCP, or an in-memory [`MemNet`] (dial it with
     /// [`MemNet::connect`]).
-    pub async fn bind_on<S, B>(net: &Net, name: impl Into<String>, addr: SocketAddr, svc: S) -> io::Result<Self>
-    where
-        S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
-    {
+    pub async fn bind_on<S: Serve<B>, B: ResponseBody>(
+        net: &Net,
+        name: impl Into<String>,
+        addr: SocketAddr,
+        svc: S,
+    ) -> io::Result<Self> {
         let listener = Listener::bind(net, addr).await?;
         let addr = listener.local_addr()?;
         let serve: ServeConn = Arc::new(move |stream| {
