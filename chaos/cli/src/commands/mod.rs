@@ -94,8 +94,25 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Compare { base, new, clocks: true, .. } => compare_clocks(&base, &new),
-        Command::Compare { base, new, max_regression, clocks: false } => compare(&base, &new, &max_regression),
+        Command::Compare { base, new, max_regression, clocks } => {
+            // `--clocks` judges agreement, not regressions: its limits are not used.
+            let limits = match clocks {
+                true => Ok(Vec::new()),
+                false => {
+                    chaos_engine::compare::parse_limits(&max_regression).map_err(|e| format!("--max-regression: {e}"))
+                }
+            };
+            match (read_report(&base), read_report(&new), limits) {
+                (Ok(b), Ok(n), _) if clocks => compare_clocks(&b, &n),
+                (Ok(b), Ok(n), Ok(l)) => compare(&b, &n, &l),
+                (b, n, l) => {
+                    for e in [b.err(), n.err(), l.err()].into_iter().flatten() {
+                        eprintln!("error: {e}");
+                    }
+                    Ok(ExitCode::from(EXIT_BAD_INPUT))
+                }
+            }
+        }
         Command::Schema { markdown: true } => {
             print!("{}", chaos_engine::experiment_reference());
             Ok(ExitCode::SUCCESS)
@@ -198,18 +215,9 @@ pub(crate) fn read_report(path: &Path) -> Result<Report, String> {
         .map_err(|e| format!("{}:{}:{}: not a report: {e}", path.display(), e.line(), e.column()))
 }
 
-fn compare(base: &Path, new: &Path, limits: &str) -> anyhow::Result<ExitCode> {
-    let parsed = chaos_engine::compare::parse_limits(limits).map_err(|e| format!("--max-regression: {e}"));
-    let (base_r, new_r, limits) = match (read_report(base), read_report(new), parsed) {
-        (Ok(b), Ok(n), Ok(l)) => (b, n, l),
-        (b, n, l) => {
-            for e in [b.err(), n.err(), l.err()].into_iter().flatten() {
-                eprintln!("error: {e}");
-            }
-            return Ok(ExitCode::from(EXIT_BAD_INPUT));
-        }
-    };
-    let deltas = chaos_engine::compare::compare(&base_r, &new_r, &limits);
+/// `chaos compare BASE NEW`: exit 1 on a regression past its limit.
+fn compare(base: &Report, new: &Report, limits: &[chaos_engine::compare::Limit]) -> anyhow::Result<ExitCode> {
+    let deltas = chaos_engine::compare::compare(base, new, limits);
     printer::deltas(&mut std::io::stdout().lock(), &deltas)?;
     let regressions = deltas.iter().filter(|d| d.regression).count();
     if regressions > 0 {
@@ -219,28 +227,18 @@ fn compare(base: &Path, new: &Path, limits: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `chaos compare --clocks REAL VIRTUAL`.
-fn compare_clocks(real: &Path, virt: &Path) -> anyhow::Result<ExitCode> {
-    let (real_r, virt_r) = match (read_report(real), read_report(virt)) {
-        (Ok(r), Ok(v)) => (r, v),
-        (r, v) => {
-            for e in [r.err(), v.err()].into_iter().flatten() {
-                eprintln!("error: {e}");
-            }
-            return Ok(ExitCode::from(EXIT_BAD_INPUT));
-        }
-    };
-    let found = chaos_engine::clocks::agreement(&real_r, &virt_r);
+/// `chaos compare --clocks REAL VIRTUAL`: exit 1 unless verdicts and KPIs agree.
+fn compare_clocks(real: &Report, virt: &Report) -> anyhow::Result<ExitCode> {
+    let found = chaos_engine::clocks::agreement(real, virt);
     printer::agreement(&mut std::io::stdout().lock(), &found)?;
     let disagreeing = found.iter().filter(|a| !a.agrees()).count();
-    let verdicts = (real_r.status, virt_r.status);
-    if verdicts.0 != verdicts.1 {
-        eprintln!("disagree: the verdict is {:?} on the real clock, {:?} on the virtual one", verdicts.0, verdicts.1);
+    if real.status != virt.status {
+        eprintln!("disagree: the verdict is {:?} on the real clock, {:?} on the virtual one", real.status, virt.status);
     }
     if disagreeing > 0 {
         eprintln!("disagree: {disagreeing} KPI(s) outside their tolerance");
     }
-    Ok(if verdicts.0 != verdicts.1 || disagreeing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if real.status != virt.status || disagreeing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn list(dir: &Path) -> anyhow::Result<ExitCode> {
