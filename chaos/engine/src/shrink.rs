@@ -64,10 +64,16 @@ pub enum ShrinkError {
 }
 
 impl<'a> Shrink<'a> {
-    /// Shrinks the run `report` describes, to its first failed gate.
-    pub fn of(report: &'a Report, topology: &'a Topology, max_runs: usize) -> Result<Self, ShrinkError> {
+    /// Shrinks the run `report` describes — `experiment` on `topology`, as loaded again from the
+    /// report's — to its first failed gate.
+    pub fn of(
+        report: &Report,
+        experiment: &'a Experiment,
+        topology: &'a Topology,
+        max_runs: usize,
+    ) -> Result<Self, ShrinkError> {
         let gate = report.failed().into_iter().next().ok_or(ShrinkError::Passed)?;
-        Ok(Self { experiment: &report.experiment, topology, seed: report.seed, gate, max_runs })
+        Ok(Self { experiment, topology, seed: report.seed, gate, max_runs })
     }
 
     /// Replays until the timeline is as small as it gets (or the replays run out); `progress`

@@ -33,7 +33,7 @@ fn a_failing_timeline_shrinks_to_the_step_that_matters_and_the_result_still_fail
     let (exp, topology) = parse_str(NOISY, "noisy.yaml", Path::new(".")).unwrap();
     let report = run(&exp, &topology);
     assert_eq!(report.status, Status::Failed);
-    let shrunk = Shrink::of(&report, &topology, 40).unwrap().run(|_| {}).unwrap();
+    let shrunk = Shrink::of(&report, &exp, &topology, 40).unwrap().run(|_| {}).unwrap();
     assert_eq!(shrunk.gate, "play_success_ratio faults >= 90.00 %");
     let steps = &shrunk.experiment.faults;
     assert_eq!(steps.len(), 1, "{steps:#?}");
@@ -56,7 +56,7 @@ fn a_run_that_passed_has_nothing_to_shrink() {
         parse_str(&NOISY.replace("at_least: 0.9", "at_least: 0.1"), "ok.yaml", Path::new(".")).unwrap();
     let report = run(&exp, &topology);
     assert_eq!(report.status, Status::Passed);
-    assert!(matches!(Shrink::of(&report, &topology, 10), Err(ShrinkError::Passed)));
+    assert!(matches!(Shrink::of(&report, &exp, &topology, 10), Err(ShrinkError::Passed)));
 }
 
 #[test]

@@ -30,8 +30,7 @@ pub(crate) fn shrink(report: &Report, source: &Path, out: Option<&Path>, max_run
             return Ok(ExitCode::from(EXIT_BAD_INPUT));
         }
     };
-    let rerun = Report { experiment, ..report.clone() };
-    let job = match Shrink::of(&rerun, &topology, max_runs) {
+    let job = match Shrink::of(report, &experiment, &topology, max_runs) {
         Ok(job) => job,
         Err(e) => {
             eprintln!("error: {label}: {e}");
