@@ -5,7 +5,7 @@ use super::run::{Settings, execute, instance_program, worse};
 use super::runtime;
 use anyhow::Context;
 use chaos_engine::experiment::Clock;
-use chaos_engine::report::{exporters, write_files, write_report};
+use chaos_engine::report::{exporters, stamp, write_files, write_report};
 use chaos_engine::sweep::{SeedOutcome, Sweep};
 use chaos_engine::verdict::Status;
 use chaos_engine::{Experiment, Report, RunOptions};
@@ -27,12 +27,8 @@ pub(crate) fn sweep(loaded: &[(Experiment, Topology)], s: &Settings, seeds: &[u6
         });
         let mut worst = Status::Passed;
         for (exp, topology) in loaded {
-            let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
-                .to_string()
-                .chars()
-                .filter(|c| !matches!(c, '-' | ':'))
-                .collect();
-            let dir = s.out.join(&exp.name).join(format!("{stamp}-sweep"));
+            let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            let dir = s.out.join(&exp.name).join(format!("{}-sweep", stamp(&now)));
             let (sweep, failure) = one(exp, topology, s, seeds, &dir, &signalled).await;
             let files = [
                 ("sweep.json".to_string(), serde_json::to_vec_pretty(&sweep)?),

@@ -14,7 +14,7 @@ pub use html::Html;
 pub use json::Json;
 pub use junit::Junit;
 pub use markdown::Markdown;
-pub use write::{Exporter, report_dir, write_files, write_report};
+pub use write::{Exporter, report_dir, stamp, write_files, write_report};
 
 /// The files of a whole report: `report.json`, `report.md`, `report.html`, `junit.xml` and one `.hgrm` per
 /// histogram.

@@ -15,8 +15,12 @@ pub trait Exporter {
 
 /// `ROOT/<experiment>/<timestamp>/`, the timestamp taken from the report's start.
 pub fn report_dir(root: &Path, report: &Report) -> PathBuf {
-    let stamp: String = report.run.started_at.chars().filter(|c| !matches!(c, '-' | ':')).collect();
-    root.join(&report.experiment.name).join(stamp)
+    root.join(&report.experiment.name).join(stamp(&report.run.started_at))
+}
+
+/// A directory name for an RFC 3339 time: `2026-11-28T10:05:52Z` → `20261128T100552Z`.
+pub fn stamp(rfc3339: &str) -> String {
+    rfc3339.chars().filter(|c| !matches!(c, '-' | ':')).collect()
 }
 
 /// Writes every exporter's file into `dir` (created if missing); returns the paths written.
