@@ -43,12 +43,7 @@ pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Re
     let program = instance_program()?;
     let jobs = s.jobs.max(1);
     let (worst, failed) = runtime.block_on(async {
-        // One signal watcher for every run: each rolls back, and no new one starts.
-        let (signal_tx, signalled) = watch::channel(false);
-        tokio::spawn(async move {
-            super::shutdown_signal().await;
-            signal_tx.send_replace(true);
-        });
+        let signalled = signal_watch();
         let runs = loaded.iter().map(|(exp, topology)| {
             let opts = RunOptions { seed: s.seed, instance_program: Some(program.clone()), progress: None };
             one(exp, topology, opts, (jobs == 1).then(|| live::Style::choose(s.quiet, exp.total())), signalled.clone())
@@ -75,6 +70,25 @@ pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Re
     Ok(ExitCode::from(worst.exit_code()))
 }
 
+/// One signal watcher for all of a command's runs: it turns `true` on Ctrl-C or SIGTERM, and
+/// each run rolls back while no new one starts. Call it inside the runtime.
+pub(super) fn signal_watch() -> watch::Receiver<bool> {
+    let (signal_tx, signalled) = watch::channel(false);
+    tokio::spawn(async move {
+        super::shutdown_signal().await;
+        signal_tx.send_replace(true);
+    });
+    signalled
+}
+
+/// Resolves once `signalled` turns `true`: a run's stop.
+pub(super) fn stopped(signalled: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut rx = signalled.clone();
+    async move {
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
 /// This binary, serving one instance: for `system: { processes: true }`.
 pub(super) fn instance_program() -> anyhow::Result<InstanceProgram> {
     let program = std::env::current_exe().context("locating the chaos binary")?;
@@ -93,12 +107,7 @@ async fn one(
         return None;
     }
     eprintln!("▶ {} — {}", exp.name, printer::plan_line(exp));
-    let stop = {
-        let mut rx = signalled.clone();
-        async move {
-            let _ = rx.wait_for(|v| *v).await;
-        }
-    };
+    let stop = stopped(&signalled);
     let Some(style) = style else { return Some(execute(exp, topology, opts, stop).await) };
     let (progress, shown) = watch::channel(Progress::default());
     opts.progress = Some(Arc::new(progress));

@@ -1,7 +1,7 @@
 //! `chaos run --seeds 1..100`: each experiment once per seed, up to `--jobs` at once; a
 //! `sweep.json`/`sweep.md` per experiment, and a full report for each seed that did not pass.
 
-use super::run::{Settings, execute, instance_program, worse};
+use super::run::{Settings, execute, instance_program, signal_watch, stopped, worse};
 use super::runtime;
 use anyhow::Context;
 use chaos_engine::experiment::Clock;
@@ -20,11 +20,7 @@ use tokio::sync::watch;
 pub(crate) fn sweep(loaded: &[(Experiment, Topology)], s: &Settings, seeds: &[u64]) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     runtime.block_on(async {
-        let (signal_tx, signalled) = watch::channel(false);
-        tokio::spawn(async move {
-            super::shutdown_signal().await;
-            signal_tx.send_replace(true);
-        });
+        let signalled = signal_watch();
         let mut worst = Status::Passed;
         for (exp, topology) in loaded {
             let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
@@ -69,10 +65,7 @@ async fn one(
     };
     let runs = seeds.iter().map(|&seed| {
         let opts = RunOptions { seed: Some(seed), instance_program: Some(program.clone()), progress: None };
-        let mut stop = signalled.clone();
-        let stop = async move {
-            let _ = stop.wait_for(|v| *v).await;
-        };
+        let stop = stopped(signalled);
         let signalled = signalled.clone();
         async move { if *signalled.borrow() { None } else { Some(execute(exp, topology, opts, stop).await) } }
     });
