@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use chaos_fault::server::{Instance, MemNet, Net};
-use chaos_fault::{Distribution, FaultLayer, FaultTable};
+use chaos_fault::{BoxError, Distribution, FaultLayer, FaultTable};
 use http_body_util::{Empty, Full};
 use hyper_util::rt::TokioIo;
 use statrs::distribution::{ContinuousCDF, LogNormal, Normal, Pareto};
@@ -64,13 +64,7 @@ pub async fn probe(url: &str, n: usize, batch: usize) -> Vec<Seen> {
 pub async fn probe_mem(net: &MemNet, addr: SocketAddr, n: usize, batch: usize) -> Vec<Seen> {
     batched(n, batch, || async move {
         let start = tokio::time::Instant::now();
-        let Ok(stream) = net.connect(addr) else { return Seen::Dropped };
-        let Ok((mut send, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
-            return Seen::Dropped;
-        };
-        tokio::spawn(conn);
-        let req = http::Request::get("/").header("host", "acc").body(Empty::<Bytes>::new()).unwrap();
-        match send.send_request(req).await {
+        match get_on(net, addr, "/").await {
             Ok(r) => Seen::Status(r.status().as_u16(), start.elapsed()),
             Err(_) => Seen::Dropped,
         }
@@ -81,11 +75,16 @@ pub async fn probe_mem(net: &MemNet, addr: SocketAddr, n: usize, batch: usize) -
 /// The body of one GET of `path` at `addr` on the in-memory network.
 pub async fn get_mem(net: &MemNet, addr: SocketAddr, path: &str) -> Bytes {
     use http_body_util::BodyExt;
-    let stream = net.connect(addr).unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    get_on(net, addr, path).await.unwrap().into_body().collect().await.unwrap().to_bytes()
+}
+
+/// One GET of `path` on a new connection to `addr` on the in-memory network.
+async fn get_on(net: &MemNet, addr: SocketAddr, path: &str) -> Result<http::Response<hyper::body::Incoming>, BoxError> {
+    let stream = net.connect(addr)?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = http::Request::get(path).header("host", "acc").body(Empty::<Bytes>::new()).unwrap();
-    send.send_request(req).await.unwrap().into_body().collect().await.unwrap().to_bytes()
+    let req = http::Request::get(path).header("host", "acc").body(Empty::<Bytes>::new())?;
+    Ok(send.send_request(req).await?)
 }
 
 /// `n` calls of `one`, `batch` at a time.
