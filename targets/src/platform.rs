@@ -67,8 +67,9 @@ impl Platform {
         Self::start_on(&Net::Tcp, topology, seed).await
     }
 
-    /// [`Platform::start`] on `net`: with an in-memory network no socket is opened, and the
-    /// instances are reached through [`http_client`](crate::http_client) on the same network.
+    /// [`Platform::start`] on `net`: with an in-memory network no socket is opened, the
+    /// instances take direct calls (no HTTP/1 bytes: `Instance::bind_direct`), and they are
+    /// reached through [`http_client`](crate::http_client) on the same network.
     pub async fn start_on(net: &Net, topology: &Topology, seed: u64) -> Result<Self, PlatformError> {
         let http = http_client(net);
         let mut urls = Urls::new();
@@ -82,9 +83,12 @@ impl Platform {
             for (i, instance) in topology.instance_names(&name).into_iter().enumerate() {
                 let (svc, table, stats) =
                     assemble::instance(topology, &name, &instance, seed, &deps, &urls, net.timer());
-                let server = Instance::bind_on(net, instance.clone(), ([127, 0, 0, 1], 0).into(), svc)
-                    .await
-                    .map_err(|source| PlatformError::Bind { instance: instance.clone(), source })?;
+                let addr = ([127, 0, 0, 1], 0).into();
+                let server = match net {
+                    Net::Tcp => Instance::bind_on(net, instance.clone(), addr, svc).await,
+                    Net::Mem(mem) => Instance::bind_direct(mem, instance.clone(), addr, svc).await,
+                };
+                let server = server.map_err(|source| PlatformError::Bind { instance: instance.clone(), source })?;
                 urls.entry(name.clone()).or_default().push(server.url());
                 registry.register(instance.clone(), table.clone(), Some(server.clone()));
                 let zone = spec.zones[i % spec.zones.len()].clone();

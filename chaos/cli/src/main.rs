@@ -7,6 +7,12 @@ mod printer;
 
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a platform run allocates and frees small objects for every
+/// request (headers, futures, frames); on the virtual clock glibc's allocator took a fifth of the
+/// run (docs/BENCHMARKS.md, issue 9).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match commands::dispatch(args::parse()) {
         Ok(code) => code,

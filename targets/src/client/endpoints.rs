@@ -6,40 +6,18 @@
 //! instance is ejected. tower has no such layer (its `balance` needs a load metric and discovery
 //! for each endpoint), and these few lines fit the round-robin here.
 
-use super::connector::Connector;
+use super::transport::HttpClient;
 use super::{DepRequest, DepResponse};
 use crate::guards::GuardCounters;
-use bytes::Bytes;
 use chaos_fault::BoxError;
-use chaos_fault::server::Net;
 use futures_util::future::BoxFuture;
 use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 use tower::Service;
-
-/// The HTTP/1 connection pool shared by all clients of a platform.
-pub type HttpClient = Client<Connector, Empty<Bytes>>;
-
-/// Builds the shared pool, dialing over `net` (the network the instances listen on).
-pub fn http_client(net: &Net) -> HttpClient {
-    pool(net, 64)
-}
-
-/// A pool on `net` keeping up to `max_idle` idle connections per instance. Idle connections
-/// expire on tokio's clock (without a timer hyper-util reads the wall clock, which a run on the
-/// virtual clock must not depend on).
-pub(crate) fn pool(net: &Net, max_idle: usize) -> HttpClient {
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(max_idle)
-        .pool_timer(TokioTimer::new())
-        .build(Connector::new(net))
-}
 
 /// Outlier ejection settings; `eject_after: 0` switches it off.
 #[derive(Clone, Copy, Debug)]

@@ -10,10 +10,12 @@ mod breaker;
 mod connector;
 mod endpoints;
 mod policy;
+mod transport;
 
 pub use connector::{Connector, Io};
-pub(crate) use endpoints::pool;
-pub use endpoints::{Ejection, Endpoints, HttpClient, http_client};
+pub use endpoints::{Ejection, Endpoints};
+pub(crate) use transport::pool;
+pub use transport::{AnswerBody, HttpClient, http_client};
 
 use crate::guards::GuardCounters;
 use crate::topology::CallPolicy;

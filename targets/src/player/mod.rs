@@ -13,12 +13,11 @@ mod cdn;
 mod scripted;
 pub mod stream;
 
-use crate::client::HttpClient;
+use crate::client::{AnswerBody, HttpClient};
 use crate::services::PLAY_FAILURE_HEADER;
 use crate::topology::PlayerSpec;
 use chaos_fault::server::Net;
 use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -252,7 +251,7 @@ impl PlaybackClient {
 
 /// An answer whose body is still to be read, by `deadline`.
 struct Answer {
-    res: http::Response<Incoming>,
+    res: http::Response<AnswerBody>,
     deadline: Instant,
 }
 

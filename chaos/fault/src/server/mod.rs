@@ -21,9 +21,12 @@ use std::time::Duration;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
+mod direct;
 mod net;
+pub use direct::{Closed, DirectBody, DirectServe};
+use direct::{Endpoint, Handler};
 use net::Listener;
-pub use net::{MemListener, MemNet, Net, Stream};
+pub use net::{DirectTo, MemListener, MemNet, Net, Stream};
 
 /// A tower service an [`Instance`] can serve: cloned per connection, answering with a
 /// [`ResponseBody`]. Blanket-implemented; it only names the bounds once.
@@ -52,6 +55,15 @@ impl<B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static> ResponseBody f
 
 type ServeConn = Arc<dyn Fn(Stream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
+/// How an instance takes requests.
+#[derive(Clone)]
+enum Serving {
+    /// Connections from a listener, HTTP/1 on each.
+    Streams(ServeConn),
+    /// Direct calls on an in-memory network.
+    Direct(Handler),
+}
+
 /// One running (or killed) instance of a service on a fixed address.
 ///
 /// ```no_run
@@ -73,7 +85,7 @@ struct Shared {
     name: String,
     net: Net,
     addr: SocketAddr,
-    serve: ServeConn,
+    serve: Serving,
     up: AtomicBool,
     kills: AtomicU64,
     life: Mutex<Life>,
@@ -111,8 +123,6 @@ impl Instance {
         addr: SocketAddr,
         svc: S,
     ) -> io::Result<Self> {
-        let listener = Listener::bind(net, addr).await?;
-        let addr = listener.local_addr()?;
         let serve: ServeConn = Arc::new(move |stream| {
             let svc = TowerToHyperService::new(svc.clone());
             Box::pin(async move {
@@ -120,8 +130,28 @@ impl Instance {
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
             })
         });
+        Self::launch(net, name.into(), addr, Serving::Streams(serve)).await
+    }
+
+    /// Serves `svc` on the in-memory network `net` by direct calls ([`MemNet::direct`]): each
+    /// request handed to `svc` as it is, each response frame handed back as it is, with the kill
+    /// and restart of [`Instance::bind`]. The cheap transport of a virtual-time run.
+    pub async fn bind_direct<S: DirectServe<B>, B>(
+        net: &MemNet,
+        name: impl Into<String>,
+        addr: SocketAddr,
+        svc: S,
+    ) -> io::Result<Self>
+    where
+        B: Body<Data = bytes::Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        Self::launch(&Net::Mem(net.clone()), name.into(), addr, Serving::Direct(Handler::new(svc))).await
+    }
+
+    async fn launch(net: &Net, name: String, addr: SocketAddr, serve: Serving) -> io::Result<Self> {
+        let (stop, listener, addr) = listen(net, addr, &serve).await?;
         let shared = Arc::new(Shared {
-            name: name.into(),
+            name,
             net: net.clone(),
             addr,
             serve,
@@ -130,7 +160,7 @@ impl Instance {
             life: Mutex::new(Life::default()),
         });
         let instance = Self { shared };
-        instance.start(&mut *instance.shared.life.lock().await, listener);
+        instance.start(&mut *instance.shared.life.lock().await, stop, listener);
         Ok(instance)
     }
 
@@ -185,9 +215,9 @@ impl Instance {
             return Ok(());
         }
         let mut tries = 0;
-        let listener = loop {
-            match Listener::bind(&self.shared.net, self.shared.addr).await {
-                Ok(l) => break l,
+        let (stop, listener) = loop {
+            match listen(&self.shared.net, self.shared.addr, &self.shared.serve).await {
+                Ok((stop, listener, _)) => break (stop, listener),
                 // The port may linger for a moment after close; bounded retries.
                 Err(e) if tries >= 50 => return Err(e),
                 Err(_) => {
@@ -196,7 +226,7 @@ impl Instance {
                 }
             }
         };
-        self.start(&mut life, listener);
+        self.start(&mut life, stop, listener);
         Ok(())
     }
 
@@ -207,11 +237,13 @@ impl Instance {
         self.shared.up.store(false, Ordering::Release);
     }
 
-    fn start(&self, life: &mut Life, listener: Listener) {
-        let (stop, stopped) = watch::channel(());
-        let serve = self.shared.serve.clone();
+    /// Marks the instance up; `stop` is its life (dropping it kills), `listener` its accept loop
+    /// (none for direct calls, whose endpoint holds a receiver of `stop`).
+    fn start(&self, life: &mut Life, stop: watch::Sender<()>, listener: Option<Listener>) {
+        if let (Some(listener), Serving::Streams(serve)) = (listener, &self.shared.serve) {
+            life.accept = Some(tokio::spawn(accept_loop(listener, serve.clone(), stop.subscribe())));
+        }
         life.stop = Some(stop);
-        life.accept = Some(tokio::spawn(accept_loop(listener, serve, stopped)));
         self.shared.up.store(true, Ordering::Release);
     }
 
@@ -222,6 +254,28 @@ impl Instance {
         drop(life.stop.take());
         if let Some(accept) = life.accept.take() {
             let _ = accept.await;
+        }
+    }
+}
+
+/// Claims `addr` on `net` for `serve`: the instance's life sender, its listener of connections
+/// (none for direct calls) and the address bound.
+async fn listen(
+    net: &Net,
+    addr: SocketAddr,
+    serve: &Serving,
+) -> io::Result<(watch::Sender<()>, Option<Listener>, SocketAddr)> {
+    let (stop, alive) = watch::channel(());
+    match (serve, net) {
+        (Serving::Direct(handler), Net::Mem(mem)) => {
+            let addr = mem.bind_direct(addr, Endpoint { handler: handler.clone(), alive })?;
+            Ok((stop, None, addr))
+        }
+        (Serving::Direct(_), Net::Tcp) => Err(io::Error::new(io::ErrorKind::Unsupported, "direct calls need a MemNet")),
+        (Serving::Streams(_), net) => {
+            let listener = Listener::bind(net, addr).await?;
+            let addr = listener.local_addr()?;
+            Ok((stop, Some(listener), addr))
         }
     }
 }

@@ -6,8 +6,16 @@
 //! next timer, and the clock can jump there (virtual time, issue 9). Killing an instance drops
 //! its listener (dialing is refused) and its streams (the peers see the connection end), as
 //! closing a socket does.
+//!
+//! An address holds either a listener of connections (HTTP/1 bytes over a pipe, as a socket
+//! carries them) or an instance that takes direct calls (`super::direct`: requests and response
+//! frames handed over as they are), which is what a virtual-time run uses.
 
+use super::direct::{DirectBody, Endpoint};
+use crate::BoxError;
+use http::{Request, Response};
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -51,19 +59,50 @@ pub struct MemNet {
 /// The first port handed out for port 0.
 const FIRST_PORT: u16 = 10_001;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct MemInner {
-    /// Listeners by address; a dropped listener's entry stays, closed, until the address is
-    /// bound again.
-    listeners: HashMap<SocketAddr, mpsc::UnboundedSender<DuplexStream>>,
+    /// What listens at each address; a closed entry stays until the address is bound again.
+    listeners: HashMap<SocketAddr, Entry>,
     /// Where the search for a free port starts.
     next_port: u16,
+}
+
+/// What listens at an address.
+enum Entry {
+    /// A listener of connections (HTTP/1 over a pipe).
+    Streams(mpsc::UnboundedSender<DuplexStream>),
+    /// An instance's service, called directly.
+    Direct(Endpoint),
+}
+
+impl std::fmt::Debug for MemInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemInner").field("addresses", &self.listeners.len()).finish()
+    }
 }
 
 impl MemInner {
     /// Whether a live listener holds `addr`.
     fn taken(&self, addr: SocketAddr) -> bool {
-        self.listeners.get(&addr).is_some_and(|tx| !tx.is_closed())
+        match self.listeners.get(&addr) {
+            Some(Entry::Streams(tx)) => !tx.is_closed(),
+            Some(Entry::Direct(endpoint)) => endpoint.is_open(),
+            None => false,
+        }
+    }
+
+    /// `addr` if free, or with port 0 a free port; `AddrInUse` when the address is taken.
+    fn claim(&mut self, mut addr: SocketAddr) -> io::Result<SocketAddr> {
+        if addr.port() == 0 {
+            addr.set_port(self.next_port.max(FIRST_PORT));
+            while self.taken(addr) {
+                addr.set_port(addr.port().checked_add(1).unwrap_or(FIRST_PORT));
+            }
+            self.next_port = addr.port().wrapping_add(1);
+        } else if self.taken(addr) {
+            return Err(io::ErrorKind::AddrInUse.into());
+        }
+        Ok(addr)
     }
 }
 
@@ -73,31 +112,68 @@ impl MemNet {
         Self::default()
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Listens on `addr`; port 0 picks a free one. `AddrInUse` when the address is taken.
     pub fn bind(&self, addr: SocketAddr) -> io::Result<MemListener> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut addr = addr;
-        if addr.port() == 0 {
-            addr.set_port(inner.next_port.max(FIRST_PORT));
-            while inner.taken(addr) {
-                addr.set_port(addr.port().checked_add(1).unwrap_or(FIRST_PORT));
-            }
-            inner.next_port = addr.port().wrapping_add(1);
-        } else if inner.taken(addr) {
-            return Err(io::ErrorKind::AddrInUse.into());
-        }
+        let mut inner = self.lock();
+        let addr = inner.claim(addr)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        inner.listeners.insert(addr, tx);
+        inner.listeners.insert(addr, Entry::Streams(tx));
         Ok(MemListener { addr, rx })
     }
 
-    /// Opens a connection to `addr`; `ConnectionRefused` when nothing listens there.
+    /// Serves `endpoint` directly at `addr` (port 0 picks a free one) until its `alive` sender
+    /// is dropped.
+    pub(crate) fn bind_direct(&self, addr: SocketAddr, endpoint: Endpoint) -> io::Result<SocketAddr> {
+        let mut inner = self.lock();
+        let addr = inner.claim(addr)?;
+        inner.listeners.insert(addr, Entry::Direct(endpoint));
+        Ok(addr)
+    }
+
+    /// Opens a connection to `addr`; `ConnectionRefused` when nothing listens there, `Unsupported`
+    /// when an instance there takes direct calls only ([`MemNet::direct`]).
     pub fn connect(&self, addr: SocketAddr) -> io::Result<DuplexStream> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let listener = inner.listeners.get(&addr).ok_or(io::ErrorKind::ConnectionRefused)?;
-        let (ours, theirs) = tokio::io::duplex(PIPE);
-        listener.send(theirs).map_err(|_| io::Error::from(io::ErrorKind::ConnectionRefused))?;
-        Ok(ours)
+        let inner = self.lock();
+        match inner.listeners.get(&addr) {
+            Some(Entry::Streams(listener)) => {
+                let (ours, theirs) = tokio::io::duplex(PIPE);
+                listener.send(theirs).map_err(|_| io::Error::from(io::ErrorKind::ConnectionRefused))?;
+                Ok(ours)
+            }
+            Some(Entry::Direct(_)) => {
+                Err(io::Error::new(io::ErrorKind::Unsupported, "the instance takes direct calls"))
+            }
+            None => Err(io::ErrorKind::ConnectionRefused.into()),
+        }
+    }
+
+    /// How to reach an instance that takes direct calls at `addr`: `None` when a listener of
+    /// connections holds the address (dial it with [`MemNet::connect`]), `ConnectionRefused`
+    /// when nothing serves there.
+    pub fn direct(&self, addr: SocketAddr) -> Option<io::Result<DirectTo>> {
+        match self.lock().listeners.get(&addr) {
+            Some(Entry::Streams(_)) => None,
+            Some(Entry::Direct(endpoint)) if endpoint.is_open() => Some(Ok(DirectTo(endpoint.clone()))),
+            _ => Some(Err(io::ErrorKind::ConnectionRefused.into())),
+        }
+    }
+}
+
+/// An instance reached by direct calls ([`MemNet::direct`]).
+pub struct DirectTo(Endpoint);
+
+impl DirectTo {
+    /// Sends `req`: the instance's answer, whose body fails if the instance is killed while it
+    /// is read; an error where a socket would show a reset or a closed connection.
+    pub fn call(
+        self,
+        req: Request<DirectBody>,
+    ) -> impl Future<Output = Result<Response<DirectBody>, BoxError>> + Send + 'static {
+        super::direct::call(self.0, req)
     }
 }
 

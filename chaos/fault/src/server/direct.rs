@@ -1,0 +1,177 @@
+//! Direct exchanges on a [`MemNet`](super::MemNet): a request handed to the instance's tower
+//! service as an `http::Request`, its response and body frames handed back as they are — no
+//! HTTP/1 bytes, no pipe, no copy of a body.
+//!
+//! This is what makes a virtual-time run cheap (issue 9): an in-memory HTTP/1 exchange spends most
+//! of its time encoding, copying and parsing bytes that carry nothing the experiment observes. What
+//! the experiment does observe is kept as a socket would show it:
+//! - the instance's service runs as a task of its own, as on a server connection: a caller that
+//!   gives up does not cancel the work it started (hyper's HTTP/1 server does not either);
+//! - killing the instance refuses new calls, drops the work in flight (the caller sees the
+//!   exchange fail, as a closed connection) and ends every response body still being read;
+//! - an error of the service (an injected reset) or of a body (a truncation) reaches the caller
+//!   as an error, as the connection reset it stands for.
+//!
+//! No crate offers this: tower services can be called directly, but not with a server's kill
+//! semantics and a network's address book, which the platform's clients need unchanged.
+
+use crate::BoxError;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::{oneshot, watch};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The body of a direct exchange, both ways: frames as the service made them.
+pub type DirectBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A service made callable without knowing its type.
+trait Call: Send + Sync {
+    fn call(&self, req: Request<DirectBody>) -> BoxFuture<Result<Response<DirectBody>, BoxError>>;
+}
+
+/// The [`Call`] of a tower service: a clone of it per request, as a server connection makes.
+struct Svc<S>(S);
+
+impl<S, B> Call for Svc<S>
+where
+    S: tower::Service<Request<DirectBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    fn call(&self, req: Request<DirectBody>) -> BoxFuture<Result<Response<DirectBody>, BoxError>> {
+        // Combinators, not an async block: rustc fails to prove such a block `Send` for every
+        // lifetime of the boxed error type in the request ("implementation of `Send` is not
+        // general enough").
+        use tower::ServiceExt;
+        let svc = self
+            .0
+            .clone()
+            .map_response(|res: Response<B>| res.map(|body| UnsyncBoxBody::new(body.map_err(Into::into))));
+        Box::pin(svc.map_err(Into::into).oneshot(req))
+    }
+}
+
+/// A tower service an instance can serve directly. Blanket-implemented; it only names the bounds.
+pub trait DirectServe<B>:
+    tower::Service<Request<DirectBody>, Response = Response<B>, Future: Send + 'static, Error: Into<BoxError>>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S, B> DirectServe<B> for S where
+    S: tower::Service<Request<DirectBody>, Response = Response<B>, Future: Send + 'static, Error: Into<BoxError>>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The type-erased service of an instance.
+#[derive(Clone)]
+pub(crate) struct Handler(Arc<dyn Call>);
+
+impl Handler {
+    pub(crate) fn new<S, B>(svc: S) -> Self
+    where
+        S: DirectServe<B>,
+        B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
+        Self(Arc::new(Svc(svc)))
+    }
+}
+
+/// An instance's service while it is up: dropping the `watch::Sender` its receiver belongs to
+/// (killing the instance) closes it.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    pub handler: Handler,
+    pub alive: watch::Receiver<()>,
+}
+
+impl Endpoint {
+    /// Whether the instance still serves.
+    pub fn is_open(&self) -> bool {
+        self.alive.has_changed().is_ok()
+    }
+}
+
+/// The exchange ended because the instance went away (as a connection closed by the peer).
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed: the instance was killed")]
+pub struct Closed;
+
+/// One exchange with an up instance: the head, then a body that fails if the instance is killed
+/// while it is read.
+pub(crate) fn call(
+    endpoint: Endpoint,
+    req: Request<DirectBody>,
+) -> impl Future<Output = Result<Response<DirectBody>, BoxError>> + Send + 'static {
+    let Endpoint { handler, alive } = endpoint;
+    let (tx, rx) = oneshot::channel();
+    let work = handler.0.call(req);
+    let mut killed = alive.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            biased;
+            _ = killed.changed() => {}
+            res = work => { let _ = tx.send(res); }
+        }
+    });
+    async move {
+        let res = rx.await.map_err(|_| Closed)??;
+        Ok(res.map(|body| Killable { body: Some(body), alive, killed: None }.boxed_unsync()))
+    }
+}
+
+/// A response body that ends in [`Closed`] when its instance is killed mid-body.
+struct Killable {
+    body: Option<DirectBody>,
+    alive: watch::Receiver<()>,
+    /// Waits for the kill; made on the first poll that finds the body pending.
+    killed: Option<BoxFuture<()>>,
+}
+
+impl Body for Killable {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let Some(body) = this.body.as_mut() else { return Poll::Ready(None) };
+        if this.alive.has_changed().is_err() {
+            this.body = None;
+            return Poll::Ready(Some(Err(Closed.into())));
+        }
+        let polled = Pin::new(body).poll_frame(cx);
+        if polled.is_pending() {
+            let mut alive = this.alive.clone();
+            let killed =
+                this.killed.get_or_insert_with(|| Box::pin(async move { while alive.changed().await.is_ok() {} }));
+            if killed.as_mut().poll(cx).is_ready() {
+                this.body = None;
+                return Poll::Ready(Some(Err(Closed.into())));
+            }
+        }
+        if matches!(polled, Poll::Ready(None)) {
+            this.body = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+}
