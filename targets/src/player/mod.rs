@@ -102,6 +102,13 @@ impl std::fmt::Display for PlayFailure {
     }
 }
 
+/// What the device reads of the home page: which rows were fallbacks.
+#[derive(Deserialize)]
+struct HomeAnswer {
+    #[serde(default)]
+    degraded: Vec<serde::de::IgnoredAny>,
+}
+
 #[derive(Deserialize)]
 struct PlayAnswer {
     manifest: Manifest,
@@ -212,11 +219,10 @@ impl PlaybackClient {
     async fn home(&self, user: &str, intended: Instant) -> HomeOutcome {
         let res = self.get(&format!("{}/home", self.edge), user, self.spec.edge_timeout).await;
         let (ok, degraded) = match res {
-            Ok(r) if r.res.status().is_success() => {
-                let page: serde_json::Value = r.json().await.unwrap_or_default();
-                let degraded = page["degraded"].as_array().is_some_and(|d| !d.is_empty());
-                (page.is_object(), degraded)
-            }
+            Ok(r) if r.res.status().is_success() => match r.json::<HomeAnswer>().await {
+                Ok(page) => (true, !page.degraded.is_empty()),
+                Err(()) => (false, false),
+            },
             _ => (false, false),
         };
         HomeOutcome { ok, degraded, latency: intended.elapsed() }

@@ -11,8 +11,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
 use http::HeaderMap;
-use serde_json::{Value, json};
-use std::collections::HashMap;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -46,10 +49,11 @@ impl IntoResponse for Failed {
     }
 }
 
-/// Calls `role` and parses JSON. `Ok(None)`: the call failed but the fallback may serve (the
-/// caller decides what); `Err`: it failed and the fallback is off. A missing dependency (not in
-/// the topology) behaves like a failed one with its fallback on.
-async fn call(ctx: &Ctx, role: Role, path: String, user: &Arc<str>) -> Result<Option<Value>, Failed> {
+/// Calls `role` and parses its JSON answer as `T`. `Ok(None)`: the call failed (or answered
+/// something else) but the fallback may serve (the caller decides what); `Err`: it failed and the
+/// fallback is off. A missing dependency (not in the topology) behaves like a failed one with its
+/// fallback on.
+async fn call<T: DeserializeOwned>(ctx: &Ctx, role: Role, path: String, user: &Arc<str>) -> Result<Option<T>, Failed> {
     let Some(dep) = ctx.dep(role) else { return Ok(None) };
     match dep.get(path, user).await.ok().and_then(|r| serde_json::from_slice(&r.body).ok()) {
         Some(v) => Ok(Some(v)),
@@ -58,53 +62,59 @@ async fn call(ctx: &Ctx, role: Role, path: String, user: &Arc<str>) -> Result<Op
     }
 }
 
+/// JSON passed through as it came (the page embeds what its dependencies answered).
+type Raw = Box<RawValue>;
+
+fn raw(json: &str) -> Raw {
+    RawValue::from_string(json.to_string()).expect("static JSON")
+}
+
 /// Marks that the fallback for `role` was served.
 fn served_fallback(ctx: &Ctx, role: Role, degraded: &mut Vec<&'static str>) {
     ctx.dep(role).map(DepClient::fallback_served);
     degraded.push(role.as_str());
 }
 
-async fn home(State(edge): State<Arc<Edge>>, headers: HeaderMap) -> Result<Json<Value>, Failed> {
+async fn home(State(edge): State<Arc<Edge>>, headers: HeaderMap) -> Result<Json<HomePage>, Failed> {
     let ctx = &*edge.ctx;
     ctx.work().await;
     let user = user_of(&headers);
     let mut degraded = Vec::new();
     let (rows, history) = tokio::join!(
-        call(ctx, Role::Recommendations, "/rows".into(), &user),
-        call(ctx, Role::History, "/history".into(), &user),
+        call::<Rows>(ctx, Role::Recommendations, "/rows".into(), &user),
+        call::<History>(ctx, Role::History, "/history".into(), &user),
     );
     let rows = rows?.unwrap_or_else(|| {
         served_fallback(ctx, Role::Recommendations, &mut degraded);
-        json!({ "rows": [{ "name": "Popular", "titles": ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"] }] })
+        let titles = (1..=8).map(|i| format!("t{i}")).collect();
+        Rows { rows: vec![Row { name: "Popular".into(), titles }] }
     });
     let history = history?.unwrap_or_else(|| {
         served_fallback(ctx, Role::History, &mut degraded);
-        json!({ "continue_watching": [] })
+        History { continue_watching: raw("[]") }
     });
-    let titles: Vec<&str> =
-        rows["rows"][0]["titles"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    let art =
-        call(ctx, Role::Artwork, format!("/art?titles={}", titles.join(",")), &user).await?.unwrap_or_else(|| {
-            served_fallback(ctx, Role::Artwork, &mut degraded);
-            Value::Object(titles.iter().map(|t| (t.to_string(), json!("/img/placeholder.jpg"))).collect())
-        });
-    Ok(Json(
-        json!({ "rows": rows["rows"], "continue_watching": history["continue_watching"], "art": art, "degraded": degraded }),
-    ))
+    let titles: &[String] = rows.rows.first().map_or(&[], |r| &r.titles);
+    let art = call::<Raw>(ctx, Role::Artwork, format!("/art?titles={}", titles.join(",")), &user).await?;
+    let art = art.unwrap_or_else(|| {
+        served_fallback(ctx, Role::Artwork, &mut degraded);
+        let placeholders: BTreeMap<&str, &str> = titles.iter().map(|t| (t.as_str(), "/img/placeholder.jpg")).collect();
+        serde_json::value::to_raw_value(&placeholders).expect("a map of strings serialises")
+    });
+    Ok(Json(HomePage { rows: rows.rows, continue_watching: history.continue_watching, art, degraded }))
 }
 
 async fn play(
     State(edge): State<Arc<Edge>>,
     headers: HeaderMap,
     Path(title): Path<String>,
-) -> Result<Json<Value>, Failed> {
+) -> Result<Json<PlayPage>, Failed> {
     let ctx = &*edge.ctx;
     ctx.work().await;
     let user = user_of(&headers);
     let mut degraded = Vec::new();
 
     // Auth first: no stream for an unknown session. Fallback: a grant issued within GRANT_TTL.
-    match call(ctx, Role::Auth, "/validate".into(), &user).await? {
+    match call::<IgnoredAny>(ctx, Role::Auth, "/validate".into(), &user).await? {
         Some(_) => {
             edge.grants.lock().unwrap_or_else(|p| p.into_inner()).insert(user.clone(), Instant::now());
         }
@@ -118,26 +128,28 @@ async fn play(
     }
 
     let (meta, manifest, license, position) = tokio::join!(
-        call(ctx, Role::Catalog, format!("/titles/{title}"), &user),
-        call(ctx, Role::Playback, format!("/manifest/{title}"), &user),
-        call(ctx, Role::License, format!("/license/{title}"), &user),
-        call(ctx, Role::History, format!("/position/{title}"), &user),
+        call::<Raw>(ctx, Role::Catalog, format!("/titles/{title}"), &user),
+        call::<Raw>(ctx, Role::Playback, format!("/manifest/{title}"), &user),
+        call::<LicenseAnswer>(ctx, Role::License, format!("/license/{title}"), &user),
+        call::<PositionAnswer>(ctx, Role::History, format!("/position/{title}"), &user),
     );
     let meta = match meta? {
         Some(m) => {
-            let bytes = Bytes::from(m.to_string());
+            let bytes = Bytes::copy_from_slice(m.get().as_bytes());
             edge.catalog.lock().unwrap_or_else(|p| p.into_inner()).insert(title.clone(), bytes);
             m
         }
         None => {
             let cached = edge.catalog.lock().unwrap_or_else(|p| p.into_inner()).get(&title).cloned();
-            let cached = cached.and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-            match cached {
+            match cached.and_then(|b| serde_json::from_slice::<Raw>(&b).ok()) {
                 Some(m) => {
                     served_fallback(ctx, Role::Catalog, &mut degraded);
                     m
                 }
-                None if ctx.dep(Role::Catalog).is_none() => json!({ "id": title }),
+                None if ctx.dep(Role::Catalog).is_none() => {
+                    serde_json::value::to_raw_value(&BTreeMap::from([("id", &title)]))
+                        .expect("a map of strings serialises")
+                }
                 None => return Err(Failed("catalog")),
             }
         }
@@ -147,13 +159,55 @@ async fn play(
     let license = license?.ok_or(Failed("license"))?;
     let position = position?.unwrap_or_else(|| {
         served_fallback(ctx, Role::History, &mut degraded);
-        json!({ "position_s": 0 })
+        PositionAnswer { position_s: Some(raw("0")) }
     });
-    Ok(Json(json!({
-        "title": meta,
-        "manifest": manifest,
-        "license": license["license"],
-        "position_s": position["position_s"],
-        "degraded": degraded,
-    })))
+    Ok(Json(PlayPage { title: meta, manifest, license: license.license, position_s: position.position_s, degraded }))
+}
+
+// What the edge reads of its dependencies' answers and what it answers, as types: only the
+// fields it uses are parsed; the rest passes through as raw JSON.
+
+#[derive(Deserialize, Serialize)]
+struct Row {
+    name: String,
+    titles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Rows {
+    rows: Vec<Row>,
+}
+
+#[derive(Deserialize)]
+struct History {
+    continue_watching: Raw,
+}
+
+#[derive(Deserialize)]
+struct LicenseAnswer {
+    license: Option<Raw>,
+}
+
+#[derive(Deserialize)]
+struct PositionAnswer {
+    position_s: Option<Raw>,
+}
+
+/// The home page: rows, what to continue, artwork, and the rows that were fallbacks.
+#[derive(Serialize)]
+struct HomePage {
+    rows: Vec<Row>,
+    continue_watching: Raw,
+    art: Raw,
+    degraded: Vec<&'static str>,
+}
+
+/// What a device needs to start a stream.
+#[derive(Serialize)]
+struct PlayPage {
+    title: Raw,
+    manifest: Raw,
+    license: Option<Raw>,
+    position_s: Option<Raw>,
+    degraded: Vec<&'static str>,
 }

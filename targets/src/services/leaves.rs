@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use http::HeaderMap;
-use serde_json::{Value, json};
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Titles in the simulated catalog: `t0` .. `t{TITLES-1}`.
@@ -30,45 +30,92 @@ pub(super) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
     r.with_state(ctx)
 }
 
-async fn validate(State(ctx): Shared, headers: HeaderMap) -> Json<Value> {
+async fn validate(State(ctx): Shared, headers: HeaderMap) -> Json<Grant> {
     ctx.work().await;
-    Json(json!({ "user": &*user_of(&headers), "grant": "ok", "ttl_s": 30 }))
+    Json(Grant { user: user_of(&headers), grant: "ok", ttl_s: 30 })
 }
 
-async fn title(State(ctx): Shared, Path(id): Path<String>) -> Json<Value> {
+async fn title(State(ctx): Shared, Path(id): Path<String>) -> Json<Title> {
     ctx.work().await;
     let minutes = 20 + stable_hash(&id) % 100;
-    Json(json!({ "id": id, "name": format!("Title {id}"), "duration_s": minutes * 60 }))
+    Json(Title { name: format!("Title {id}"), id, duration_s: minutes * 60 })
 }
 
-async fn rows(State(ctx): Shared, headers: HeaderMap) -> Json<Value> {
+async fn rows(State(ctx): Shared, headers: HeaderMap) -> Json<Rows> {
     ctx.work().await;
     let h = stable_hash(&user_of(&headers));
-    let titles: Vec<String> = (0..8).map(|i| format!("t{}", (h + i * 17) % TITLES)).collect();
-    Json(json!({ "rows": [{ "name": "Because you watched", "titles": titles }] }))
+    let titles = (0..8).map(|i| format!("t{}", (h + i * 17) % TITLES)).collect();
+    Json(Rows { rows: [Row { name: "Because you watched", titles }] })
 }
 
-async fn art(State(ctx): Shared, Query(q): Query<HashMap<String, String>>) -> Json<Value> {
+async fn art(State(ctx): Shared, Query(q): Query<ArtQuery>) -> Json<BTreeMap<String, String>> {
     ctx.work().await;
-    let titles = q.get("titles").map(String::as_str).unwrap_or_default();
-    let images: serde_json::Map<String, Value> =
-        titles.split(',').filter(|t| !t.is_empty()).map(|t| (t.to_string(), json!(format!("/img/{t}.jpg")))).collect();
-    Json(Value::Object(images))
+    let titles = q.titles.split(',').filter(|t| !t.is_empty());
+    Json(titles.map(|t| (t.to_string(), format!("/img/{t}.jpg"))).collect())
 }
 
-async fn history(State(ctx): Shared, headers: HeaderMap) -> Json<Value> {
+async fn history(State(ctx): Shared, headers: HeaderMap) -> Json<History> {
     ctx.work().await;
     let h = stable_hash(&user_of(&headers));
-    Json(json!({ "continue_watching": [format!("t{}", h % TITLES)] }))
+    Json(History { continue_watching: [format!("t{}", h % TITLES)] })
 }
 
-async fn position(State(ctx): Shared, headers: HeaderMap, Path(title): Path<String>) -> Json<Value> {
+async fn position(State(ctx): Shared, headers: HeaderMap, Path(title): Path<String>) -> Json<Position> {
     ctx.work().await;
     let h = stable_hash(&format!("{}/{title}", user_of(&headers)));
-    Json(json!({ "position_s": h % 1200 }))
+    Json(Position { position_s: h % 1200 })
 }
 
-async fn license(State(ctx): Shared, headers: HeaderMap, Path(title): Path<String>) -> Json<Value> {
+async fn license(State(ctx): Shared, headers: HeaderMap, Path(title): Path<String>) -> Json<License> {
     ctx.work().await;
-    Json(json!({ "license": format!("lic-{title}-{}", user_of(&headers)) }))
+    Json(License { license: format!("lic-{title}-{}", user_of(&headers)) })
+}
+
+// The answers, as types: serialised straight to bytes, without building a `serde_json::Value`
+// tree first (a platform answers millions of these in a virtual-time hour).
+
+#[derive(Serialize)]
+struct Grant {
+    user: Arc<str>,
+    grant: &'static str,
+    ttl_s: u32,
+}
+
+#[derive(Serialize)]
+struct Title {
+    id: String,
+    name: String,
+    duration_s: u64,
+}
+
+#[derive(Serialize)]
+struct Rows {
+    rows: [Row; 1],
+}
+
+#[derive(Serialize)]
+struct Row {
+    name: &'static str,
+    titles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ArtQuery {
+    #[serde(default)]
+    titles: String,
+}
+
+#[derive(Serialize)]
+struct History {
+    continue_watching: [String; 1],
+}
+
+#[derive(Serialize)]
+struct Position {
+    position_s: u64,
+}
+
+#[derive(Serialize)]
+struct License {
+    license: String,
 }
