@@ -3,7 +3,8 @@
 //! stack (metrics, fault layer, router, handler with its modelled service time), the edge's home
 //! page (a leaf exchange behind each of its five guarded calls), and a whole playback session.
 //!
-//! `cargo bench -p targets --bench virtual_exchange` prints the CPU time of each, per operation.
+//! `cargo bench -p targets --bench virtual_exchange [WORD]` prints the CPU time of each (or of
+//! those whose name contains WORD), per operation.
 //! The runs are on tokio's paused clock, so every modelled delay costs nothing but its timer.
 
 use chaos_fault::server::{DirectBody, Instance, MemNet, Net};
@@ -44,6 +45,9 @@ where
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; any other argument picks the operations to run.
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let wanted = move |what: &str| only.as_deref().is_none_or(|w| what.contains(w));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().expect("runtime");
     rt.block_on(async {
         let mem = MemNet::new();
@@ -76,10 +80,15 @@ fn main() {
         ];
         println!("| operation | per operation (CPU) |");
         println!("|---|---|");
-        for (what, n, url) in rows {
+        for (what, n, url) in rows.into_iter().filter(|(what, ..)| wanted(what)) {
             let (http, get) = (http.clone(), get);
             let t = per_op(n, move |_| get(http.clone(), url.clone())).await;
             println!("| {what} | {:.2} µs |", t.as_secs_f64() * 1e6);
+        }
+        let session = "a whole session (home, play, 15 segments: ~25 exchanges)";
+        if !wanted(session) {
+            platform.shutdown().await;
+            return;
         }
         let player = PlaybackClient::on(&net, edge, platform.topology().player.clone());
         let t = per_op(5_000, move |i| {
@@ -90,7 +99,7 @@ fn main() {
             }
         })
         .await;
-        println!("| a whole session (home, play, 15 segments: ~25 exchanges) | {:.2} µs |", t.as_secs_f64() * 1e6);
+        println!("| {session} | {:.2} µs |", t.as_secs_f64() * 1e6);
         platform.shutdown().await;
     });
 }

@@ -5,8 +5,8 @@
 //! This is what makes a virtual-time run cheap (issue 9): an in-memory HTTP/1 exchange spends most
 //! of its time encoding, copying and parsing bytes that carry nothing the experiment observes. What
 //! the experiment does observe is kept as a socket would show it:
-//! - the instance's service runs as a task of its own, as on a server connection: a caller that
-//!   gives up does not cancel the work it started (hyper's HTTP/1 server does not either);
+//! - a caller that gives up does not cancel the work it started (hyper's HTTP/1 server does not
+//!   either): the work is then handed to a task of its own (see [`Exchange`]);
 //! - killing the instance refuses new calls, drops the work in flight (the caller sees the
 //!   exchange fail, as a closed connection) and ends every response body still being read;
 //! - an error of the service (an injected reset) or of a body (a truncation) reaches the caller
@@ -25,7 +25,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -115,33 +115,93 @@ pub struct Closed;
 
 /// One exchange with an up instance: the head, then a body that fails if the instance is killed
 /// while it is read.
-pub(crate) fn call(
-    endpoint: Endpoint,
-    req: Request<DirectBody>,
-) -> impl Future<Output = Result<Response<DirectBody>, BoxError>> + Send + 'static {
+pub(crate) fn call(endpoint: Endpoint, req: Request<DirectBody>) -> Exchange {
     let Endpoint { handler, alive } = endpoint;
-    let (tx, rx) = oneshot::channel();
-    let work = handler.0.call(req);
-    let mut killed = alive.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            biased;
-            _ = killed.changed() => {}
-            res = work => { let _ = tx.send(res); }
+    Exchange { work: Some(handler.0.call(req)), life: Some(Life { alive, killed: None }) }
+}
+
+/// Watches an instance's life for one exchange: a cheap check on every poll, and a future that
+/// wakes the exchange on a kill, made only when the exchange has to wait.
+struct Life {
+    alive: watch::Receiver<()>,
+    killed: Option<BoxFuture<()>>,
+}
+
+impl Life {
+    /// Whether the instance is gone.
+    fn is_killed(&self) -> bool {
+        self.alive.has_changed().is_err()
+    }
+
+    /// Whether the instance is gone; if not, a kill will wake `cx`.
+    fn poll_killed(&mut self, cx: &mut Context<'_>) -> bool {
+        let alive = &self.alive;
+        let killed = self.killed.get_or_insert_with(|| {
+            let mut alive = alive.clone();
+            Box::pin(async move { while alive.changed().await.is_ok() {} })
+        });
+        killed.as_mut().poll(cx).is_ready()
+    }
+}
+
+/// The answer of a direct call ([`DirectTo::call`](super::DirectTo::call)).
+///
+/// The instance's work is polled by the caller's task while the caller waits (no task and no
+/// channel per exchange). If the caller gives up first, the work is handed to a task of its own
+/// and goes on, as it does on a server connection whose client left.
+pub struct Exchange {
+    work: Option<BoxFuture<Result<Response<DirectBody>, BoxError>>>,
+    life: Option<Life>,
+}
+
+impl Future for Exchange {
+    type Output = Result<Response<DirectBody>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let (Some(work), Some(life)) = (this.work.as_mut(), this.life.as_mut()) else {
+            return Poll::Ready(Err(Closed.into()));
+        };
+        if life.is_killed() {
+            this.work = None;
+            return Poll::Ready(Err(Closed.into()));
         }
-    });
-    async move {
-        let res = rx.await.map_err(|_| Closed)??;
-        Ok(res.map(|body| Killable { body: Some(body), alive, killed: None }.boxed_unsync()))
+        match work.as_mut().poll(cx) {
+            Poll::Ready(res) => {
+                this.work = None;
+                let life = this.life.take();
+                Poll::Ready(res.map(|res| res.map(|body| Killable { body: Some(body), life }.boxed_unsync())))
+            }
+            Poll::Pending if life.poll_killed(cx) => {
+                this.work = None;
+                Poll::Ready(Err(Closed.into()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let (Some(work), Some(life)) = (self.work.take(), self.life.take()) else { return };
+        // Outside a runtime (a process ending) there is nothing left to run the work on.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let mut alive = life.alive;
+            runtime.spawn(async move {
+                tokio::select! {
+                    biased;
+                    _ = alive.changed() => {}
+                    _ = work => {}
+                }
+            });
+        }
     }
 }
 
 /// A response body that ends in [`Closed`] when its instance is killed mid-body.
 struct Killable {
     body: Option<DirectBody>,
-    alive: watch::Receiver<()>,
-    /// Waits for the kill; made on the first poll that finds the body pending.
-    killed: Option<BoxFuture<()>>,
+    life: Option<Life>,
 }
 
 impl Body for Killable {
@@ -150,20 +210,15 @@ impl Body for Killable {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        let Some(body) = this.body.as_mut() else { return Poll::Ready(None) };
-        if this.alive.has_changed().is_err() {
+        let (Some(body), Some(life)) = (this.body.as_mut(), this.life.as_mut()) else { return Poll::Ready(None) };
+        if life.is_killed() {
             this.body = None;
             return Poll::Ready(Some(Err(Closed.into())));
         }
         let polled = Pin::new(body).poll_frame(cx);
-        if polled.is_pending() {
-            let mut alive = this.alive.clone();
-            let killed =
-                this.killed.get_or_insert_with(|| Box::pin(async move { while alive.changed().await.is_ok() {} }));
-            if killed.as_mut().poll(cx).is_ready() {
-                this.body = None;
-                return Poll::Ready(Some(Err(Closed.into())));
-            }
+        if polled.is_pending() && life.poll_killed(cx) {
+            this.body = None;
+            return Poll::Ready(Some(Err(Closed.into())));
         }
         if matches!(polled, Poll::Ready(None)) {
             this.body = None;

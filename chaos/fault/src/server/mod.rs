@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 mod direct;
 mod net;
-pub use direct::{Closed, DirectBody, DirectServe};
+pub use direct::{Closed, DirectBody, DirectServe, Exchange};
 use direct::{Endpoint, Handler};
 use net::Listener;
 pub use net::{DirectTo, MemListener, MemNet, Net, Stream};

@@ -11,11 +11,9 @@
 //! carries them) or an instance that takes direct calls (`super::direct`: requests and response
 //! frames handed over as they are), which is what a virtual-time run uses.
 
-use super::direct::{DirectBody, Endpoint};
-use crate::BoxError;
-use http::{Request, Response};
+use super::direct::{DirectBody, Endpoint, Exchange};
+use http::Request;
 use std::collections::HashMap;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -169,10 +167,7 @@ pub struct DirectTo(Endpoint);
 impl DirectTo {
     /// Sends `req`: the instance's answer, whose body fails if the instance is killed while it
     /// is read; an error where a socket would show a reset or a closed connection.
-    pub fn call(
-        self,
-        req: Request<DirectBody>,
-    ) -> impl Future<Output = Result<Response<DirectBody>, BoxError>> + Send + 'static {
+    pub fn call(self, req: Request<DirectBody>) -> Exchange {
         super::direct::call(self.0, req)
     }
 }
