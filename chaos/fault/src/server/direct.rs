@@ -15,6 +15,7 @@
 //! No crate offers this: tower services can be called directly, but not with a server's kill
 //! semantics and a network's address book, which the platform's clients need unchanged.
 
+use super::Serve;
 use crate::BoxError;
 use bytes::Bytes;
 use http::{Request, Response};
@@ -22,6 +23,7 @@ use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -32,21 +34,21 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// The body of a direct exchange, both ways: frames as the service made them.
 pub type DirectBody = UnsyncBoxBody<Bytes, BoxError>;
 
+/// A response body an instance can send by direct calls: frames of [`Bytes`]. Blanket-implemented.
+pub trait DirectResponseBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static> DirectResponseBody for B {}
+
 /// A service made callable without knowing its type.
 trait Call: Send + Sync {
     fn call(&self, req: Request<DirectBody>) -> BoxFuture<Result<Response<DirectBody>, BoxError>>;
 }
 
-/// The [`Call`] of a tower service: a clone of it per request, as a server connection makes.
-struct Svc<S>(S);
+/// The [`Call`] of a tower service answering with `B`: a clone of it per request, as a server
+/// connection makes.
+struct Svc<S, B>(S, PhantomData<fn() -> B>);
 
-impl<S, B> Call for Svc<S>
-where
-    S: tower::Service<Request<DirectBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
-{
+impl<S: Serve<B, DirectBody>, B: DirectResponseBody> Call for Svc<S, B> {
     fn call(&self, req: Request<DirectBody>) -> BoxFuture<Result<Response<DirectBody>, BoxError>> {
         // Combinators, not an async block: rustc fails to prove such a block `Send` for every
         // lifetime of the boxed error type in the request ("implementation of `Send` is not
@@ -60,36 +62,13 @@ where
     }
 }
 
-/// A tower service an instance can serve directly. Blanket-implemented; it only names the bounds.
-pub trait DirectServe<B>:
-    tower::Service<Request<DirectBody>, Response = Response<B>, Future: Send + 'static, Error: Into<BoxError>>
-    + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<S, B> DirectServe<B> for S where
-    S: tower::Service<Request<DirectBody>, Response = Response<B>, Future: Send + 'static, Error: Into<BoxError>>
-        + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
-
 /// The type-erased service of an instance.
 #[derive(Clone)]
 pub(crate) struct Handler(Arc<dyn Call>);
 
 impl Handler {
-    pub(crate) fn new<S, B>(svc: S) -> Self
-    where
-        S: DirectServe<B>,
-        B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
-    {
-        Self(Arc::new(Svc(svc)))
+    pub(crate) fn new<S: Serve<B, DirectBody>, B: DirectResponseBody>(svc: S) -> Self {
+        Self(Arc::new(Svc(svc, PhantomData)))
     }
 }
 

@@ -23,15 +23,16 @@ use tokio::task::JoinHandle;
 
 mod direct;
 mod net;
-pub use direct::{Closed, DirectBody, DirectServe, Exchange};
+pub use direct::{Closed, DirectBody, DirectResponseBody, Exchange};
 use direct::{Endpoint, Handler};
 use net::Listener;
 pub use net::{DirectTo, MemListener, MemNet, Net, Stream};
 
-/// A tower service an [`Instance`] can serve: cloned per connection, answering with a
-/// [`ResponseBody`]. Blanket-implemented; it only names the bounds once.
-pub trait Serve<B>:
-    tower::Service<Request<Incoming>, Response = Response<B>, Future: Send + 'static, Error: Into<BoxError>>
+/// A tower service an [`Instance`] can serve: cloned per connection, taking requests with
+/// `ReqBody` (hyper's `Incoming` off a connection, [`DirectBody`] for direct calls), answering
+/// with a [`ResponseBody`]. Blanket-implemented; it only names the bounds once.
+pub trait Serve<B, ReqBody = Incoming>:
+    tower::Service<Request<ReqBody>, Response = Response<B>, Future: Send + 'static, Error: Into<BoxError>>
     + Clone
     + Send
     + Sync
@@ -39,8 +40,8 @@ pub trait Serve<B>:
 {
 }
 
-impl<S, B> Serve<B> for S where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Future: Send + 'static, Error: Into<BoxError>>
+impl<S, B, ReqBody> Serve<B, ReqBody> for S where
+    S: tower::Service<Request<ReqBody>, Response = Response<B>, Future: Send + 'static, Error: Into<BoxError>>
         + Clone
         + Send
         + Sync
@@ -136,15 +137,12 @@ impl Instance {
     /// Serves `svc` on the in-memory network `net` by direct calls ([`MemNet::direct`]): each
     /// request handed to `svc` as it is, each response frame handed back as it is, with the kill
     /// and restart of [`Instance::bind`]. The cheap transport of a virtual-time run.
-    pub async fn bind_direct<S: DirectServe<B>, B>(
+    pub async fn bind_direct<S: Serve<B, DirectBody>, B: DirectResponseBody>(
         net: &MemNet,
         name: impl Into<String>,
         addr: SocketAddr,
         svc: S,
-    ) -> io::Result<Self>
-    where
-        B: Body<Data = bytes::Bytes, Error: Into<BoxError>> + Send + 'static,
-    {
+    ) -> io::Result<Self> {
         Self::launch(&Net::Mem(net.clone()), name.into(), addr, Serving::Direct(Handler::new(svc))).await
     }
 
