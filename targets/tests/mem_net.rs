@@ -1,5 +1,6 @@
 //! The platform on the in-memory network: the device's calls and every instance-to-instance
-//! call go through `tokio::io::duplex` streams, and the process opens no socket for them.
+//! call are direct calls to the instances' services, and the process opens no socket for them;
+//! the same client also reaches an instance that speaks HTTP/1 over in-memory streams.
 
 use chaos_fault::server::{MemNet, Net};
 use http_body_util::{BodyExt, Empty};
@@ -77,4 +78,35 @@ async fn a_session_in_memory_runs_on_a_paused_clock() {
     // times): the first frame came after a positive stretch of virtual time.
     let ttff = play.ttff.unwrap();
     assert!(ttff > std::time::Duration::ZERO && start.elapsed() >= ttff, "{ttff:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_client_reaches_direct_and_streaming_instances_and_is_refused_where_none_listens() {
+    use chaos_fault::server::Instance;
+    let mem = MemNet::new();
+    let net = Net::Mem(mem.clone());
+    let direct = tower::service_fn(|_req: http::Request<chaos_fault::server::DirectBody>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(String::from("direct")))
+    });
+    let streaming = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(String::from("over HTTP/1")))
+    });
+    let any = "127.0.0.1:0".parse().unwrap();
+    let a = Instance::bind_direct(&mem, "direct-0", any, direct).await.unwrap();
+    let b = Instance::bind_on(&net, "streaming-0", any, streaming).await.unwrap();
+    let client = http_client(&net);
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let req = http::Request::get(url).body(Empty::<bytes::Bytes>::new()).unwrap();
+            let body = client.request(req).await?.into_body().collect().await?.to_bytes();
+            Ok::<_, chaos_fault::BoxError>(String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(get(a.url()).await.unwrap(), "direct");
+    assert_eq!(get(b.url()).await.unwrap(), "over HTTP/1");
+    a.kill(None).await;
+    let refused = get(a.url()).await.unwrap_err();
+    assert_eq!(refused.downcast_ref::<std::io::Error>().map(|e| e.kind()), Some(std::io::ErrorKind::ConnectionRefused));
+    assert!(get("http://127.0.0.1:1".into()).await.is_err(), "nothing listens there");
 }
