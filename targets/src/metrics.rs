@@ -73,9 +73,12 @@ pub struct InstanceLabels {
 /// Written by hand rather than with `prometheus_client`'s `Family`: a `Family` can be neither
 /// iterated nor nested in another, and the platform-wide scrape must put every instance's series
 /// under one metric family with the instance's labels added.
+///
+/// Keyed with foldhash, not std's SipHash: every request of every instance looks up two series,
+/// and hash-flooding is no concern for labels the platform makes itself.
 #[derive(Debug)]
 pub(crate) struct Series<L, M> {
-    map: RwLock<HashMap<L, M>>,
+    map: RwLock<HashMap<L, M, foldhash::fast::RandomState>>,
     new: fn() -> M,
 }
 
