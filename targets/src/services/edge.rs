@@ -1,7 +1,7 @@
 //! The edge gateway: `/home` fans out with fallbacks, `/play/{title}` gathers what a device
 //! needs to start a stream.
 
-use super::{Ctx, user_of};
+use super::{Ctx, User};
 use crate::client::DepClient;
 use crate::topology::Role;
 use axum::extract::{Path, State};
@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
-use http::HeaderMap;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -75,10 +74,9 @@ fn served_fallback(ctx: &Ctx, role: Role, degraded: &mut Vec<&'static str>) {
     degraded.push(role.as_str());
 }
 
-async fn home(State(edge): State<Arc<Edge>>, headers: HeaderMap) -> Result<Json<HomePage>, Failed> {
+async fn home(State(edge): State<Arc<Edge>>, User(user): User) -> Result<Json<HomePage>, Failed> {
     let ctx = &*edge.ctx;
     ctx.work().await;
-    let user = user_of(&headers);
     let mut degraded = Vec::new();
     let (rows, history) = tokio::join!(
         call::<Rows>(ctx, Role::Recommendations, "/rows".into(), &user),
@@ -105,12 +103,11 @@ async fn home(State(edge): State<Arc<Edge>>, headers: HeaderMap) -> Result<Json<
 
 async fn play(
     State(edge): State<Arc<Edge>>,
-    headers: HeaderMap,
+    User(user): User,
     Path(title): Path<String>,
 ) -> Result<Json<PlayPage>, Failed> {
     let ctx = &*edge.ctx;
     ctx.work().await;
-    let user = user_of(&headers);
     let mut degraded = Vec::new();
 
     // Auth first: no stream for an unknown session. Fallback: a grant issued within GRANT_TTL.

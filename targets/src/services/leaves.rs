@@ -1,12 +1,11 @@
 //! Services without dependencies that answer small JSON documents: auth, catalog,
 //! recommendations, artwork, history and license.
 
-use super::{Ctx, stable_hash, user_of};
+use super::{Ctx, User, stable_hash};
 use crate::topology::Role;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,9 +29,9 @@ pub(super) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
     r.with_state(ctx)
 }
 
-async fn validate(State(ctx): Shared, headers: HeaderMap) -> Json<Grant> {
+async fn validate(State(ctx): Shared, User(user): User) -> Json<Grant> {
     ctx.work().await;
-    Json(Grant { user: user_of(&headers), grant: "ok", ttl_s: 30 })
+    Json(Grant { user, grant: "ok", ttl_s: 30 })
 }
 
 async fn title(State(ctx): Shared, Path(id): Path<String>) -> Json<Title> {
@@ -41,9 +40,9 @@ async fn title(State(ctx): Shared, Path(id): Path<String>) -> Json<Title> {
     Json(Title { name: format!("Title {id}"), id, duration_s: minutes * 60 })
 }
 
-async fn rows(State(ctx): Shared, headers: HeaderMap) -> Json<Rows> {
+async fn rows(State(ctx): Shared, User(user): User) -> Json<Rows> {
     ctx.work().await;
-    let h = stable_hash(&user_of(&headers));
+    let h = stable_hash(&user);
     let titles = (0..8).map(|i| format!("t{}", (h + i * 17) % TITLES)).collect();
     Json(Rows { rows: [Row { name: "Because you watched", titles }] })
 }
@@ -54,21 +53,21 @@ async fn art(State(ctx): Shared, Query(q): Query<ArtQuery>) -> Json<BTreeMap<Str
     Json(titles.map(|t| (t.to_string(), format!("/img/{t}.jpg"))).collect())
 }
 
-async fn history(State(ctx): Shared, headers: HeaderMap) -> Json<History> {
+async fn history(State(ctx): Shared, User(user): User) -> Json<History> {
     ctx.work().await;
-    let h = stable_hash(&user_of(&headers));
+    let h = stable_hash(&user);
     Json(History { continue_watching: [format!("t{}", h % TITLES)] })
 }
 
-async fn position(State(ctx): Shared, headers: HeaderMap, Path(title): Path<String>) -> Json<Position> {
+async fn position(State(ctx): Shared, User(user): User, Path(title): Path<String>) -> Json<Position> {
     ctx.work().await;
-    let h = stable_hash(&format!("{}/{title}", user_of(&headers)));
+    let h = stable_hash(&format!("{}/{title}", user));
     Json(Position { position_s: h % 1200 })
 }
 
-async fn license(State(ctx): Shared, headers: HeaderMap, Path(title): Path<String>) -> Json<License> {
+async fn license(State(ctx): Shared, User(user): User, Path(title): Path<String>) -> Json<License> {
     ctx.work().await;
-    Json(License { license: format!("lic-{title}-{}", user_of(&headers)) })
+    Json(License { license: format!("lic-{title}-{}", user) })
 }
 
 // The answers, as types: serialised straight to bytes, without building a `serde_json::Value`

@@ -1,7 +1,7 @@
 //! Playback (manifests: renditions, segment length, ranked CDN instances) and CDN (segment
 //! bytes of the requested rendition, streamed).
 
-use super::{Ctx, stable_hash, user_of};
+use super::{Ctx, User, stable_hash};
 use crate::topology::Role;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
-use http::HeaderMap;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -29,10 +28,10 @@ pub(super) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
 
 /// Ranks the steered CDN instances for this user (a stable rotation, so load spreads and the
 /// same user sees the same order), as a steering service would.
-async fn manifest(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, Path(title): Path<String>) -> Json<Value> {
+async fn manifest(State(ctx): State<Arc<Ctx>>, User(user): User, Path(title): Path<String>) -> Json<Value> {
     ctx.work().await;
     let n = ctx.steered.len().max(1);
-    let first = (stable_hash(&user_of(&headers)) % n as u64) as usize;
+    let first = (stable_hash(&user) % n as u64) as usize;
     let cdns: Vec<&String> = ctx.steered.iter().cycle().skip(first).take(ctx.steered.len()).collect();
     let media = &ctx.media;
     let renditions: Vec<Value> =

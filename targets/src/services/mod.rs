@@ -108,6 +108,18 @@ pub(crate) fn user_of(headers: &http::HeaderMap) -> Arc<str> {
     headers.get(crate::USER_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("anonymous").into()
 }
 
+/// The user of a request, as a handler's extractor: the one header read in place (axum's
+/// `HeaderMap` extractor would clone every header of every request to get at it).
+pub(crate) struct User(pub Arc<str>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for User {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(User(user_of(&parts.headers)))
+    }
+}
+
 /// A small stable hash, for per-user choices that must repeat (rows, CDN ranking).
 pub(crate) fn stable_hash(s: &str) -> u64 {
     chaos_fault::derive_seed(0, s)
