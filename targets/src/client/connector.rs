@@ -25,11 +25,7 @@ impl Connector {
     pub fn new(net: &Net) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
-        let mem = match net {
-            Net::Tcp => None,
-            Net::Mem(mem) => Some(mem.clone()),
-        };
-        Self { tcp, mem }
+        Self { tcp, mem: net.mem().cloned() }
     }
 }
 
@@ -47,13 +43,17 @@ impl Service<Uri> for Connector {
             let dial = self.tcp.call(uri);
             return Box::pin(async move { Ok(Io(TokioIo::new(Stream::Tcp(dial.await?.into_inner())))) });
         };
-        let dialed = uri
-            .authority()
-            .and_then(|a| a.as_str().parse::<SocketAddr>().ok())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("not an instance address: {uri}")))
-            .and_then(|addr| mem.connect(addr));
+        let dialed = instance_addr(&uri).and_then(|addr| mem.connect(addr));
         Box::pin(std::future::ready(dialed.map(|s| Io(TokioIo::new(Stream::Mem(s)))).map_err(Into::into)))
     }
+}
+
+/// The address of the instance `uri` names (`http://IP:PORT/...`): on the in-memory network an
+/// address is all there is, no name to resolve.
+pub(crate) fn instance_addr(uri: &Uri) -> io::Result<SocketAddr> {
+    uri.authority()
+        .and_then(|a| a.as_str().parse::<SocketAddr>().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("not an instance address: {uri}")))
 }
 
 /// A connection of either network, with the IO traits hyper's pool needs.

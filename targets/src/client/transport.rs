@@ -2,7 +2,7 @@
 //! pooled connection (TCP, or a pipe of the in-memory network), or a direct call to an instance
 //! that takes them (`chaos_fault::server::Instance::bind_direct`, the virtual-time transport).
 
-use super::connector::Connector;
+use super::connector::{Connector, instance_addr};
 use bytes::Bytes;
 use chaos_fault::BoxError;
 use chaos_fault::server::{DirectBody, MemNet, Net};
@@ -10,8 +10,6 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use std::io;
-use std::net::SocketAddr;
 
 /// The body of an answer, whichever way it came: frames as they arrived.
 pub type AnswerBody = DirectBody;
@@ -37,25 +35,17 @@ pub(crate) fn pool(net: &Net, max_idle: usize) -> HttpClient {
         .pool_max_idle_per_host(max_idle)
         .pool_timer(TokioTimer::new())
         .build(Connector::new(net));
-    let mem = match net {
-        Net::Tcp => None,
-        Net::Mem(mem) => Some(mem.clone()),
-    };
-    HttpClient { pool, mem }
+    HttpClient { pool, mem: net.mem().cloned() }
 }
 
 impl HttpClient {
     /// Sends `req` (an absolute `http://ADDR/...` URI): the answer's head; its body is read as
     /// it arrives.
     pub async fn request(&self, req: Request<Empty<Bytes>>) -> Result<Response<AnswerBody>, BoxError> {
-        if let Some(mem) = &self.mem {
-            let addr = req.uri().authority().and_then(|a| a.as_str().parse::<SocketAddr>().ok());
-            let addr = addr.ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("not an instance address: {}", req.uri()))
-            })?;
-            if let Some(to) = mem.direct(addr) {
-                return to?.call(req.map(|_| AnswerBody::default())).await;
-            }
+        if let Some(mem) = &self.mem
+            && let Some(to) = mem.direct(instance_addr(req.uri())?)
+        {
+            return to?.call(req.map(|_| AnswerBody::default())).await;
         }
         let res = self.pool.request(req).await?;
         Ok(res.map(|body| body.map_err(Into::into).boxed_unsync()))

@@ -46,6 +46,14 @@ impl Net {
             Net::Mem(_) => crate::Timer::Tokio,
         }
     }
+
+    /// The in-memory network, when this is one.
+    pub fn mem(&self) -> Option<&MemNet> {
+        match self {
+            Net::Tcp => None,
+            Net::Mem(mem) => Some(mem),
+        }
+    }
 }
 
 /// An in-memory network: addresses → listeners. Clones share the network.
