@@ -115,12 +115,14 @@ impl Life {
     /// Whether the instance is gone; if not, a kill will wake `cx`.
     fn poll_killed(&mut self, cx: &mut Context<'_>) -> bool {
         let alive = &self.alive;
-        let killed = self.killed.get_or_insert_with(|| {
-            let mut alive = alive.clone();
-            Box::pin(async move { while alive.changed().await.is_ok() {} })
-        });
+        let killed = self.killed.get_or_insert_with(|| Box::pin(killed(alive.clone())));
         killed.as_mut().poll(cx).is_ready()
     }
+}
+
+/// Resolves when the instance behind `alive` is killed (its sender dropped; nothing is ever sent).
+async fn killed(mut alive: watch::Receiver<()>) {
+    while alive.changed().await.is_ok() {}
 }
 
 /// The answer of a direct call ([`DirectTo::call`](super::DirectTo::call)).
@@ -165,11 +167,11 @@ impl Drop for Exchange {
         let (Some(work), Some(life)) = (self.work.take(), self.life.take()) else { return };
         // Outside a runtime (a process ending) there is nothing left to run the work on.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let mut alive = life.alive;
+            let killed = life.killed.unwrap_or_else(|| Box::pin(killed(life.alive)));
             runtime.spawn(async move {
                 tokio::select! {
                     biased;
-                    _ = alive.changed() => {}
+                    _ = killed => {}
                     _ = work => {}
                 }
             });

@@ -56,13 +56,13 @@ impl<B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static> ResponseBody f
 
 type ServeConn = Arc<dyn Fn(Stream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// How an instance takes requests.
+/// Where and how an instance takes requests.
 #[derive(Clone)]
 enum Serving {
-    /// Connections from a listener, HTTP/1 on each.
-    Streams(ServeConn),
+    /// Connections from a listener on `net`, HTTP/1 on each.
+    Streams { net: Net, serve: ServeConn },
     /// Direct calls on an in-memory network.
-    Direct(Handler),
+    Direct { net: MemNet, handler: Handler },
 }
 
 /// One running (or killed) instance of a service on a fixed address.
@@ -84,7 +84,6 @@ pub struct Instance {
 
 struct Shared {
     name: String,
-    net: Net,
     addr: SocketAddr,
     serve: Serving,
     up: AtomicBool,
@@ -131,7 +130,7 @@ impl Instance {
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
             })
         });
-        Self::launch(net, name.into(), addr, Serving::Streams(serve)).await
+        Self::launch(name.into(), addr, Serving::Streams { net: net.clone(), serve }).await
     }
 
     /// Serves `svc` on the in-memory network `net` by direct calls ([`MemNet::direct`]): each
@@ -143,14 +142,13 @@ impl Instance {
         addr: SocketAddr,
         svc: S,
     ) -> io::Result<Self> {
-        Self::launch(&Net::Mem(net.clone()), name.into(), addr, Serving::Direct(Handler::new(svc))).await
+        Self::launch(name.into(), addr, Serving::Direct { net: net.clone(), handler: Handler::new(svc) }).await
     }
 
-    async fn launch(net: &Net, name: String, addr: SocketAddr, serve: Serving) -> io::Result<Self> {
-        let (stop, listener, addr) = listen(net, addr, &serve).await?;
+    async fn launch(name: String, addr: SocketAddr, serve: Serving) -> io::Result<Self> {
+        let (stop, listener, addr) = listen(&serve, addr).await?;
         let shared = Arc::new(Shared {
             name,
-            net: net.clone(),
             addr,
             serve,
             up: AtomicBool::new(false),
@@ -214,7 +212,7 @@ impl Instance {
         }
         let mut tries = 0;
         let (stop, listener) = loop {
-            match listen(&self.shared.net, self.shared.addr, &self.shared.serve).await {
+            match listen(&self.shared.serve, self.shared.addr).await {
                 Ok((stop, listener, _)) => break (stop, listener),
                 // The port may linger for a moment after close; bounded retries.
                 Err(e) if tries >= 50 => return Err(e),
@@ -238,7 +236,7 @@ impl Instance {
     /// Marks the instance up; `stop` is its life (dropping it kills), `listener` its accept loop
     /// (none for direct calls, whose endpoint holds a receiver of `stop`).
     fn start(&self, life: &mut Life, stop: watch::Sender<()>, listener: Option<Listener>) {
-        if let (Some(listener), Serving::Streams(serve)) = (listener, &self.shared.serve) {
+        if let (Some(listener), Serving::Streams { serve, .. }) = (listener, &self.shared.serve) {
             life.accept = Some(tokio::spawn(accept_loop(listener, serve.clone(), stop.subscribe())));
         }
         life.stop = Some(stop);
@@ -256,21 +254,16 @@ impl Instance {
     }
 }
 
-/// Claims `addr` on `net` for `serve`: the instance's life sender, its listener of connections
-/// (none for direct calls) and the address bound.
-async fn listen(
-    net: &Net,
-    addr: SocketAddr,
-    serve: &Serving,
-) -> io::Result<(watch::Sender<()>, Option<Listener>, SocketAddr)> {
+/// Claims `addr` for `serve`: the instance's life sender, its listener of connections (none for
+/// direct calls) and the address bound.
+async fn listen(serve: &Serving, addr: SocketAddr) -> io::Result<(watch::Sender<()>, Option<Listener>, SocketAddr)> {
     let (stop, alive) = watch::channel(());
-    match (serve, net) {
-        (Serving::Direct(handler), Net::Mem(mem)) => {
-            let addr = mem.bind_direct(addr, Endpoint { handler: handler.clone(), alive })?;
+    match serve {
+        Serving::Direct { net, handler } => {
+            let addr = net.bind_direct(addr, Endpoint { handler: handler.clone(), alive })?;
             Ok((stop, None, addr))
         }
-        (Serving::Direct(_), Net::Tcp) => Err(io::Error::new(io::ErrorKind::Unsupported, "direct calls need a MemNet")),
-        (Serving::Streams(_), net) => {
+        Serving::Streams { net, .. } => {
             let listener = Listener::bind(net, addr).await?;
             let addr = listener.local_addr()?;
             Ok((stop, Some(listener), addr))
