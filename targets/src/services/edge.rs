@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use bytes::Bytes;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -30,7 +29,7 @@ struct Edge {
     /// Auth's fallback: when each user's last grant was issued.
     grants: Mutex<HashMap<Arc<str>, Instant>>,
     /// Catalog's fallback: the last good metadata of each title.
-    catalog: Mutex<HashMap<String, Bytes>>,
+    catalog: Mutex<HashMap<String, Raw>>,
 }
 
 pub(super) fn router(ctx: Arc<Ctx>) -> Router {
@@ -132,13 +131,12 @@ async fn play(
     );
     let meta = match meta? {
         Some(m) => {
-            let bytes = Bytes::copy_from_slice(m.get().as_bytes());
-            edge.catalog.lock().unwrap_or_else(|p| p.into_inner()).insert(title.clone(), bytes);
+            edge.catalog.lock().unwrap_or_else(|p| p.into_inner()).insert(title.clone(), m.clone());
             m
         }
         None => {
             let cached = edge.catalog.lock().unwrap_or_else(|p| p.into_inner()).get(&title).cloned();
-            match cached.and_then(|b| serde_json::from_slice::<Raw>(&b).ok()) {
+            match cached {
                 Some(m) => {
                     served_fallback(ctx, Role::Catalog, &mut degraded);
                     m
