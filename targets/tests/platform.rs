@@ -128,3 +128,27 @@ async fn a_try_that_runs_out_of_time_is_counted_as_a_timeout_and_retried() {
     let lic = platform.guard_stats().into_iter().find(|g| g.callee == "license").unwrap();
     assert!(lic.timeouts >= 1 && lic.retries >= lic.timeouts, "{lic:?}");
 }
+
+#[tokio::test]
+async fn the_catalog_cache_serves_the_last_good_metadata_of_titles_seen_before() {
+    use http_body_util::{BodyExt, Empty};
+    let (platform, _) = start(Topology::default_platform()).await;
+    let http = targets::http_client(&chaos_fault::server::Net::Tcp);
+    let play = |title: &str| {
+        let (http, url) = (http.clone(), format!("{}/play/{title}", platform.edge_url()));
+        async move {
+            let req = http::Request::get(url).header(targets::USER_HEADER, "u1").body(Empty::<bytes::Bytes>::new());
+            let res = http.request(req.unwrap()).await.unwrap();
+            let failed = res.headers().get(targets::PLAY_FAILURE_HEADER).map(|v| v.to_str().unwrap().to_string());
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (failed, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        }
+    };
+    let (_, fresh) = play("t1").await;
+    assert_eq!(fresh["degraded"], serde_json::json!([]), "{fresh}");
+    fault_all(&platform, "catalog", Fault::error(503), Scope::default());
+    let (_, cached) = play("t1").await;
+    assert_eq!(cached["title"], fresh["title"], "the metadata seen before, as it was");
+    assert_eq!(cached["degraded"], serde_json::json!(["catalog"]));
+    assert_eq!(play("t2").await.0.as_deref(), Some("catalog"), "a title never seen has nothing cached");
+}
