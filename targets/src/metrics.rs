@@ -74,58 +74,86 @@ pub struct InstanceLabels {
 /// iterated nor nested in another, and the platform-wide scrape must put every instance's series
 /// under one metric family with the instance's labels added.
 ///
-/// Keyed with foldhash, not std's SipHash: every request of every instance looks up two series,
-/// and hash-flooding is no concern for labels the platform makes itself.
+/// Keyed with foldhash, not std's SipHash: every request of every instance looks up its series
+/// (see [`RequestMetrics`]), and hash-flooding is no concern for labels the platform makes itself.
 #[derive(Debug)]
 pub(crate) struct Series<L, M> {
     map: RwLock<HashMap<L, M, foldhash::fast::RandomState>>,
     new: fn() -> M,
 }
 
-impl<L: Clone + Eq + Hash, M> Series<L, M> {
+impl<L: Clone + Eq + Hash, M: Clone> Series<L, M> {
     fn new(new: fn() -> M) -> Self {
         Self { map: RwLock::default(), new }
     }
 
-    /// Runs `f` on the metric of `labels`, made on first use.
-    fn with(&self, labels: &L, f: impl FnOnce(&M)) {
-        if let Some(m) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(labels) {
-            return f(m);
-        }
+    /// The metric of `labels` (metrics are `Arc`s inside: the clone shares it), made on first use.
+    fn metric(&self, labels: &L) -> M {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        f(map.entry(labels.clone()).or_insert_with(self.new))
+        map.entry(labels.clone()).or_insert_with(self.new).clone()
     }
 }
 
 /// One instance's request series.
+///
+/// Each request needs its counter, its route's error counter and its route's histogram: three
+/// series of three families. `by_request` keeps the three together under the request's labels,
+/// so a request costs one lookup; the families are filled on a request's first sight of a label
+/// set, and only they are encoded.
 #[derive(Debug)]
 pub(crate) struct RequestMetrics {
     requests: Series<RequestLabels, Counter>,
     errors: Series<RouteLabels, Counter>,
     latency: Series<RouteLabels, Histogram>,
+    by_request: RwLock<HashMap<RequestLabels, RequestSeries, foldhash::fast::RandomState>>,
+}
+
+/// The series a request with one label set counts in (each shared with its family).
+#[derive(Debug)]
+struct RequestSeries {
+    request: Counter,
+    errors: Counter,
+    latency: Histogram,
+}
+
+impl RequestSeries {
+    fn count(&self, error: bool, latency: Duration) {
+        if error {
+            self.errors.inc();
+        }
+        self.latency.observe(latency.as_secs_f64());
+        self.request.inc();
+    }
 }
 
 impl Default for RequestMetrics {
     fn default() -> Self {
         // 0.5 ms to 16 s, doubling: service times, injected delays and hangs all land in a bucket.
         let latency = Series::new(|| Histogram::new(exponential_buckets(5e-4, 2.0, 16)));
-        Self { requests: Series::new(Counter::default), errors: Series::new(Counter::default), latency }
+        let (requests, errors) = (Series::new(Counter::default), Series::new(Counter::default));
+        Self { requests, errors, latency, by_request: RwLock::default() }
     }
 }
 
 impl RequestMetrics {
     /// Counts one request; `code` 0 when no answer was sent.
     pub(crate) fn record(&self, route: &'static str, code: u16, error: bool, fault: String, latency: Duration) {
-        let by_route = RouteLabels { route, fault };
-        if error {
-            self.errors.with(&by_route, |c| {
-                c.inc();
-            });
+        let labels = RequestLabels { route, code, fault };
+        let by_request = self.by_request.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(series) = by_request.get(&labels) {
+            return series.count(error, latency);
         }
-        self.latency.with(&by_route, |h| h.observe(latency.as_secs_f64()));
-        self.requests.with(&RequestLabels { route, code, fault: by_route.fault }, |c| {
-            c.inc();
-        });
+        drop(by_request);
+        // A label set's first request: its series in the three families (two first requests
+        // racing here make the same series twice, which share the families' metrics).
+        let by_route = RouteLabels { route, fault: labels.fault.clone() };
+        let series = RequestSeries {
+            request: self.requests.metric(&labels),
+            errors: self.errors.metric(&by_route),
+            latency: self.latency.metric(&by_route),
+        };
+        series.count(error, latency);
+        self.by_request.write().unwrap_or_else(|p| p.into_inner()).insert(labels, series);
     }
 }
 
