@@ -2,9 +2,9 @@
 //! the session loop can see a stall or abandon the download.
 
 use super::stream::{SegmentBody, SegmentSource};
-use super::{Answer, PlaybackClient};
+use super::PlaybackClient;
+use crate::client::AnswerBody;
 use http_body_util::BodyExt;
-use tokio::time::timeout_at;
 
 /// The CDNs of one manifest, for one user and title.
 pub(super) struct HttpSource<'a> {
@@ -14,9 +14,12 @@ pub(super) struct HttpSource<'a> {
     pub title: &'a str,
 }
 
-/// A response whose body is being read, by the attempt's deadline. Dropping it mid-body
-/// closes its connection.
-pub(super) struct HttpBody(Answer);
+/// A response whose body is being read. Dropping it mid-body closes its connection.
+///
+/// Neither the head nor a chunk is bounded here: the session bounds every wait of an attempt
+/// itself (the stall guard, the CDN timeout), and a second timer on the same wait would only
+/// cost time.
+pub(super) struct HttpBody(http::Response<AnswerBody>);
 
 impl SegmentSource for HttpSource<'_> {
     type Body = HttpBody;
@@ -24,8 +27,8 @@ impl SegmentSource for HttpSource<'_> {
     async fn open(&self, cdn: usize, kbps: u32, n: u32) -> Result<HttpBody, ()> {
         let base = self.cdns.get(cdn).ok_or(())?;
         let url = format!("{base}/segments/{}/{kbps}/{n}", self.title);
-        match self.client.get(&url, self.user, self.client.spec.cdn_timeout).await {
-            Ok(answer) if answer.res.status().is_success() => Ok(HttpBody(answer)),
+        match self.client.send(&url, self.user).await {
+            Ok(res) if res.status().is_success() => Ok(HttpBody(res)),
             _ => Err(()),
         }
     }
@@ -33,10 +36,8 @@ impl SegmentSource for HttpSource<'_> {
 
 impl SegmentBody for HttpBody {
     async fn next(&mut self) -> Result<Option<usize>, ()> {
-        let Answer { res, deadline } = &mut self.0;
         loop {
-            let frame = timeout_at(*deadline, res.body_mut().frame()).await.map_err(drop)?;
-            match frame {
+            match self.0.body_mut().frame().await {
                 None => return Ok(None),
                 Some(Err(_)) => return Err(()),
                 Some(Ok(f)) => match f.into_data() {

@@ -15,6 +15,7 @@ pub mod stream;
 
 use crate::client::{AnswerBody, HttpClient};
 use crate::services::PLAY_FAILURE_HEADER;
+use http::HeaderName;
 use crate::topology::PlayerSpec;
 use chaos_fault::server::Net;
 use http_body_util::{BodyExt, Empty};
@@ -23,6 +24,11 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use stream::{Qoe, StreamOutcome};
 use tokio::time::{Instant, timeout_at};
+
+/// The device's user header, made once (a name given as a string is parsed and copied on every
+/// request).
+const USER_HEADER: HeaderName = HeaderName::from_static(crate::USER_HEADER);
+const CONTEXT_HEADER: HeaderName = HeaderName::from_static(chaos_fault::context::CONTEXT_HEADER);
 
 /// A device. Cheap to clone (one connection pool).
 #[derive(Clone, Debug)]
@@ -194,13 +200,18 @@ impl PlaybackClient {
     /// also meet (as a whole-request timeout does).
     async fn get(&self, url: &str, user: &str, timeout: Duration) -> Result<Answer, ()> {
         let deadline = Instant::now() + timeout;
-        let mut req = http::Request::get(url).header(crate::USER_HEADER, user);
+        let res = timeout_at(deadline, self.send(url, user)).await.map_err(drop)??;
+        Ok(Answer { res, deadline })
+    }
+
+    /// A GET for `user`, unbounded: the caller bounds it.
+    async fn send(&self, url: &str, user: &str) -> Result<http::Response<AnswerBody>, ()> {
+        let mut req = http::Request::get(url).header(USER_HEADER, user);
         if let Some(ctx) = &self.context {
-            req = req.header(chaos_fault::context::CONTEXT_HEADER, ctx.clone());
+            req = req.header(CONTEXT_HEADER, ctx.clone());
         }
         let req = req.body(Empty::new()).map_err(drop)?;
-        let res = timeout_at(deadline, self.http.request(req)).await.map_err(drop)?.map_err(drop)?;
-        Ok(Answer { res, deadline })
+        self.http.request(req).await.map_err(drop)
     }
 
     /// A browsing session: the home page only.

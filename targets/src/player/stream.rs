@@ -15,6 +15,9 @@ use tokio::time::{Instant, timeout_at};
 
 /// Where segments come from: CDN `cdn` (an index into the manifest's list), the rendition at
 /// `kbps`, segment `n`.
+///
+/// Sources need no timeouts of their own: the session bounds every wait, for the head and for
+/// each chunk, by the stall guard and the CDN timeout.
 pub trait SegmentSource: Sync {
     /// A body being received.
     type Body: SegmentBody;
