@@ -14,6 +14,10 @@ use std::time::{Duration, Instant as WallInstant};
 use targets::{Platform, PlaybackClient, Topology, http_client};
 use tokio::time::Instant;
 
+/// The `chaos` binary's allocator, so that the figures are what a run costs.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONCURRENT: usize = 50;
 
 /// Runs `op` `n` times, `CONCURRENT` at a time, and returns the wall time per operation (on the
