@@ -6,12 +6,12 @@
 //! instance is ejected. tower has no such layer (its `balance` needs a load metric and discovery
 //! for each endpoint), and these few lines fit the round-robin here.
 
-use super::transport::HttpClient;
+use super::transport::{HttpClient, Origin};
 use super::{DepRequest, DepResponse};
 use crate::guards::GuardCounters;
 use chaos_fault::BoxError;
 use futures_util::future::BoxFuture;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
@@ -29,7 +29,7 @@ pub struct Ejection {
 }
 
 struct Endpoint {
-    url: String,
+    origin: Origin,
     failures: AtomicU32,
     /// Milliseconds since `epoch` until which the instance is skipped.
     ejected_until: AtomicU64,
@@ -62,7 +62,11 @@ impl Endpoints {
     pub fn new(urls: Vec<String>, http: HttpClient, ejection: Ejection, counters: Arc<GuardCounters>) -> Self {
         let endpoints = urls
             .into_iter()
-            .map(|url| Endpoint { url, failures: AtomicU32::new(0), ejected_until: AtomicU64::new(0) })
+            .map(|url| Endpoint {
+                origin: Origin::new(&url),
+                failures: AtomicU32::new(0),
+                ejected_until: AtomicU64::new(0),
+            })
             .collect();
         Self { shared: Arc::new(Shared { endpoints, ejection, epoch: Instant::now(), counters }), http }
     }
@@ -119,13 +123,12 @@ impl Service<DepRequest> for Endpoints {
     fn call(&mut self, req: DepRequest) -> Self::Future {
         let shared = self.shared.clone();
         let i = shared.pick(req.base, req.attempt);
-        let uri = format!("{}{}", shared.endpoints[i].url, req.path);
         let http = self.http.clone();
         // Request-scoped faults travel on with every call made while answering a request.
         let context = chaos_fault::context::current();
         Box::pin(async move {
             let result = async {
-                let mut request = http::Request::get(uri).header(crate::USER_HEADER, &*req.user).body(Empty::new())?;
+                let mut request = shared.endpoints[i].origin.get(req.path, &req.user)?;
                 if let Some(ctx) = context {
                     request.headers_mut().insert(chaos_fault::context::CONTEXT_HEADER, ctx);
                 }

@@ -15,7 +15,7 @@ mod transport;
 pub use connector::{Connector, Io};
 pub use endpoints::{Ejection, Endpoints};
 pub(crate) use transport::pool;
-pub use transport::{AnswerBody, HttpClient, http_client};
+pub use transport::{AnswerBody, HttpClient, Origin, http_client};
 
 use crate::guards::GuardCounters;
 use crate::topology::CallPolicy;

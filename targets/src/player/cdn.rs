@@ -1,17 +1,26 @@
 //! Segments over HTTP: `GET {cdn}/segments/{title}/{kbps}/{n}`, the body read chunk by chunk so
 //! the session loop can see a stall or abandon the download.
 
-use super::stream::{SegmentBody, SegmentSource};
 use super::PlaybackClient;
-use crate::client::AnswerBody;
+use super::stream::{SegmentBody, SegmentSource};
+use crate::client::{AnswerBody, Origin};
 use http_body_util::BodyExt;
+use std::fmt::Write;
 
 /// The CDNs of one manifest, for one user and title.
 pub(super) struct HttpSource<'a> {
-    pub client: &'a PlaybackClient,
-    pub cdns: Vec<String>,
-    pub user: &'a str,
-    pub title: &'a str,
+    client: &'a PlaybackClient,
+    cdns: Vec<Origin>,
+    user: &'a str,
+    /// `/segments/{title}/`, to which each request adds `{kbps}/{n}`.
+    prefix: String,
+}
+
+impl<'a> HttpSource<'a> {
+    pub fn new(client: &'a PlaybackClient, cdns: &[String], user: &'a str, title: &str) -> Self {
+        let cdns = cdns.iter().map(|base| Origin::new(base)).collect();
+        Self { client, cdns, user, prefix: format!("/segments/{title}/") }
+    }
 }
 
 /// A response whose body is being read. Dropping it mid-body closes its connection.
@@ -25,9 +34,12 @@ impl SegmentSource for HttpSource<'_> {
     type Body = HttpBody;
 
     async fn open(&self, cdn: usize, kbps: u32, n: u32) -> Result<HttpBody, ()> {
-        let base = self.cdns.get(cdn).ok_or(())?;
-        let url = format!("{base}/segments/{}/{kbps}/{n}", self.title);
-        match self.client.send(&url, self.user).await {
+        let origin = self.cdns.get(cdn).ok_or(())?;
+        let mut path = String::with_capacity(self.prefix.len() + 16);
+        path.push_str(&self.prefix);
+        // Writing to a String cannot fail.
+        let _ = write!(path, "{kbps}/{n}");
+        match self.client.send(origin, path, self.user).await {
             Ok(res) if res.status().is_success() => Ok(HttpBody(res)),
             _ => Err(()),
         }

@@ -13,21 +13,19 @@ mod cdn;
 mod scripted;
 pub mod stream;
 
-use crate::client::{AnswerBody, HttpClient};
+use crate::client::{AnswerBody, HttpClient, Origin};
 use crate::services::PLAY_FAILURE_HEADER;
-use http::HeaderName;
 use crate::topology::PlayerSpec;
 use chaos_fault::server::Net;
-use http_body_util::{BodyExt, Empty};
+use http::HeaderName;
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use stream::{Qoe, StreamOutcome};
 use tokio::time::{Instant, timeout_at};
 
-/// The device's user header, made once (a name given as a string is parsed and copied on every
-/// request).
-const USER_HEADER: HeaderName = HeaderName::from_static(crate::USER_HEADER);
+/// The context header, made once (a name given as a string is parsed and copied on every request).
 const CONTEXT_HEADER: HeaderName = HeaderName::from_static(chaos_fault::context::CONTEXT_HEADER);
 
 /// A device. Cheap to clone (one connection pool).
@@ -36,7 +34,7 @@ pub struct PlaybackClient {
     /// The platform's kind of pool ([`Connector`](crate::Connector)), so the device can reach
     /// an in-memory platform too (reqwest takes no custom transport).
     http: HttpClient,
-    edge: String,
+    edge: Origin,
     spec: PlayerSpec,
     context: Option<http::HeaderValue>,
 }
@@ -186,7 +184,7 @@ impl PlaybackClient {
 
     /// A device on `net`: TCP, or the in-memory network a platform was started on.
     pub fn on(net: &Net, edge: impl Into<String>, spec: PlayerSpec) -> Self {
-        Self { http: crate::client::pool(net, 256), edge: edge.into(), spec, context: None }
+        Self { http: crate::client::pool(net, 256), edge: Origin::new(&edge.into()), spec, context: None }
     }
 
     /// The same device, sending request-scoped faults (`x-chaos-context`) with every request:
@@ -198,19 +196,18 @@ impl PlaybackClient {
 
     /// A GET for `user`; the answer's head within `timeout`, and the deadline its body must
     /// also meet (as a whole-request timeout does).
-    async fn get(&self, url: &str, user: &str, timeout: Duration) -> Result<Answer, ()> {
+    async fn get(&self, path: String, user: &str, timeout: Duration) -> Result<Answer, ()> {
         let deadline = Instant::now() + timeout;
-        let res = timeout_at(deadline, self.send(url, user)).await.map_err(drop)??;
+        let res = timeout_at(deadline, self.send(&self.edge, path, user)).await.map_err(drop)??;
         Ok(Answer { res, deadline })
     }
 
-    /// A GET for `user`, unbounded: the caller bounds it.
-    async fn send(&self, url: &str, user: &str) -> Result<http::Response<AnswerBody>, ()> {
-        let mut req = http::Request::get(url).header(USER_HEADER, user);
+    /// A GET of `path` from `origin` for `user`, unbounded: the caller bounds it.
+    async fn send(&self, origin: &Origin, path: String, user: &str) -> Result<http::Response<AnswerBody>, ()> {
+        let mut req = origin.get(path, user).map_err(drop)?;
         if let Some(ctx) = &self.context {
-            req = req.header(CONTEXT_HEADER, ctx.clone());
+            req.headers_mut().insert(CONTEXT_HEADER, ctx.clone());
         }
-        let req = req.body(Empty::new()).map_err(drop)?;
         self.http.request(req).await.map_err(drop)
     }
 
@@ -228,7 +225,7 @@ impl PlaybackClient {
     }
 
     async fn home(&self, user: &str, intended: Instant) -> HomeOutcome {
-        let res = self.get(&format!("{}/home", self.edge), user, self.spec.edge_timeout).await;
+        let res = self.get("/home".into(), user, self.spec.edge_timeout).await;
         let (ok, degraded) = match res {
             Ok(r) if r.res.status().is_success() => match r.json::<HomeAnswer>().await {
                 Ok(page) => (true, !page.degraded.is_empty()),
@@ -247,14 +244,14 @@ impl PlaybackClient {
             Ok(Err(failure)) => return PlayOutcome::failed(failure),
             Err(_) => return PlayOutcome::failed(PlayFailure::Budget),
         };
-        let source = cdn::HttpSource { client: self, cdns: manifest.cdns, user, title };
+        let source = cdn::HttpSource::new(self, &manifest.cdns, user, title);
         let StreamOutcome { ttff, failure, failovers, qoe } = stream::play(&source, &media, &self.spec, pressed).await;
         PlayOutcome { ok: ttff.is_some(), ttff, failure, failovers, qoe: ttff.map(|_| qoe) }
     }
 
     /// The manifest, through the edge (which also gets the license and the resume position).
     async fn manifest(&self, user: &str, title: &str) -> Result<(Manifest, Media), PlayFailure> {
-        let res = self.get(&format!("{}/play/{title}", self.edge), user, self.spec.edge_timeout).await;
+        let res = self.get(format!("/play/{title}"), user, self.spec.edge_timeout).await;
         let res = res.map_err(|_| PlayFailure::EdgeUnreachable)?;
         if !res.res.status().is_success() {
             let step = res.res.headers().get(PLAY_FAILURE_HEADER).and_then(|v| v.to_str().ok());

@@ -95,9 +95,9 @@ impl<S: SegmentSource> Session<'_, S> {
         self.clock = now;
     }
 
-    /// Wall-clock playback left in the buffer now.
-    fn buffer_wall(&self) -> Duration {
-        self.media.to_wall(self.buffer.level_after(self.media.to_media(self.clock.elapsed())))
+    /// Wall-clock playback left in the buffer at `now`.
+    fn buffer_wall(&self, now: Instant) -> Duration {
+        self.media.to_wall(self.buffer.level_after(self.media.to_media(now - self.clock)))
     }
 
     /// One attempt at segment `n` of `rendition` from `cdn`, ending by `limit` at the latest.
@@ -117,23 +117,20 @@ impl<S: SegmentSource> Session<'_, S> {
             Err(_) => return timed_out(),
         };
         let mut received = 0;
+        // The clock is read once a chunk (on the virtual clock each read takes a lock).
+        let mut now = Instant::now();
         loop {
-            match timeout_at(idle(Instant::now()), body.next()).await {
+            match timeout_at(idle(now), body.next()).await {
                 Err(_) => return timed_out(),
                 Ok(Err(())) => return Attempt::Failed { stalled: false },
                 Ok(Ok(None)) if received == total => return Attempt::Done(start.elapsed()),
                 Ok(Ok(None)) => return Attempt::Failed { stalled: false },
                 Ok(Ok(Some(len))) => received += len,
             }
+            now = Instant::now();
             if self.buffer.started()
-                && let Some(lower) = self.abr.abandon(
-                    &self.media.ladder,
-                    rendition,
-                    received,
-                    total,
-                    start.elapsed(),
-                    self.buffer_wall(),
-                )
+                && let Some(lower) =
+                    self.abr.abandon(&self.media.ladder, rendition, received, total, now - start, self.buffer_wall(now))
             {
                 return Attempt::Abandoned(lower);
             }
