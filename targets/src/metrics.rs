@@ -22,7 +22,8 @@
 use crate::stats::InstanceStats;
 use bytes::Bytes;
 use chaos_fault::FaultTable;
-use futures_util::future::{BoxFuture, Either as FutureEither};
+use futures_util::TryFutureExt;
+use futures_util::future::{Either as FutureEither, MapOk};
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{Either, Full};
 use prometheus_client::collector::Collector;
@@ -33,6 +34,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::{BTreeMap, HashMap};
+use std::future::{Ready, ready};
 use std::hash::Hash;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
@@ -261,14 +263,11 @@ pub fn scrape(metrics: &PlatformMetrics) -> Response<Full<Bytes>> {
 impl<S, B, RB> Service<Request<B>> for Exposed<S>
 where
     S: Service<Request<B>, Response = Response<RB>>,
-    S::Future: Send + 'static,
 {
     type Response = Response<Either<RB, Full<Bytes>>>;
     type Error = S::Error;
-    type Future = FutureEither<
-        BoxFuture<'static, Result<Self::Response, S::Error>>,
-        std::future::Ready<Result<Self::Response, S::Error>>,
-    >;
+    type Future =
+        FutureEither<MapOk<S::Future, fn(Response<RB>) -> Self::Response>, Ready<Result<Self::Response, S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -276,8 +275,8 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if req.uri().path() != "/metrics" {
-            let fut = self.inner.call(req);
-            return FutureEither::Left(Box::pin(async move { Ok(fut.await?.map(Either::Left)) }));
+            // Combinators, not a boxed async block: no allocation per request.
+            return FutureEither::Left(self.inner.call(req).map_ok(|res| res.map(Either::Left)));
         }
         let res = if req.method() == http::Method::GET {
             scrape(&self.metrics)
@@ -286,6 +285,6 @@ where
             *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             res
         };
-        FutureEither::Right(std::future::ready(Ok(res.map(Either::Right))))
+        FutureEither::Right(ready(Ok(res.map(Either::Right))))
     }
 }

@@ -3,9 +3,10 @@
 
 use crate::metrics::RequestMetrics;
 use chaos_fault::{Applied, BoxError, INJECTED_HEADER, InjectedFault};
-use futures_util::future::BoxFuture;
 use hdrhistogram::Histogram;
 use http::{Request, Response};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -144,11 +145,10 @@ impl<S> Metered<S> {
 impl<S, B, RB> Service<Request<B>> for Metered<S>
 where
     S: Service<Request<B>, Response = Response<RB>, Error = BoxError>,
-    S::Future: Send + 'static,
 {
     type Response = Response<RB>;
     type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Response<RB>, BoxError>>;
+    type Future = MeteredFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -156,13 +156,33 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let started = Instant::now();
-        let stats = self.stats.clone();
         let route = crate::services::route_of(req.uri().path());
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let res = fut.await;
-            stats.record(route, started, Seen::of(&res));
-            res
-        })
+        MeteredFuture { inner: self.inner.call(req), stats: self.stats.clone(), route, started }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Metered`]'s answer: the inner service's, counted when it comes (a named future rather
+    /// than a boxed one: no allocation per request).
+    pub struct MeteredFuture<F> {
+        #[pin]
+        inner: F,
+        stats: Arc<InstanceStats>,
+        route: &'static str,
+        started: Instant,
+    }
+}
+
+impl<F, RB> Future for MeteredFuture<F>
+where
+    F: Future<Output = Result<Response<RB>, BoxError>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let res = std::task::ready!(this.inner.poll(cx));
+        this.stats.record(this.route, *this.started, Seen::of(&res));
+        Poll::Ready(res)
     }
 }
