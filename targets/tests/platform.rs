@@ -152,3 +152,37 @@ async fn the_catalog_cache_serves_the_last_good_metadata_of_titles_seen_before()
     assert_eq!(cached["degraded"], serde_json::json!(["catalog"]));
     assert_eq!(play("t2").await.0.as_deref(), Some("catalog"), "a title never seen has nothing cached");
 }
+
+#[tokio::test]
+async fn the_edge_pages_carry_the_leaves_answers() {
+    use http_body_util::{BodyExt, Empty};
+    let (platform, _) = start(Topology::default_platform()).await;
+    let http = targets::http_client(&chaos_fault::server::Net::Tcp);
+    let get = |path: &str| {
+        let (http, url) = (http.clone(), format!("{}{path}", platform.edge_url()));
+        async move {
+            let req = http::Request::get(url).header(targets::USER_HEADER, "u1").body(Empty::<bytes::Bytes>::new());
+            let body = http.request(req.unwrap()).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+        }
+    };
+    let home = get("/home").await;
+    let titles: Vec<&str> = home["rows"][0]["titles"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(titles.len(), 8, "{home}");
+    let art = home["art"].as_object().unwrap();
+    let mut unique = titles.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(art.keys().map(String::as_str).collect::<Vec<_>>(), unique, "one picture per title, keys sorted");
+    assert!(titles.iter().all(|t| art[*t] == format!("/img/{t}.jpg")), "{home}");
+
+    let play = get("/play/t3").await;
+    let manifest = &play["manifest"];
+    assert_eq!(manifest["title"], "t3");
+    assert_eq!(manifest["cdns"].as_array().unwrap().len(), platform.resolve("cdn").len(), "{manifest}");
+    let kbps: Vec<u64> =
+        manifest["renditions"].as_array().unwrap().iter().map(|r| r["kbps"].as_u64().unwrap()).collect();
+    assert_eq!(kbps, Topology::default_platform().media.ladder_kbps.iter().map(|&k| u64::from(k)).collect::<Vec<_>>());
+    assert!(manifest["renditions"].as_array().unwrap().iter().all(|r| r["bytes"].as_u64().unwrap() > 0));
+    assert!(manifest["segments"].as_u64().unwrap() > 0 && manifest["segment_ms"].as_u64().unwrap() > 0);
+}

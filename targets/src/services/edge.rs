@@ -142,8 +142,7 @@ async fn play(
                     m
                 }
                 None if ctx.dep(Role::Catalog).is_none() => {
-                    serde_json::value::to_raw_value(&BTreeMap::from([("id", &title)]))
-                        .expect("a map of strings serialises")
+                    serde_json::value::to_raw_value(&TitleId { id: &title }).expect("a string serialises")
                 }
                 None => return Err(Failed("catalog")),
             }
@@ -205,4 +204,10 @@ struct PlayPage {
     license: Option<Raw>,
     position_s: Option<Raw>,
     degraded: Vec<&'static str>,
+}
+
+/// A title's metadata when there is no catalog at all: its id.
+#[derive(Serialize)]
+struct TitleId<'a> {
+    id: &'a str,
 }

@@ -7,7 +7,6 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Titles in the simulated catalog: `t0` .. `t{TITLES-1}`.
@@ -47,10 +46,9 @@ async fn rows(State(ctx): Shared, User(user): User) -> Json<Rows> {
     Json(Rows { rows: [Row { name: "Because you watched", titles }] })
 }
 
-async fn art(State(ctx): Shared, Query(q): Query<ArtQuery>) -> Json<BTreeMap<String, String>> {
+async fn art(State(ctx): Shared, Query(q): Query<ArtQuery>) -> Json<Art> {
     ctx.work().await;
-    let titles = q.titles.split(',').filter(|t| !t.is_empty());
-    Json(titles.map(|t| (t.to_string(), format!("/img/{t}.jpg"))).collect())
+    Json(Art(q.titles))
 }
 
 async fn history(State(ctx): Shared, User(user): User) -> Json<History> {
@@ -102,6 +100,28 @@ struct Row {
 struct ArtQuery {
     #[serde(default)]
     titles: String,
+}
+
+/// Artwork of the titles of a comma-separated list: `{"t1": "/img/t1.jpg", ...}`, keys sorted
+/// and unique as in a map, written straight from the list.
+struct Art(String);
+
+impl Serialize for Art {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut titles: Vec<&str> = self.0.split(',').filter(|t| !t.is_empty()).collect();
+        titles.sort_unstable();
+        titles.dedup();
+        s.collect_map(titles.into_iter().map(|t| (t, ArtUrl(t))))
+    }
+}
+
+/// `/img/{title}.jpg`, written without being built.
+struct ArtUrl<'a>(&'a str);
+
+impl Serialize for ArtUrl<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("/img/{}.jpg", self.0))
+    }
 }
 
 #[derive(Serialize)]

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::sync::Arc;
 
 /// Bytes per body frame when streaming a segment.
@@ -28,22 +28,40 @@ pub(super) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
 
 /// Ranks the steered CDN instances for this user (a stable rotation, so load spreads and the
 /// same user sees the same order), as a steering service would.
-async fn manifest(State(ctx): State<Arc<Ctx>>, User(user): User, Path(title): Path<String>) -> Json<Value> {
+async fn manifest(State(ctx): State<Arc<Ctx>>, User(user): User, Path(title): Path<String>) -> Json<Manifest> {
     ctx.work().await;
     let n = ctx.steered.len().max(1);
     let first = (stable_hash(&user) % n as u64) as usize;
-    let cdns: Vec<&String> = ctx.steered.iter().cycle().skip(first).take(ctx.steered.len()).collect();
+    let cdns = ctx.steered.iter().cycle().skip(first).take(ctx.steered.len()).cloned().collect();
     let media = &ctx.media;
-    let renditions: Vec<Value> =
-        media.ladder_kbps.iter().map(|&kbps| json!({ "kbps": kbps, "bytes": media.segment_bytes(kbps) })).collect();
-    Json(json!({
-        "title": title,
-        "cdns": cdns,
-        "segments": media.segments,
-        "segment_ms": media.segment.as_millis() as u64,
-        "time_scale": media.time_scale,
-        "renditions": renditions,
-    }))
+    let renditions =
+        media.ladder_kbps.iter().map(|&kbps| Rendition { bytes: media.segment_bytes(kbps), kbps }).collect();
+    Json(Manifest {
+        cdns,
+        renditions,
+        segment_ms: media.segment.as_millis() as u64,
+        segments: media.segments,
+        time_scale: media.time_scale,
+        title,
+    })
+}
+
+/// A manifest as the playback service answers it (keys in alphabetical order, as they were when
+/// it was built as a JSON value).
+#[derive(Serialize)]
+struct Manifest {
+    cdns: Vec<String>,
+    renditions: Vec<Rendition>,
+    segment_ms: u64,
+    segments: u32,
+    time_scale: f64,
+    title: String,
+}
+
+#[derive(Serialize)]
+struct Rendition {
+    bytes: usize,
+    kbps: u32,
 }
 
 /// Streams one segment of the rendition at `kbps` in frames of 16 KiB; 404 for a bitrate or a
