@@ -13,6 +13,10 @@ use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tower::Service;
 
+/// The fault layer's mark on an answer, by name (a name given as a string is parsed on every
+/// lookup).
+const INJECTED: http::HeaderName = http::HeaderName::from_static(INJECTED_HEADER);
+
 /// Requests, errors (5xx or dropped), injected faults and latency (µs, to the response head).
 #[derive(Debug)]
 pub struct InstanceStats {
@@ -117,7 +121,7 @@ impl Seen {
         match res {
             Ok(r) => Self {
                 code: r.status().as_u16(),
-                injected: r.headers().contains_key(INJECTED_HEADER),
+                injected: r.headers().contains_key(&INJECTED),
                 fault: r.extensions().get::<Applied>().map(|a| a.0.join("+")).unwrap_or_default(),
             },
             Err(e) => {

@@ -130,7 +130,7 @@ impl Service<DepRequest> for Endpoints {
             let result = async {
                 let mut request = shared.endpoints[i].origin.get(req.path, &req.user)?;
                 if let Some(ctx) = context {
-                    request.headers_mut().insert(chaos_fault::context::CONTEXT_HEADER, ctx);
+                    request.headers_mut().insert(crate::CONTEXT, ctx);
                 }
                 let res = http.request(request).await?;
                 let status = res.status();

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use chaos_fault::BoxError;
 use chaos_fault::server::{DirectBody, MemNet, Net};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderName, HeaderValue, Request, Response, Uri};
+use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -81,13 +81,10 @@ impl Origin {
         uri.path_and_query = Some(PathAndQuery::try_from(path)?);
         let mut req = Request::new(Empty::new());
         *req.uri_mut() = Uri::from_parts(uri)?;
-        req.headers_mut().insert(USER, HeaderValue::from_str(user)?);
+        req.headers_mut().insert(crate::USER, HeaderValue::from_str(user)?);
         Ok(req)
     }
 }
-
-/// The user header, made once (a name given as a string is parsed and copied on every request).
-const USER: HeaderName = HeaderName::from_static(crate::USER_HEADER);
 
 #[cfg(test)]
 mod tests {

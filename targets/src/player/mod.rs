@@ -17,16 +17,12 @@ use crate::client::{AnswerBody, HttpClient, Origin};
 use crate::services::PLAY_FAILURE_HEADER;
 use crate::topology::PlayerSpec;
 use chaos_fault::server::Net;
-use http::HeaderName;
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use stream::{Qoe, StreamOutcome};
 use tokio::time::{Instant, timeout_at};
-
-/// The context header, made once (a name given as a string is parsed and copied on every request).
-const CONTEXT_HEADER: HeaderName = HeaderName::from_static(chaos_fault::context::CONTEXT_HEADER);
 
 /// A device. Cheap to clone (one connection pool).
 #[derive(Clone, Debug)]
@@ -206,7 +202,7 @@ impl PlaybackClient {
     async fn send(&self, origin: &Origin, path: String, user: &str) -> Result<http::Response<AnswerBody>, ()> {
         let mut req = origin.get(path, user).map_err(drop)?;
         if let Some(ctx) = &self.context {
-            req.headers_mut().insert(CONTEXT_HEADER, ctx.clone());
+            req.headers_mut().insert(crate::CONTEXT, ctx.clone());
         }
         self.http.request(req).await.map_err(drop)
     }

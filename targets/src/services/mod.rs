@@ -105,7 +105,7 @@ pub(crate) fn route_of(path: &str) -> &'static str {
 
 /// The user of a request (`x-user-id`), or `anonymous`.
 pub(crate) fn user_of(headers: &http::HeaderMap) -> Arc<str> {
-    headers.get(crate::USER_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("anonymous").into()
+    headers.get(&crate::USER).and_then(|v| v.to_str().ok()).unwrap_or("anonymous").into()
 }
 
 /// The user of a request, as a handler's extractor: the one header read in place (axum's

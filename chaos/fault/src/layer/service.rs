@@ -12,6 +12,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Service, ServiceExt};
 
+// The headers by name, made once: a name given as a string is parsed again on every lookup.
+const CONTEXT: HeaderName = HeaderName::from_static(CONTEXT_HEADER);
+const INJECTED: HeaderName = HeaderName::from_static(INJECTED_HEADER);
+
 /// Applies the rules of a [`FaultTable`] to each request before (or instead of) calling `inner`.
 ///
 /// Built by [`FaultLayer`](super::FaultLayer); see the `layer` module docs for how rules combine.
@@ -70,7 +74,7 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let rules = self.table.load();
         let context = self.context.as_ref().and_then(|names| {
-            let ctx = req.headers().get(CONTEXT_HEADER).and_then(FaultContext::parse)?;
+            let ctx = req.headers().get(&CONTEXT).and_then(FaultContext::parse)?;
             Some((names, ctx))
         });
         if rules.is_empty() && context.is_none() {
@@ -127,7 +131,7 @@ where
                         }
                     }
                     if let Ok(v) = HeaderValue::from_str(&rule) {
-                        res.headers_mut().insert(INJECTED_HEADER, v);
+                        res.headers_mut().insert(INJECTED, v);
                     }
                     res.extensions_mut().insert(applied);
                     Ok(res)
