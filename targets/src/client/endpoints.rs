@@ -128,11 +128,8 @@ impl Service<DepRequest> for Endpoints {
         let context = chaos_fault::context::current();
         Box::pin(async move {
             let result = async {
-                let mut request = shared.endpoints[i].origin.get(req.path, &req.user)?;
-                if let Some(ctx) = context {
-                    request.headers_mut().insert(crate::CONTEXT, ctx);
-                }
-                let res = http.request(request).await?;
+                let context = context.map(|ctx| (crate::CONTEXT, ctx));
+                let res = shared.endpoints[i].origin.send(&http, req.path, &req.user, context).await?;
                 let status = res.status();
                 let body = res.into_body().collect().await?.to_bytes();
                 if status.is_server_error() || !status.is_success() {

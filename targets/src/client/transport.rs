@@ -7,10 +7,11 @@ use bytes::Bytes;
 use chaos_fault::BoxError;
 use chaos_fault::server::{DirectBody, MemNet, Net};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Request, Response, Uri};
+use http::{HeaderName, HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The body of an answer, whichever way it came: frames as they arrived.
@@ -44,8 +45,22 @@ impl HttpClient {
     /// Sends `req` (an absolute `http://ADDR/...` URI): the answer's head; its body is read as
     /// it arrives.
     pub async fn request(&self, req: Request<Empty<Bytes>>) -> Result<Response<AnswerBody>, BoxError> {
-        if let Some(mem) = &self.mem
-            && let Some(to) = mem.direct(instance_addr(req.uri())?)
+        let addr = match &self.mem {
+            Some(_) => Some(instance_addr(req.uri())?),
+            None => None,
+        };
+        self.request_at(addr, req).await
+    }
+
+    /// Sends `req` to the instance at `addr` (its URI's address, parsed by the caller; needed
+    /// only on the in-memory network).
+    pub(crate) async fn request_at(
+        &self,
+        addr: Option<SocketAddr>,
+        req: Request<Empty<Bytes>>,
+    ) -> Result<Response<AnswerBody>, BoxError> {
+        if let (Some(mem), Some(addr)) = (&self.mem, addr)
+            && let Some(to) = mem.direct(addr)
         {
             return to?.call(req.map(|_| AnswerBody::default())).await;
         }
@@ -58,23 +73,39 @@ impl HttpClient {
 /// formatting and parsing the whole URL again for each (on the virtual clock that was a tenth of
 /// a request's cost).
 #[derive(Clone, Debug)]
-pub struct Origin(Result<Authority, Arc<str>>);
+pub struct Origin(Result<(Authority, SocketAddr), Arc<str>>);
 
 impl Origin {
     /// The origin of `base`; one that is not `http://ADDR` fails each of its requests, naming it.
     pub fn new(base: &str) -> Self {
-        let authority = match base.parse::<Uri>() {
+        let parts = match base.parse::<Uri>() {
             Ok(uri) if uri.scheme() == Some(&Scheme::HTTP) && uri.path() == "/" && uri.query().is_none() => {
-                uri.authority().cloned()
+                uri.authority().cloned().zip(instance_addr(&uri).ok())
             }
             _ => None,
         };
-        Self(authority.ok_or_else(|| base.into()))
+        Self(parts.ok_or_else(|| base.into()))
+    }
+
+    /// Sends a GET of `path` for `user` (and `header`, when given) with `http`.
+    pub async fn send(
+        &self,
+        http: &HttpClient,
+        path: String,
+        user: &str,
+        header: Option<(HeaderName, HeaderValue)>,
+    ) -> Result<Response<AnswerBody>, BoxError> {
+        let mut req = self.get(path, user)?;
+        if let Some((name, value)) = header {
+            req.headers_mut().insert(name, value);
+        }
+        let addr = self.0.as_ref().ok().map(|(_, addr)| *addr);
+        http.request_at(addr, req).await
     }
 
     /// A GET of `path` (with its query) for `user`, with an empty body.
-    pub fn get(&self, path: String, user: &str) -> Result<Request<Empty<Bytes>>, BoxError> {
-        let authority = self.0.clone().map_err(|base| format!("not an http://ADDR base URL: {base}"))?;
+    fn get(&self, path: String, user: &str) -> Result<Request<Empty<Bytes>>, BoxError> {
+        let (authority, _) = self.0.clone().map_err(|base| format!("not an http://ADDR base URL: {base}"))?;
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(Scheme::HTTP);
         uri.authority = Some(authority);

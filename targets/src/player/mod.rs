@@ -200,11 +200,8 @@ impl PlaybackClient {
 
     /// A GET of `path` from `origin` for `user`, unbounded: the caller bounds it.
     async fn send(&self, origin: &Origin, path: String, user: &str) -> Result<http::Response<AnswerBody>, ()> {
-        let mut req = origin.get(path, user).map_err(drop)?;
-        if let Some(ctx) = &self.context {
-            req.headers_mut().insert(crate::CONTEXT, ctx.clone());
-        }
-        self.http.request(req).await.map_err(drop)
+        let context = self.context.clone().map(|ctx| (crate::CONTEXT, ctx));
+        origin.send(&self.http, path, user, context).await.map_err(drop)
     }
 
     /// A browsing session: the home page only.
