@@ -186,3 +186,33 @@ async fn the_edge_pages_carry_the_leaves_answers() {
     assert!(manifest["renditions"].as_array().unwrap().iter().all(|r| r["bytes"].as_u64().unwrap() > 0));
     assert!(manifest["segments"].as_u64().unwrap() > 0 && manifest["segment_ms"].as_u64().unwrap() > 0);
 }
+
+#[tokio::test]
+async fn a_cdn_serves_the_segments_the_manifest_lists_and_refuses_others() {
+    use http_body_util::{BodyExt, Empty};
+    let (platform, _) = start(Topology::default_platform()).await;
+    let http = targets::http_client(&chaos_fault::server::Net::Tcp);
+    let cdn = platform.resolve("cdn")[0].server.url();
+    let get = |path: &str| {
+        let (http, url) = (http.clone(), format!("{cdn}{path}"));
+        async move {
+            let req = http::Request::get(url).body(Empty::<bytes::Bytes>::new()).unwrap();
+            let res = http.request(req).await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.into_body().collect().await.unwrap().to_bytes().len())
+        }
+    };
+    let media = Topology::default_platform().media;
+    let kbps = media.ladder_kbps[0];
+    assert_eq!(get(&format!("/segments/t1/{kbps}/0")).await, (200, media.segment_bytes(kbps)));
+    let last = media.segments - 1;
+    assert_eq!(get(&format!("/segments/t1/{kbps}/{last}")).await.0, 200);
+    for missing in
+        [format!("/segments/t1/{kbps}/{}", media.segments), "/segments/t1/1/0".into(), format!("/segments/t1/{kbps}")]
+    {
+        assert_eq!(get(&missing).await.0, 404, "{missing}");
+    }
+    for bad in ["/segments/t1/fast/0".to_string(), format!("/segments/t1/{kbps}/first")] {
+        assert_eq!(get(&bad).await.0, 400, "{bad}");
+    }
+}
