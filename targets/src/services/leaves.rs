@@ -111,16 +111,7 @@ impl Serialize for Art {
         let mut titles: Vec<&str> = self.0.split(',').filter(|t| !t.is_empty()).collect();
         titles.sort_unstable();
         titles.dedup();
-        s.collect_map(titles.into_iter().map(|t| (t, ArtUrl(t))))
-    }
-}
-
-/// `/img/{title}.jpg`, written without being built.
-struct ArtUrl<'a>(&'a str);
-
-impl Serialize for ArtUrl<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("/img/{}.jpg", self.0))
+        s.collect_map(titles.into_iter().map(|t| (t, ["/img/", t, ".jpg"].concat())))
     }
 }
 
