@@ -100,9 +100,9 @@ impl<S: SegmentSource> Session<'_, S> {
         self.media.to_wall(self.buffer.level_after(self.media.to_media(now - self.clock)))
     }
 
-    /// One attempt at segment `n` of `rendition` from `cdn`, ending by `limit` at the latest.
-    async fn fetch(&self, cdn: usize, rendition: usize, n: u32, limit: Instant) -> Attempt {
-        let start = Instant::now();
+    /// One attempt at segment `n` of `rendition` from `cdn`, started at `start` and ending by
+    /// `limit` at the latest.
+    async fn fetch(&self, cdn: usize, rendition: usize, n: u32, start: Instant, limit: Instant) -> Attempt {
         let limit = limit.min(start + self.spec.cdn_timeout);
         // With the stall guard on, every wait for the next byte is bounded by `stall_timeout`.
         let idle = |now: Instant| match self.spec.stall_abort {
@@ -151,8 +151,10 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
     let mut cdn = 0;
     let start_deadline = pressed + spec.start_budget;
     let watch = spec.watch_segments.clamp(spec.first_frame_segments.max(1), media.segments);
+    // The buffer is brought up to date after each segment (and after a wait), so each
+    // iteration starts up to date: no clock read between a segment's end and the next's start.
+    s.tick();
     'segments: for n in 0..watch {
-        s.tick();
         let wait = s.buffer.wait_for_room(media.segment, spec.abr.max_buffer);
         if !wait.is_zero() {
             tokio::time::sleep(media.to_wall(wait)).await;
@@ -163,8 +165,9 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
         // (a stalled body, a dropped connection) may hit every CDN once.
         let mut failed = 0;
         loop {
-            let limit = if s.buffer.started() { Instant::now() + spec.cdn_timeout } else { start_deadline };
-            match s.fetch(cdn, rendition, n, limit).await {
+            let now = Instant::now();
+            let limit = if s.buffer.started() { now + spec.cdn_timeout } else { start_deadline };
+            match s.fetch(cdn, rendition, n, now, limit).await {
                 Attempt::Done(wall) => {
                     throughput.sample(media.bytes[rendition], wall);
                     break;
