@@ -93,8 +93,8 @@ struct Shared {
 
 #[derive(Default)]
 struct Life {
-    /// Dropping it stops the accept loop and every connection.
-    stop: Option<watch::Sender<()>>,
+    /// Dropping it kills the instance.
+    stop: Option<Stop>,
     accept: Option<JoinHandle<()>>,
     restart: Option<JoinHandle<()>>,
 }
@@ -234,10 +234,12 @@ impl Instance {
     }
 
     /// Marks the instance up; `stop` is its life (dropping it kills), `listener` its accept loop
-    /// (none for direct calls, whose endpoint holds a receiver of `stop`).
-    fn start(&self, life: &mut Life, stop: watch::Sender<()>, listener: Option<Listener>) {
-        if let (Some(listener), Serving::Streams { serve, .. }) = (listener, &self.shared.serve) {
-            life.accept = Some(tokio::spawn(accept_loop(listener, serve.clone(), stop.subscribe())));
+    /// (none for direct calls, whose endpoint watches `stop` itself).
+    fn start(&self, life: &mut Life, stop: Stop, listener: Option<Listener>) {
+        if let (Some(listener), Serving::Streams { serve, .. }, Stop::Streams(tx)) =
+            (listener, &self.shared.serve, &stop)
+        {
+            life.accept = Some(tokio::spawn(accept_loop(listener, serve.clone(), tx.subscribe())));
         }
         life.stop = Some(stop);
         self.shared.up.store(true, Ordering::Release);
@@ -254,19 +256,27 @@ impl Instance {
     }
 }
 
-/// Claims `addr` for `serve`: the instance's life sender, its listener of connections (none for
-/// direct calls) and the address bound.
-async fn listen(serve: &Serving, addr: SocketAddr) -> io::Result<(watch::Sender<()>, Option<Listener>, SocketAddr)> {
-    let (stop, alive) = watch::channel(());
+/// An instance's life while it is up: dropping it kills the instance.
+enum Stop {
+    /// Stops the accept loop and every connection.
+    Streams(watch::Sender<()>),
+    /// Fails the direct calls in flight and refuses new ones (held for its `Drop`).
+    Direct { _kill: direct::Kill },
+}
+
+/// Claims `addr` for `serve`: the instance's life, its listener of connections (none for direct
+/// calls) and the address bound.
+async fn listen(serve: &Serving, addr: SocketAddr) -> io::Result<(Stop, Option<Listener>, SocketAddr)> {
     match serve {
         Serving::Direct { net, handler } => {
+            let (kill, alive) = direct::Kill::new();
             let addr = net.bind_direct(addr, Endpoint { handler: handler.clone(), alive })?;
-            Ok((stop, None, addr))
+            Ok((Stop::Direct { _kill: kill }, None, addr))
         }
         Serving::Streams { net, .. } => {
             let listener = Listener::bind(net, addr).await?;
             let addr = listener.local_addr()?;
-            Ok((stop, Some(listener), addr))
+            Ok((Stop::Streams(watch::channel(()).0), Some(listener), addr))
         }
     }
 }
