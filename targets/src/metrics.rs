@@ -88,8 +88,8 @@ pub struct InstanceLabels {
 /// iterated nor nested in another, and the platform-wide scrape must put every instance's series
 /// under one metric family with the instance's labels added.
 ///
-/// Keyed with foldhash, not std's SipHash: every request of every instance looks up its series
-/// (see [`RequestMetrics`]), and hash-flooding is no concern for labels the platform makes itself.
+/// Keyed with foldhash, not std's SipHash, as is the lookup every request makes
+/// ([`RequestMetrics`]): hash-flooding is no concern for labels the platform makes itself.
 #[derive(Debug)]
 pub(crate) struct Series<L, M> {
     map: RwLock<HashMap<L, M, foldhash::fast::RandomState>>,

@@ -14,8 +14,9 @@ mod transport;
 
 pub use connector::{Connector, Io};
 pub use endpoints::{Ejection, Endpoints};
+pub(crate) use transport::Origin;
 pub(crate) use transport::pool;
-pub use transport::{AnswerBody, HttpClient, Origin, http_client};
+pub use transport::{AnswerBody, HttpClient, http_client};
 
 use crate::guards::GuardCounters;
 use crate::topology::CallPolicy;

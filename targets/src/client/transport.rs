@@ -73,11 +73,11 @@ impl HttpClient {
 /// formatting and parsing the whole URL again for each (on the virtual clock that was a tenth of
 /// a request's cost).
 #[derive(Clone, Debug)]
-pub struct Origin(Result<(Authority, SocketAddr), Arc<str>>);
+pub(crate) struct Origin(Result<(Authority, SocketAddr), Arc<str>>);
 
 impl Origin {
     /// The origin of `base`; one that is not `http://ADDR` fails each of its requests, naming it.
-    pub fn new(base: &str) -> Self {
+    pub(crate) fn new(base: &str) -> Self {
         let parts = match base.parse::<Uri>() {
             Ok(uri) if uri.scheme() == Some(&Scheme::HTTP) && uri.path() == "/" && uri.query().is_none() => {
                 uri.authority().cloned().zip(instance_addr(&uri).ok())
@@ -88,7 +88,7 @@ impl Origin {
     }
 
     /// Sends a GET of `path` for `user` (and `header`, when given) with `http`.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         http: &HttpClient,
         path: String,
