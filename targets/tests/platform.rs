@@ -129,18 +129,28 @@ async fn a_try_that_runs_out_of_time_is_counted_as_a_timeout_and_retried() {
     assert!(lic.timeouts >= 1 && lic.retries >= lic.timeouts, "{lic:?}");
 }
 
+/// GETs `url` as user `u1` over TCP: the answer's head and its whole body.
+async fn fetch(url: String) -> (http::response::Parts, bytes::Bytes) {
+    use http_body_util::{BodyExt, Empty};
+    let http = targets::http_client(&chaos_fault::server::Net::Tcp);
+    let req = http::Request::get(url).header(targets::USER_HEADER, "u1").body(Empty::<bytes::Bytes>::new());
+    let (head, body) = http.request(req.unwrap()).await.unwrap().into_parts();
+    (head, body.collect().await.unwrap().to_bytes())
+}
+
+/// GETs `url` as user `u1` and parses the answer as JSON.
+async fn json(url: String) -> serde_json::Value {
+    serde_json::from_slice(&fetch(url).await.1).unwrap()
+}
+
 #[tokio::test]
 async fn the_catalog_cache_serves_the_last_good_metadata_of_titles_seen_before() {
-    use http_body_util::{BodyExt, Empty};
     let (platform, _) = start(Topology::default_platform()).await;
-    let http = targets::http_client(&chaos_fault::server::Net::Tcp);
     let play = |title: &str| {
-        let (http, url) = (http.clone(), format!("{}/play/{title}", platform.edge_url()));
+        let url = format!("{}/play/{title}", platform.edge_url());
         async move {
-            let req = http::Request::get(url).header(targets::USER_HEADER, "u1").body(Empty::<bytes::Bytes>::new());
-            let res = http.request(req.unwrap()).await.unwrap();
-            let failed = res.headers().get(targets::PLAY_FAILURE_HEADER).map(|v| v.to_str().unwrap().to_string());
-            let body = res.into_body().collect().await.unwrap().to_bytes();
+            let (head, body) = fetch(url).await;
+            let failed = head.headers.get(targets::PLAY_FAILURE_HEADER).map(|v| v.to_str().unwrap().to_string());
             (failed, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
         }
     };
@@ -155,18 +165,8 @@ async fn the_catalog_cache_serves_the_last_good_metadata_of_titles_seen_before()
 
 #[tokio::test]
 async fn the_edge_pages_carry_the_leaves_answers() {
-    use http_body_util::{BodyExt, Empty};
     let (platform, _) = start(Topology::default_platform()).await;
-    let http = targets::http_client(&chaos_fault::server::Net::Tcp);
-    let get = |path: &str| {
-        let (http, url) = (http.clone(), format!("{}{path}", platform.edge_url()));
-        async move {
-            let req = http::Request::get(url).header(targets::USER_HEADER, "u1").body(Empty::<bytes::Bytes>::new());
-            let body = http.request(req.unwrap()).await.unwrap().into_body().collect().await.unwrap().to_bytes();
-            serde_json::from_slice::<serde_json::Value>(&body).unwrap()
-        }
-    };
-    let home = get("/home").await;
+    let home = json(format!("{}/home", platform.edge_url())).await;
     let titles: Vec<&str> = home["rows"][0]["titles"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
     assert_eq!(titles.len(), 8, "{home}");
     let art = home["art"].as_object().unwrap();
@@ -176,7 +176,7 @@ async fn the_edge_pages_carry_the_leaves_answers() {
     assert_eq!(art.keys().map(String::as_str).collect::<Vec<_>>(), unique, "one picture per title, keys sorted");
     assert!(titles.iter().all(|t| art[*t] == format!("/img/{t}.jpg")), "{home}");
 
-    let play = get("/play/t3").await;
+    let play = json(format!("{}/play/t3", platform.edge_url())).await;
     let manifest = &play["manifest"];
     assert_eq!(manifest["title"], "t3");
     assert_eq!(manifest["cdns"].as_array().unwrap().len(), platform.resolve("cdn").len(), "{manifest}");
@@ -189,17 +189,13 @@ async fn the_edge_pages_carry_the_leaves_answers() {
 
 #[tokio::test]
 async fn a_cdn_serves_the_segments_the_manifest_lists_and_refuses_others() {
-    use http_body_util::{BodyExt, Empty};
     let (platform, _) = start(Topology::default_platform()).await;
-    let http = targets::http_client(&chaos_fault::server::Net::Tcp);
     let cdn = platform.resolve("cdn")[0].server.url();
     let get = |path: &str| {
-        let (http, url) = (http.clone(), format!("{cdn}{path}"));
+        let url = format!("{cdn}{path}");
         async move {
-            let req = http::Request::get(url).body(Empty::<bytes::Bytes>::new()).unwrap();
-            let res = http.request(req).await.unwrap();
-            let status = res.status().as_u16();
-            (status, res.into_body().collect().await.unwrap().to_bytes().len())
+            let (head, body) = fetch(url).await;
+            (head.status.as_u16(), body.len())
         }
     };
     let media = Topology::default_platform().media;
