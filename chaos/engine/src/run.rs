@@ -128,8 +128,8 @@ pub fn run_blocking(
     let runtime = match exp.clock {
         Clock::Real => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
         // Timers only: a virtual run has no sockets (`Experiment::virtual_conflict`), and without
-        // an IO driver each jump of the paused clock is not an `epoll_wait` system call (3.6
-        // million of them in an hour of virtual time).
+        // an IO driver a jump of the paused clock (up to one per millisecond of virtual time, the
+        // timer's grain) is not an `epoll_wait` system call.
         Clock::Virtual => tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build(),
     };
     let runtime = runtime.map_err(RunError::Runtime)?;
