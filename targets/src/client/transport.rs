@@ -95,25 +95,25 @@ impl Origin {
         user: &str,
         header: Option<(HeaderName, HeaderValue)>,
     ) -> Result<Response<AnswerBody>, BoxError> {
-        let mut req = self.get(path, user)?;
+        let (mut req, addr) = self.get(path, user)?;
         if let Some((name, value)) = header {
             req.headers_mut().insert(name, value);
         }
-        let addr = self.0.as_ref().ok().map(|(_, addr)| *addr);
-        http.request_at(addr, req).await
+        http.request_at(Some(addr), req).await
     }
 
-    /// A GET of `path` (with its query) for `user`, with an empty body.
-    fn get(&self, path: String, user: &str) -> Result<Request<Empty<Bytes>>, BoxError> {
-        let (authority, _) = self.0.clone().map_err(|base| format!("not an http://ADDR base URL: {base}"))?;
+    /// A GET of `path` (with its query) for `user`, with an empty body, and the instance's
+    /// address to send it to.
+    fn get(&self, path: String, user: &str) -> Result<(Request<Empty<Bytes>>, SocketAddr), BoxError> {
+        let (authority, addr) = self.0.as_ref().map_err(|base| format!("not an http://ADDR base URL: {base}"))?;
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(Scheme::HTTP);
-        uri.authority = Some(authority);
+        uri.authority = Some(authority.clone());
         uri.path_and_query = Some(PathAndQuery::try_from(path)?);
         let mut req = Request::new(Empty::new());
         *req.uri_mut() = Uri::from_parts(uri)?;
         req.headers_mut().insert(crate::USER, HeaderValue::from_str(user)?);
-        Ok(req)
+        Ok((req, *addr))
     }
 }
 
@@ -123,7 +123,8 @@ mod tests {
 
     #[test]
     fn an_origin_makes_the_get_its_url_would() {
-        let req = Origin::new("http://127.0.0.1:8080").get("/art?titles=t1,t2".into(), "u7").expect("request");
+        let (req, addr) = Origin::new("http://127.0.0.1:8080").get("/art?titles=t1,t2".into(), "u7").expect("request");
+        assert_eq!(addr, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
         assert_eq!(req.method(), http::Method::GET);
         assert_eq!(req.uri(), "http://127.0.0.1:8080/art?titles=t1,t2");
         assert_eq!(req.headers()[crate::USER_HEADER], "u7");
