@@ -46,6 +46,3 @@ pub const USER_HEADER: &str = "x-user-id";
 /// [`USER_HEADER`] as a header name, made once (a name given as a string is parsed again on every
 /// lookup and insert).
 pub(crate) const USER: http::HeaderName = http::HeaderName::from_static(USER_HEADER);
-
-/// The header of request-scoped faults ([`chaos_fault::context::CONTEXT_HEADER`]), made once.
-pub(crate) const CONTEXT: http::HeaderName = http::HeaderName::from_static(chaos_fault::context::CONTEXT_HEADER);

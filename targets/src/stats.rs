@@ -2,7 +2,7 @@
 //! totals and an HdrHistogram for the report, series per route and fault for Prometheus.
 
 use crate::metrics::RequestMetrics;
-use chaos_fault::{Applied, BoxError, INJECTED_HEADER, InjectedFault};
+use chaos_fault::{Applied, BoxError, INJECTED_HEADER_NAME, InjectedFault};
 use hdrhistogram::Histogram;
 use http::{Request, Response};
 use std::future::Future;
@@ -12,10 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tower::Service;
-
-/// The fault layer's mark on an answer, by name (a name given as a string is parsed on every
-/// lookup).
-const INJECTED: http::HeaderName = http::HeaderName::from_static(INJECTED_HEADER);
 
 /// Requests, errors (5xx or dropped), injected faults and latency (µs, to the response head).
 #[derive(Debug)]
@@ -121,7 +117,7 @@ impl Seen {
         match res {
             Ok(r) => Self {
                 code: r.status().as_u16(),
-                injected: r.headers().contains_key(&INJECTED),
+                injected: r.headers().contains_key(&INJECTED_HEADER_NAME),
                 fault: r.extensions().get::<Applied>().map(|a| a.0.join("+")).unwrap_or_default(),
             },
             Err(e) => {

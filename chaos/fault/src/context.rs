@@ -17,6 +17,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The header carrying the fault context.
 pub const CONTEXT_HEADER: &str = "x-chaos-context";
 
+/// [`CONTEXT_HEADER`] as a header name, made once: a name given as a string is parsed again on
+/// every lookup and insert.
+pub const CONTEXT_HEADER_NAME: http::HeaderName = http::HeaderName::from_static(CONTEXT_HEADER);
+
 /// One request-scoped fault.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -50,7 +50,8 @@ pub(crate) mod table;
 pub use distribution::{Distribution, DistributionError, LognormalParams, NormalParams, ParetoParams, UniformParams};
 pub use fault::{ErrorFault, Fault, Latency, When};
 pub use layer::{
-    Applied, BoxError, FaultBody, FaultLayer, FaultService, INJECTED_HEADER, InjectedFault, ResponseFuture, Timer,
+    Applied, BoxError, FaultBody, FaultLayer, FaultService, INJECTED_HEADER, INJECTED_HEADER_NAME, InjectedFault,
+    ResponseFuture, Timer,
 };
 pub use rule::{Rule, RuleId};
 pub use scope::{Cohort, Scope, cohort_position};

@@ -128,7 +128,7 @@ impl Service<DepRequest> for Endpoints {
         let context = chaos_fault::context::current();
         Box::pin(async move {
             let result = async {
-                let context = context.map(|ctx| (crate::CONTEXT, ctx));
+                let context = context.map(|ctx| (chaos_fault::context::CONTEXT_HEADER_NAME, ctx));
                 let res = shared.endpoints[i].origin.send(&http, req.path, &req.user, context).await?;
                 let status = res.status();
                 let body = res.into_body().collect().await?.to_bytes();

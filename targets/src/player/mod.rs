@@ -200,7 +200,7 @@ impl PlaybackClient {
 
     /// A GET of `path` from `origin` for `user`, unbounded: the caller bounds it.
     async fn send(&self, origin: &Origin, path: String, user: &str) -> Result<http::Response<AnswerBody>, ()> {
-        let context = self.context.clone().map(|ctx| (crate::CONTEXT, ctx));
+        let context = self.context.clone().map(|ctx| (chaos_fault::context::CONTEXT_HEADER_NAME, ctx));
         origin.send(&self.http, path, user, context).await.map_err(drop)
     }
 

@@ -32,6 +32,10 @@ pub use timer::Timer;
 /// report can tell an injected failure from its knock-on effects.
 pub const INJECTED_HEADER: &str = "x-chaos-fault";
 
+/// [`INJECTED_HEADER`] as a header name, made once: a name given as a string is parsed again on
+/// every lookup and insert.
+pub const INJECTED_HEADER_NAME: http::HeaderName = http::HeaderName::from_static(INJECTED_HEADER);
+
 /// Response extension naming every rule that acted on a response (latency, body shaping or the
 /// answer itself), in table order. Set only when a rule fired, so an unfaulted response costs
 /// nothing; middleware outside the layer reads it to label metrics by fault. Failures that end

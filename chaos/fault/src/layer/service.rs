@@ -3,18 +3,14 @@
 use super::ContextNames;
 use super::future::ResponseFuture;
 use super::plan::{Draws, Outcome, Request as Seen, plan};
-use super::{Applied, BoxError, FaultBody, INJECTED_HEADER, InjectedFault, Timer};
+use super::{Applied, BoxError, FaultBody, INJECTED_HEADER_NAME, InjectedFault, Timer};
 use crate::FaultTable;
-use crate::context::{self, CONTEXT_HEADER, FaultContext};
+use crate::context::{self, CONTEXT_HEADER_NAME, FaultContext};
 use crate::table::ActiveRule;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Service, ServiceExt};
-
-// The headers by name, made once: a name given as a string is parsed again on every lookup.
-const CONTEXT: HeaderName = HeaderName::from_static(CONTEXT_HEADER);
-const INJECTED: HeaderName = HeaderName::from_static(INJECTED_HEADER);
 
 /// Applies the rules of a [`FaultTable`] to each request before (or instead of) calling `inner`.
 ///
@@ -74,7 +70,7 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let rules = self.table.load();
         let context = self.context.as_ref().and_then(|names| {
-            let ctx = req.headers().get(&CONTEXT).and_then(FaultContext::parse)?;
+            let ctx = req.headers().get(&CONTEXT_HEADER_NAME).and_then(FaultContext::parse)?;
             Some((names, ctx))
         });
         if rules.is_empty() && context.is_none() {
@@ -131,7 +127,7 @@ where
                         }
                     }
                     if let Ok(v) = HeaderValue::from_str(&rule) {
-                        res.headers_mut().insert(INJECTED, v);
+                        res.headers_mut().insert(INJECTED_HEADER_NAME, v);
                     }
                     res.extensions_mut().insert(applied);
                     Ok(res)
