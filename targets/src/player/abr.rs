@@ -96,8 +96,9 @@ impl AbrRule {
     }
 
     /// Whether to abandon a download of `total` bytes at rendition `current` after `received`
-    /// bytes in `elapsed`, with `buffer_wall` of playback left on the wall clock; returns the
-    /// rendition to fetch instead.
+    /// bytes in `elapsed`, with `buffer_wall()` of playback left on the wall clock (worked out
+    /// only when the download is far enough along to judge); returns the rendition to fetch
+    /// instead.
     pub fn abandon(
         &self,
         ladder: &[u32],
@@ -105,7 +106,7 @@ impl AbrRule {
         received: usize,
         total: usize,
         elapsed: Duration,
-        buffer_wall: Duration,
+        buffer_wall: impl FnOnce() -> Duration,
     ) -> Option<usize> {
         // Too early to judge: fewer than an eighth of the bytes, or under 5 ms.
         if !self.adaptive || current == 0 || received * 8 < total || elapsed < Duration::from_millis(5) {
@@ -113,7 +114,7 @@ impl AbrRule {
         }
         let rate = received as f64 / elapsed.as_secs_f64();
         let remaining = Duration::from_secs_f64(total.saturating_sub(received) as f64 / rate);
-        if remaining <= buffer_wall {
+        if remaining <= buffer_wall() {
             return None;
         }
         let lower = self.fit(ladder, rate * 8.0 / 1000.0);
@@ -201,20 +202,20 @@ mod tests {
         let r = rule(false);
         assert_eq!(r.choose(&LADDER, Some(300.0), secs(3), true, 3), 3);
         assert_eq!(r.choose(&LADDER, Some(25_000.0), secs(14), true, 3), 5);
-        assert_eq!(r.abandon(&LADDER, 3, 2000, 15000, Duration::from_millis(100), Duration::from_millis(10)), None);
+        assert_eq!(r.abandon(&LADDER, 3, 2000, 15000, Duration::from_millis(100), || Duration::from_millis(10)), None);
     }
 
     #[test]
     fn a_download_that_cannot_arrive_before_the_buffer_runs_dry_is_abandoned() {
         let r = rule(true);
         // 2,000 of 15,000 bytes in 100 ms: 20 kB/s, 650 ms to go; 40 ms of buffer left.
-        let lower = r.abandon(&LADDER, 3, 2000, 15000, Duration::from_millis(100), Duration::from_millis(40));
+        let lower = r.abandon(&LADDER, 3, 2000, 15000, Duration::from_millis(100), || Duration::from_millis(40));
         assert_eq!(lower, Some(0), "20 kB/s = 160 kbit/s sustains only the lowest");
         // The same speed with 1 s of buffer: it arrives in time, carry on.
-        assert_eq!(r.abandon(&LADDER, 3, 2000, 15000, Duration::from_millis(100), secs(1)), None);
+        assert_eq!(r.abandon(&LADDER, 3, 2000, 15000, Duration::from_millis(100), || secs(1)), None);
         // Too early to judge.
-        assert_eq!(r.abandon(&LADDER, 3, 500, 15000, Duration::from_millis(100), Duration::ZERO), None);
+        assert_eq!(r.abandon(&LADDER, 3, 500, 15000, Duration::from_millis(100), || Duration::ZERO), None);
         // Already at the lowest: nothing to switch to.
-        assert_eq!(r.abandon(&LADDER, 0, 2000, 15000, Duration::from_millis(100), Duration::ZERO), None);
+        assert_eq!(r.abandon(&LADDER, 0, 2000, 15000, Duration::from_millis(100), || Duration::ZERO), None);
     }
 }

@@ -118,20 +118,28 @@ impl<S: SegmentSource> Session<'_, S> {
             Err(_) => return timed_out(),
         };
         let mut received = 0;
-        // The clock is read once a chunk (on the virtual clock each read takes a lock).
+        // The clock is read again only after a wait: a chunk that was already there took no
+        // time on the virtual clock, and only the CPU time of taking it on the real one (on the
+        // virtual clock each read takes a lock, and most chunks are there already).
         let mut now = Instant::now();
         loop {
-            match within(idle(now), body.next()).await {
+            let (next, waited) = match within(idle(now), body.next()).await {
                 Err(()) => return timed_out(),
-                Ok(Err(())) => return Attempt::Failed { stalled: false },
-                Ok(Ok(None)) if received == total => return Attempt::Done(start.elapsed()),
-                Ok(Ok(None)) => return Attempt::Failed { stalled: false },
-                Ok(Ok(Some(len))) => received += len,
+                Ok(got) => got,
+            };
+            match next {
+                Err(()) => return Attempt::Failed { stalled: false },
+                Ok(None) if received == total => return Attempt::Done(start.elapsed()),
+                Ok(None) => return Attempt::Failed { stalled: false },
+                Ok(Some(len)) => received += len,
             }
-            now = Instant::now();
+            if waited {
+                now = Instant::now();
+            }
             if self.buffer.started()
                 && let Some(lower) =
-                    self.abr.abandon(&self.media.ladder, rendition, received, total, now - start, self.buffer_wall(now))
+                    self.abr
+                        .abandon(&self.media.ladder, rendition, received, total, now - start, || self.buffer_wall(now))
             {
                 return Attempt::Abandoned(lower);
             }
@@ -139,15 +147,15 @@ impl<S: SegmentSource> Session<'_, S> {
     }
 }
 
-/// `fut`'s output, or `Err` at `deadline`: tokio's `timeout_at`, but its timer is made only when
-/// `fut` has to wait. A body's next chunk is mostly there already, and a timer made and dropped
-/// for each was 2 % of a session on the virtual clock.
-async fn within<F: Future>(deadline: Instant, fut: F) -> Result<F::Output, ()> {
+/// `fut`'s output and whether it had to wait for it, or `Err` at `deadline`: tokio's
+/// `timeout_at`, but its timer is made only when `fut` has to wait. A body's next chunk is mostly
+/// there already, and a timer made and dropped for each was 2 % of a session on the virtual clock.
+async fn within<F: Future>(deadline: Instant, fut: F) -> Result<(F::Output, bool), ()> {
     let mut fut = std::pin::pin!(fut);
     if let Poll::Ready(out) = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-        return Ok(out);
+        return Ok((out, false));
     }
-    timeout_at(deadline, fut).await.map_err(drop)
+    timeout_at(deadline, fut).await.map(|out| (out, true)).map_err(drop)
 }
 
 /// Plays `spec.watch_segments` segments of `media` from `source`; `pressed` is the Play press.

@@ -68,7 +68,9 @@ const FIRST_PORT: u16 = 10_001;
 #[derive(Default)]
 struct MemInner {
     /// What listens at each address; a closed entry stays until the address is bound again.
-    listeners: HashMap<SocketAddr, Entry>,
+    /// Looked up on every exchange, so hashed with foldhash rather than SipHash (which keys
+    /// against hash flooding, and no address here comes from outside).
+    listeners: HashMap<SocketAddr, Entry, foldhash::fast::RandomState>,
     /// Where the search for a free port starts.
     next_port: u16,
 }
