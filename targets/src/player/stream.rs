@@ -72,9 +72,12 @@ pub struct StreamOutcome {
 
 /// How one download attempt ended.
 enum Attempt {
-    Done(Duration),
+    /// The body arrived whole, at this instant.
+    Done(Instant),
     Abandoned(usize),
-    Failed { stalled: bool },
+    Failed {
+        stalled: bool,
+    },
 }
 
 /// The session: what is played, by which rules, and the clock of the buffer.
@@ -91,7 +94,11 @@ struct Session<'a, S> {
 impl<S: SegmentSource> Session<'_, S> {
     /// Brings the buffer up to now.
     fn tick(&mut self) {
-        let now = Instant::now();
+        self.tick_at(Instant::now());
+    }
+
+    /// Brings the buffer up to `now`, read by the caller.
+    fn tick_at(&mut self, now: Instant) {
         self.buffer.advance(self.media.to_media(now - self.clock));
         self.clock = now;
     }
@@ -127,14 +134,14 @@ impl<S: SegmentSource> Session<'_, S> {
                 Err(()) => return timed_out(),
                 Ok(got) => got,
             };
-            match next {
-                Err(()) => return Attempt::Failed { stalled: false },
-                Ok(None) if received == total => return Attempt::Done(start.elapsed()),
-                Ok(None) => return Attempt::Failed { stalled: false },
-                Ok(Some(len)) => received += len,
-            }
             if waited {
                 now = Instant::now();
+            }
+            match next {
+                Err(()) => return Attempt::Failed { stalled: false },
+                Ok(None) if received == total => return Attempt::Done(now),
+                Ok(None) => return Attempt::Failed { stalled: false },
+                Ok(Some(len)) => received += len,
             }
             if self.buffer.started()
                 && let Some(lower) =
@@ -172,8 +179,8 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
     let start_deadline = pressed + spec.start_budget;
     let watch = spec.watch_segments.clamp(spec.first_frame_segments.max(1), media.segments);
     // The buffer is brought up to date after each segment (and after a wait), so each
-    // iteration starts up to date: no clock read between a segment's end and the next's start.
-    s.tick();
+    // iteration starts up to date, at `s.clock`: a segment's first attempt starts then, without
+    // reading the clock again (nothing waited in between).
     'segments: for n in 0..watch {
         let wait = s.buffer.wait_for_room(media.segment, spec.abr.max_buffer);
         if !wait.is_zero() {
@@ -184,17 +191,18 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
         // Failover goes round the manifest's CDNs, twice at most per segment: a transient failure
         // (a stalled body, a dropped connection) may hit every CDN once.
         let mut failed = 0;
-        loop {
-            let now = Instant::now();
+        let mut now = s.clock;
+        let end = loop {
             let limit = if s.buffer.started() { now + spec.cdn_timeout } else { start_deadline };
             match s.fetch(cdn, rendition, n, now, limit).await {
-                Attempt::Done(wall) => {
-                    throughput.sample(media.bytes[rendition], wall);
-                    break;
+                Attempt::Done(end) => {
+                    throughput.sample(media.bytes[rendition], end - now);
+                    break end;
                 }
                 Attempt::Abandoned(lower) => {
                     out.qoe.abandons += 1;
                     rendition = lower;
+                    now = Instant::now();
                 }
                 Attempt::Failed { stalled } => {
                     out.qoe.stall_aborts += u32::from(stalled);
@@ -206,6 +214,7 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
                     if spec.failover && failed < 2 * media.cdns {
                         cdn = (cdn + 1) % media.cdns;
                         out.failovers += 1;
+                        now = Instant::now();
                         continue;
                     }
                     s.tick();
@@ -217,15 +226,15 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
                     return out;
                 }
             }
-        }
-        s.tick();
+        };
+        s.tick_at(end);
         out.qoe.switches += u32::from(last.is_some_and(|l| l != rendition));
         out.qoe.down_switches += u32::from(last.is_some_and(|l| l > rendition));
         last = Some(rendition);
         out.qoe.kbps_seconds += f64::from(media.ladder[rendition]) * media.segment.as_secs_f64();
         out.qoe.delivered += media.segment;
         if s.buffer.push(media.segment) == Event::Started {
-            out.ttff = Some(pressed.elapsed());
+            out.ttff = Some(end - pressed);
         }
     }
     s.buffer.finish();
