@@ -20,8 +20,8 @@ use crate::BoxError;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame};
-use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
+use pin_project_lite::pin_project;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -41,9 +41,10 @@ pub trait DirectResponseBody: Body<Data = Bytes, Error: Into<BoxError>> + Send +
 
 impl<B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static> DirectResponseBody for B {}
 
-/// A service made callable without knowing its type.
+/// A service made callable without knowing its type: the exchange of one request, watched by
+/// the instance's life.
 trait Call: Send + Sync {
-    fn call(&self, req: Request<DirectBody>) -> BoxFuture<Result<Response<DirectBody>, BoxError>>;
+    fn call(&self, req: Request<DirectBody>, life: Life) -> BoxFuture<Result<Response<DirectBody>, BoxError>>;
 }
 
 /// The [`Call`] of a tower service answering with `B`: a clone of it per request, as a server
@@ -51,16 +52,9 @@ trait Call: Send + Sync {
 struct Svc<S, B>(S, PhantomData<fn() -> B>);
 
 impl<S: Serve<B, DirectBody>, B: DirectResponseBody> Call for Svc<S, B> {
-    fn call(&self, req: Request<DirectBody>) -> BoxFuture<Result<Response<DirectBody>, BoxError>> {
-        // Combinators, not an async block: rustc fails to prove such a block `Send` for every
-        // lifetime of the boxed error type in the request ("implementation of `Send` is not
-        // general enough").
+    fn call(&self, req: Request<DirectBody>, life: Life) -> BoxFuture<Result<Response<DirectBody>, BoxError>> {
         use tower::ServiceExt;
-        let svc = self
-            .0
-            .clone()
-            .map_response(|res: Response<B>| res.map(|body| UnsyncBoxBody::new(body.map_err(Into::into))));
-        Box::pin(svc.map_err(Into::into).oneshot(req))
+        Box::pin(Watched { work: self.0.clone().oneshot(req), life: Some(life), body: PhantomData })
     }
 }
 
@@ -139,7 +133,7 @@ pub struct Closed;
 /// while it is read.
 pub(crate) fn call(endpoint: Endpoint, req: Request<DirectBody>) -> Exchange {
     let Endpoint { handler, alive } = endpoint;
-    Exchange { work: Some(handler.0.call(req)), life: Some(Life { alive, killed: None }) }
+    Exchange(Some(handler.0.call(req, Life { alive, killed: None })))
 }
 
 /// Watches an instance's life for one exchange: a cheap check on every poll, and a future that
@@ -162,15 +156,48 @@ impl Life {
         let killed = killed.get_or_insert_with(|| alive.waiter());
         alive.is_killed() || killed.as_mut().poll(cx).is_ready()
     }
+}
 
-    /// Resolves when the instance is killed.
-    fn killed(self) -> impl Future<Output = ()> + Send {
-        let Life { alive, killed } = self;
-        let killed = killed.unwrap_or_else(|| alive.waiter());
-        async move {
-            if !alive.is_killed() {
-                killed.await;
+pin_project! {
+    /// The work of one exchange: the service's future until the head, ended by a kill. The body
+    /// is handed back wrapped in [`Killable`], boxed once.
+    struct Watched<F, B> {
+        #[pin]
+        work: F,
+        // `None` once the exchange is over.
+        life: Option<Life>,
+        body: PhantomData<fn() -> B>,
+    }
+}
+
+impl<F, E, B> Future for Watched<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    B: DirectResponseBody,
+{
+    type Output = Result<Response<DirectBody>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(life) = this.life.as_mut() else { return Poll::Ready(Err(Closed.into())) };
+        if life.is_killed() {
+            *this.life = None;
+            return Poll::Ready(Err(Closed.into()));
+        }
+        match this.work.poll(cx) {
+            Poll::Ready(res) => {
+                let life = this.life.take();
+                Poll::Ready(match res {
+                    Ok(res) => Ok(res.map(|body| UnsyncBoxBody::new(Killable { body, life }))),
+                    Err(e) => Err(e.into()),
+                })
             }
+            Poll::Pending if life.poll_killed(cx) => {
+                *this.life = None;
+                Poll::Ready(Err(Closed.into()))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -179,85 +206,68 @@ impl Life {
 ///
 /// The instance's work is polled by the caller's task while the caller waits (no task and no
 /// channel per exchange). If the caller gives up first, the work is handed to a task of its own
-/// and goes on, as it does on a server connection whose client left.
-pub struct Exchange {
-    work: Option<BoxFuture<Result<Response<DirectBody>, BoxError>>>,
-    life: Option<Life>,
-}
+/// and goes on until it ends or the instance is killed, as it does on a server connection whose
+/// client left.
+pub struct Exchange(Option<BoxFuture<Result<Response<DirectBody>, BoxError>>>);
 
 impl Future for Exchange {
     type Output = Result<Response<DirectBody>, BoxError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let (Some(work), Some(life)) = (this.work.as_mut(), this.life.as_mut()) else {
-            return Poll::Ready(Err(Closed.into()));
-        };
-        if life.is_killed() {
-            this.work = None;
-            return Poll::Ready(Err(Closed.into()));
-        }
-        match work.as_mut().poll(cx) {
-            Poll::Ready(res) => {
-                this.work = None;
-                let life = this.life.take();
-                Poll::Ready(res.map(|res| res.map(|body| Killable { body: Some(body), life }.boxed_unsync())))
-            }
-            Poll::Pending if life.poll_killed(cx) => {
-                this.work = None;
-                Poll::Ready(Err(Closed.into()))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(work) = self.0.as_mut() else { return Poll::Ready(Err(Closed.into())) };
+        let out = std::task::ready!(work.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(out)
     }
 }
 
 impl Drop for Exchange {
     fn drop(&mut self) {
-        let (Some(work), Some(life)) = (self.work.take(), self.life.take()) else { return };
+        let Some(work) = self.0.take() else { return };
         // Outside a runtime (a process ending) there is nothing left to run the work on.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let killed = life.killed();
             runtime.spawn(async move {
-                tokio::select! {
-                    biased;
-                    _ = killed => {}
-                    _ = work => {}
-                }
+                // A kill ends it too (`Watched`); what it answers nobody reads.
+                let _ = work.await;
             });
         }
     }
 }
 
-/// A response body that ends in [`Closed`] when its instance is killed mid-body.
-struct Killable {
-    body: Option<DirectBody>,
-    life: Option<Life>,
+pin_project! {
+    /// A response body that ends in [`Closed`] when its instance is killed mid-body; its errors
+    /// made [`BoxError`]s.
+    struct Killable<B> {
+        #[pin]
+        body: B,
+        // `None` once the body has ended (or failed).
+        life: Option<Life>,
+    }
 }
 
-impl Body for Killable {
+impl<B: DirectResponseBody> Body for Killable<B> {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        let (Some(body), Some(life)) = (this.body.as_mut(), this.life.as_mut()) else { return Poll::Ready(None) };
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let Some(life) = this.life.as_mut() else { return Poll::Ready(None) };
         if life.is_killed() {
-            this.body = None;
+            *this.life = None;
             return Poll::Ready(Some(Err(Closed.into())));
         }
-        let polled = Pin::new(body).poll_frame(cx);
+        let polled = this.body.poll_frame(cx);
         if polled.is_pending() && life.poll_killed(cx) {
-            this.body = None;
+            *this.life = None;
             return Poll::Ready(Some(Err(Closed.into())));
         }
         if matches!(polled, Poll::Ready(None)) {
-            this.body = None;
+            *this.life = None;
         }
-        polled
+        polled.map(|frame| frame.map(|frame| frame.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.as_ref().is_none_or(|b| b.is_end_stream())
+        self.life.is_none() || self.body.is_end_stream()
     }
 }
