@@ -189,7 +189,7 @@ where
             Poll::Ready(res) => {
                 let life = this.life.take();
                 Poll::Ready(match res {
-                    Ok(res) => Ok(res.map(|body| UnsyncBoxBody::new(Killable { body, life }))),
+                    Ok(res) => Ok(res.map(|body| UnsyncBoxBody::new(Killable { body: Some(body), life }))),
                     Err(e) => Err(e.into()),
                 })
             }
@@ -236,11 +236,10 @@ impl Drop for Exchange {
 
 pin_project! {
     /// A response body that ends in [`Closed`] when its instance is killed mid-body; its errors
-    /// made [`BoxError`]s.
+    /// made [`BoxError`]s. The body is dropped as soon as it ends, fails or is cut off.
     struct Killable<B> {
         #[pin]
-        body: B,
-        // `None` once the body has ended (or failed).
+        body: Option<B>,
         life: Option<Life>,
     }
 }
@@ -250,24 +249,26 @@ impl<B: DirectResponseBody> Body for Killable<B> {
     type Error = BoxError;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        let Some(life) = this.life.as_mut() else { return Poll::Ready(None) };
+        let mut this = self.project();
+        let (Some(body), Some(life)) = (this.body.as_mut().as_pin_mut(), this.life.as_mut()) else {
+            return Poll::Ready(None);
+        };
         if life.is_killed() {
-            *this.life = None;
+            this.body.set(None);
             return Poll::Ready(Some(Err(Closed.into())));
         }
-        let polled = this.body.poll_frame(cx);
+        let polled = body.poll_frame(cx);
         if polled.is_pending() && life.poll_killed(cx) {
-            *this.life = None;
+            this.body.set(None);
             return Poll::Ready(Some(Err(Closed.into())));
         }
         if matches!(polled, Poll::Ready(None)) {
-            *this.life = None;
+            this.body.set(None);
         }
         polled.map(|frame| frame.map(|frame| frame.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.life.is_none() || self.body.is_end_stream()
+        self.body.as_ref().is_none_or(|b| b.is_end_stream())
     }
 }
