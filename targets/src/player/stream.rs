@@ -74,10 +74,11 @@ pub struct StreamOutcome {
 enum Attempt {
     /// The body arrived whole, at this instant.
     Done(Instant),
+    /// Given up for this lower rendition: it could not arrive before the buffer ran dry.
     Abandoned(usize),
-    Failed {
-        stalled: bool,
-    },
+    /// Refused, cut off or timed out; `stalled` when the stall guard gave up on a wait before
+    /// the attempt's limit.
+    Failed { stalled: bool },
 }
 
 /// The session: what is played, by which rules, and the clock of the buffer.
