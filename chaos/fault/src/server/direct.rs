@@ -226,10 +226,8 @@ impl Drop for Exchange {
         let Some(work) = self.0.take() else { return };
         // Outside a runtime (a process ending) there is nothing left to run the work on.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                // A kill ends it too (`Watched`); what it answers nobody reads.
-                let _ = work.await;
-            });
+            // A kill ends it too (`Watched`); what it answers nobody reads.
+            drop(runtime.spawn(work));
         }
     }
 }
