@@ -14,9 +14,9 @@ use std::time::{Duration, Instant as WallInstant};
 use targets::{Platform, PlaybackClient, Topology, http_client};
 use tokio::time::Instant;
 
-/// The `chaos` binary's allocator, so that the figures are what a run costs.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The `chaos` binary's allocator (mimalloc in place of malloc), so that the figures are what a
+// run costs.
+use mimalloc as _;
 
 const CONCURRENT: usize = 50;
 

@@ -40,13 +40,14 @@ struct Shared {
     ejection: Ejection,
     epoch: Instant,
     counters: Arc<GuardCounters>,
+    /// Shared with the rest rather than cloned per try: a client is a handful of `Arc`s.
+    http: HttpClient,
 }
 
 /// The instances of one dependency.
 #[derive(Clone)]
 pub struct Endpoints {
     shared: Arc<Shared>,
-    http: HttpClient,
 }
 
 /// A dependency answered with a non-success status.
@@ -68,7 +69,7 @@ impl Endpoints {
                 ejected_until: AtomicU64::new(0),
             })
             .collect();
-        Self { shared: Arc::new(Shared { endpoints, ejection, epoch: Instant::now(), counters }), http }
+        Self { shared: Arc::new(Shared { endpoints, ejection, epoch: Instant::now(), counters, http }) }
     }
 
     /// Number of instances.
@@ -123,13 +124,12 @@ impl Service<DepRequest> for Endpoints {
     fn call(&mut self, req: DepRequest) -> Self::Future {
         let shared = self.shared.clone();
         let i = shared.pick(req.base, req.attempt);
-        let http = self.http.clone();
         // Request-scoped faults travel on with every call made while answering a request.
         let context = chaos_fault::context::current();
         Box::pin(async move {
             let result = async {
                 let context = context.map(|ctx| (chaos_fault::context::CONTEXT_HEADER_NAME, ctx));
-                let res = shared.endpoints[i].origin.send(&http, req.path, &req.user, context).await?;
+                let res = shared.endpoints[i].origin.send(&shared.http, req.path, &req.user, context).await?;
                 let status = res.status();
                 let body = res.into_body().collect().await?.to_bytes();
                 if status.is_server_error() || !status.is_success() {
