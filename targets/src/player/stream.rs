@@ -207,7 +207,10 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
                 }
                 Attempt::Failed { stalled } => {
                     out.qoe.stall_aborts += u32::from(stalled);
-                    if !s.buffer.started() && Instant::now() >= start_deadline {
+                    // When the attempt ended: read once, for the budget, the next attempt's
+                    // start and the buffer.
+                    let at = Instant::now();
+                    if !s.buffer.started() && at >= start_deadline {
                         out.failure = Some(PlayFailure::Budget);
                         return out;
                     }
@@ -215,10 +218,10 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
                     if spec.failover && failed < 2 * media.cdns {
                         cdn = (cdn + 1) % media.cdns;
                         out.failovers += 1;
-                        now = Instant::now();
+                        now = at;
                         continue;
                     }
-                    s.tick();
+                    s.tick_at(at);
                     if s.buffer.started() {
                         out.qoe.interrupted = true;
                         break 'segments;
