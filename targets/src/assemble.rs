@@ -4,7 +4,7 @@
 use crate::client::{DepClient, Ejection, Endpoints, HttpClient};
 use crate::guards::GuardCounters;
 use crate::metrics::{Exposed, InstanceLabels, PlatformMetrics, Source};
-use crate::services::{Ctx, Deps, router};
+use crate::services::{Ctx, Deps, Routes, router};
 use crate::stats::{InstanceStats, Metered};
 use crate::topology::{Role, Topology};
 use chaos_fault::{FaultLayer, FaultService, FaultTable, Timer, derive_seed};
@@ -19,8 +19,8 @@ pub(crate) type Urls = BTreeMap<String, Vec<String>>;
 pub(crate) type GuardEdge = (String, String, Arc<GuardCounters>);
 
 /// The stack one instance serves: `/metrics` first, then request metrics outside the fault
-/// layer, the service's router inside.
-pub(crate) type InstanceStack = Exposed<Metered<FaultService<axum::Router>>>;
+/// layer, the service's routes inside.
+pub(crate) type InstanceStack = Exposed<Metered<FaultService<Routes>>>;
 
 /// The guarded clients of service `name` (its dependencies must be in `urls`).
 pub(crate) fn clients(topology: &Topology, name: &str, urls: &Urls, http: &HttpClient) -> (Deps, Vec<GuardEdge>) {

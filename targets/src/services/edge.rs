@@ -1,14 +1,13 @@
 //! The edge gateway: `/home` fans out with fallbacks, `/play/{title}` gathers what a device
 //! needs to start a stream.
 
-use super::{Ctx, User};
+use super::Ctx;
+use super::routes::{Call, Table};
 use crate::client::DepClient;
 use crate::topology::Role;
-use axum::extract::{Path, State};
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -32,9 +31,9 @@ struct Edge {
     catalog: Mutex<HashMap<String, Raw>>,
 }
 
-pub(super) fn router(ctx: Arc<Ctx>) -> Router {
-    let edge = Arc::new(Edge { ctx, grants: Mutex::default(), catalog: Mutex::default() });
-    Router::new().route("/home", get(home)).route("/play/{title}", get(play)).with_state(edge)
+pub(super) fn routes(ctx: &Arc<Ctx>) -> Table {
+    let edge = Arc::new(Edge { ctx: ctx.clone(), grants: Mutex::default(), catalog: Mutex::default() });
+    Table::default().get("/home", &edge, home).get("/play/{title}", &edge, play)
 }
 
 /// A dependency failed and no fallback covered it.
@@ -73,7 +72,8 @@ fn served_fallback(ctx: &Ctx, role: Role, degraded: &mut Vec<&'static str>) {
     degraded.push(role.as_str());
 }
 
-async fn home(State(edge): State<Arc<Edge>>, User(user): User) -> Result<Json<HomePage>, Failed> {
+async fn home(edge: Arc<Edge>, req: Call) -> Result<Json<HomePage>, Failed> {
+    let user = req.user();
     let ctx = &*edge.ctx;
     ctx.work().await;
     let mut degraded = Vec::new();
@@ -100,11 +100,8 @@ async fn home(State(edge): State<Arc<Edge>>, User(user): User) -> Result<Json<Ho
     Ok(Json(HomePage { rows: rows.rows, continue_watching: history.continue_watching, art, degraded }))
 }
 
-async fn play(
-    State(edge): State<Arc<Edge>>,
-    User(user): User,
-    Path(title): Path<String>,
-) -> Result<Json<PlayPage>, Failed> {
+async fn play(edge: Arc<Edge>, req: Call) -> Result<Json<PlayPage>, Failed> {
+    let (user, title) = (req.user(), req.param);
     let ctx = &*edge.ctx;
     ctx.work().await;
     let mut degraded = Vec::new();

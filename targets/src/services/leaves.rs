@@ -1,71 +1,71 @@
 //! Services without dependencies that answer small JSON documents: auth, catalog,
 //! recommendations, artwork, history and license.
 
-use super::{Ctx, User, stable_hash};
+use super::routes::{Call, Table};
+use super::{Ctx, stable_hash};
 use crate::topology::Role;
-use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Titles in the simulated catalog: `t0` .. `t{TITLES-1}`.
 pub(crate) const TITLES: u64 = 200;
 
-type Shared = State<Arc<Ctx>>;
-
-pub(super) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
-    let r = Router::new();
-    let r = match role {
-        Role::Auth => r.route("/validate", get(validate)),
-        Role::Catalog => r.route("/titles/{id}", get(title)),
-        Role::Recommendations => r.route("/rows", get(rows)),
-        Role::Artwork => r.route("/art", get(art)),
-        Role::History => r.route("/history", get(history)).route("/position/{title}", get(position)),
-        Role::License => r.route("/license/{title}", get(license)),
-        _ => r,
-    };
-    r.with_state(ctx)
+pub(super) fn routes(role: Role, ctx: &Arc<Ctx>) -> Table {
+    let t = Table::default();
+    match role {
+        Role::Auth => t.get("/validate", ctx, validate),
+        Role::Catalog => t.get("/titles/{id}", ctx, title),
+        Role::Recommendations => t.get("/rows", ctx, rows),
+        Role::Artwork => t.get("/art", ctx, art),
+        Role::History => t.get("/history", ctx, history).get("/position/{title}", ctx, position),
+        Role::License => t.get("/license/{title}", ctx, license),
+        _ => t,
+    }
 }
 
-async fn validate(State(ctx): Shared, User(user): User) -> Json<Grant> {
+async fn validate(ctx: Arc<Ctx>, req: Call) -> Json<Grant> {
     ctx.work().await;
-    Json(Grant { user, grant: "ok", ttl_s: 30 })
+    Json(Grant { user: req.user(), grant: "ok", ttl_s: 30 })
 }
 
-async fn title(State(ctx): Shared, Path(id): Path<String>) -> Json<Title> {
+async fn title(ctx: Arc<Ctx>, req: Call) -> Json<Title> {
     ctx.work().await;
+    let id = req.param;
     let minutes = 20 + stable_hash(&id) % 100;
     Json(Title { name: format!("Title {id}"), id, duration_s: minutes * 60 })
 }
 
-async fn rows(State(ctx): Shared, User(user): User) -> Json<Rows> {
+async fn rows(ctx: Arc<Ctx>, req: Call) -> Json<Rows> {
     ctx.work().await;
-    let h = stable_hash(&user);
+    let h = stable_hash(&req.user());
     let titles = (0..8).map(|i| format!("t{}", (h + i * 17) % TITLES)).collect();
     Json(Rows { rows: [Row { name: "Because you watched", titles }] })
 }
 
-async fn art(State(ctx): Shared, Query(q): Query<ArtQuery>) -> Json<Art> {
+async fn art(ctx: Arc<Ctx>, req: Call) -> Result<Json<Art>, QueryRejection> {
+    let Query(q) = Query::<ArtQuery>::try_from_uri(&req.parts.uri)?;
     ctx.work().await;
-    Json(Art(q.titles))
+    Ok(Json(Art(q.titles)))
 }
 
-async fn history(State(ctx): Shared, User(user): User) -> Json<History> {
+async fn history(ctx: Arc<Ctx>, req: Call) -> Json<History> {
     ctx.work().await;
-    let h = stable_hash(&user);
+    let h = stable_hash(&req.user());
     Json(History { continue_watching: [format!("t{}", h % TITLES)] })
 }
 
-async fn position(State(ctx): Shared, User(user): User, Path(title): Path<String>) -> Json<Position> {
+async fn position(ctx: Arc<Ctx>, req: Call) -> Json<Position> {
     ctx.work().await;
-    let h = stable_hash(&format!("{}/{title}", user));
+    let h = stable_hash(&format!("{}/{}", req.user(), req.param));
     Json(Position { position_s: h % 1200 })
 }
 
-async fn license(State(ctx): Shared, User(user): User, Path(title): Path<String>) -> Json<License> {
+async fn license(ctx: Arc<Ctx>, req: Call) -> Json<License> {
     ctx.work().await;
-    Json(License { license: format!("lic-{title}-{}", user) })
+    Json(License { license: format!("lic-{}-{}", req.param, req.user()) })
 }
 
 // The answers, as types: serialised straight to bytes, without building a `serde_json::Value`

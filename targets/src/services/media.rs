@@ -1,13 +1,12 @@
 //! Playback (manifests: renditions, segment length, ranked CDN instances) and CDN (segment
 //! bytes of the requested rendition, streamed).
 
-use super::{Ctx, User, stable_hash};
+use super::routes::{Call, Table};
+use super::{Ctx, stable_hash};
 use crate::topology::Role;
+use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Arc;
@@ -16,19 +15,19 @@ use std::sync::Arc;
 const CHUNK: usize = 16 * 1024;
 static ZEROS: [u8; CHUNK] = [0; CHUNK];
 
-pub(super) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
-    let r = Router::new();
-    let r = match role {
-        Role::Playback => r.route("/manifest/{title}", get(manifest)),
-        Role::Cdn => r.route("/segments/{*segment}", get(segment)),
-        _ => r,
-    };
-    r.with_state(ctx)
+pub(super) fn routes(role: Role, ctx: &Arc<Ctx>) -> Table {
+    let t = Table::default();
+    match role {
+        Role::Playback => t.get("/manifest/{title}", ctx, manifest),
+        Role::Cdn => t.get("/segments/{*segment}", ctx, segment),
+        _ => t,
+    }
 }
 
 /// Ranks the steered CDN instances for this user (a stable rotation, so load spreads and the
 /// same user sees the same order), as a steering service would.
-async fn manifest(State(ctx): State<Arc<Ctx>>, User(user): User, Path(title): Path<String>) -> Json<Manifest> {
+async fn manifest(ctx: Arc<Ctx>, req: Call) -> Json<Manifest> {
+    let user = req.user();
     ctx.work().await;
     let n = ctx.steered.len().max(1);
     let first = (stable_hash(&user) % n as u64) as usize;
@@ -42,7 +41,7 @@ async fn manifest(State(ctx): State<Arc<Ctx>>, User(user): User, Path(title): Pa
         segment_ms: media.segment.as_millis() as u64,
         segments: media.segments,
         time_scale: media.time_scale,
-        title,
+        title: req.param,
     })
 }
 
@@ -67,11 +66,11 @@ struct Rendition {
 /// Streams segment `{title}/{kbps}/{n}` in frames of 16 KiB; 404 for a bitrate or a segment the
 /// manifest does not list, 400 for a bitrate or number that is not one.
 ///
-/// The three parts are one wildcard, split here: axum decodes and allocates every path
-/// parameter, and three of them were a third of a segment request's routing (the CDN answers 15
-/// of a session's 25 requests).
-async fn segment(State(ctx): State<Arc<Ctx>>, Path(segment): Path<String>) -> Response {
-    let mut parts = segment.split('/');
+/// The three parts are one wildcard, split here: a route has one parameter (the routes decode
+/// and allocate each), and three of them were a third of a segment request's routing (the CDN
+/// answers 15 of a session's 25 requests).
+async fn segment(ctx: Arc<Ctx>, req: Call) -> Response {
+    let mut parts = req.param.split('/');
     let (Some(_title), Some(kbps), Some(n), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return (http::StatusCode::NOT_FOUND, "a segment is /segments/{title}/{kbps}/{n}").into_response();
     };

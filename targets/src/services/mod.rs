@@ -5,10 +5,11 @@ mod edge;
 pub use edge::PLAY_FAILURE_HEADER;
 mod leaves;
 mod media;
+mod routes;
+pub(crate) use routes::Routes;
 
 use crate::client::DepClient;
 use crate::topology::Role;
-use axum::Router;
 use chaos_fault::Distribution;
 use rand::{SeedableRng, rngs::SmallRng};
 use std::collections::BTreeMap;
@@ -66,16 +67,16 @@ impl Ctx {
     }
 }
 
-/// The router of a service of `role`.
-pub(crate) fn router(role: Role, ctx: Arc<Ctx>) -> Router {
-    let router = match role {
-        Role::Edge => edge::router(ctx.clone()),
-        Role::Playback | Role::Cdn => media::router(role, ctx.clone()),
-        Role::Internal => downstream::work_router(ctx.clone()),
-        _ => leaves::router(role, ctx.clone()),
+/// The routes of a service of `role`.
+pub(crate) fn router(role: Role, ctx: Arc<Ctx>) -> Routes {
+    let table = match role {
+        Role::Edge => edge::routes(&ctx),
+        Role::Playback | Role::Cdn => media::routes(role, &ctx),
+        Role::Internal => downstream::work_routes(&ctx),
+        _ => leaves::routes(role, &ctx),
     };
-    let router = router.route("/health", axum::routing::get(|| async { "ok" }));
-    if ctx.deps.internal.is_empty() { router } else { downstream::wrap(router, ctx) }
+    let table = table.get("/health", &ctx, |_, _| async { "ok" });
+    if ctx.deps.internal.is_empty() { table.into() } else { downstream::wrap(table, ctx).into() }
 }
 
 /// Every route of every service as (path prefix, label), for metrics: a label per route
@@ -106,18 +107,6 @@ pub(crate) fn route_of(path: &str) -> &'static str {
 /// The user of a request (`x-user-id`), or `anonymous`.
 pub(crate) fn user_of(headers: &http::HeaderMap) -> Arc<str> {
     headers.get(&crate::USER).and_then(|v| v.to_str().ok()).unwrap_or("anonymous").into()
-}
-
-/// The user of a request, as a handler's extractor: the one header read in place (axum's
-/// `HeaderMap` extractor would clone every header of every request to get at it).
-pub(crate) struct User(pub Arc<str>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for User {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(User(user_of(&parts.headers)))
-    }
 }
 
 /// A small stable hash, for per-user choices that must repeat (rows, CDN ranking).
