@@ -25,7 +25,7 @@ pub(super) fn work_routes(ctx: &Arc<Ctx>) -> Table {
 /// `table` with its internal dependencies called before every request but `/health`.
 pub(super) fn wrap(table: Table, ctx: Arc<Ctx>) -> Table {
     table.first(move |parts| {
-        let (ctx, user) = (ctx.clone(), user_of(&parts.headers));
+        let (ctx, user) = (ctx.clone(), user_of(&parts.headers).into());
         async move {
             let callee = call_internal(&ctx, user).await.err()?;
             Some((StatusCode::SERVICE_UNAVAILABLE, format!("{callee} unavailable")).into_response())

@@ -73,7 +73,7 @@ fn served_fallback(ctx: &Ctx, role: Role, degraded: &mut Vec<&'static str>) {
 }
 
 async fn home(edge: Arc<Edge>, req: Call) -> Result<Json<HomePage>, Failed> {
-    let user = req.user();
+    let user: Arc<str> = req.user().into();
     let ctx = &*edge.ctx;
     ctx.work().await;
     let mut degraded = Vec::new();
@@ -101,7 +101,8 @@ async fn home(edge: Arc<Edge>, req: Call) -> Result<Json<HomePage>, Failed> {
 }
 
 async fn play(edge: Arc<Edge>, req: Call) -> Result<Json<PlayPage>, Failed> {
-    let (user, title) = (req.user(), req.param);
+    let user: Arc<str> = req.user().into();
+    let title = req.param;
     let ctx = &*edge.ctx;
     ctx.work().await;
     let mut degraded = Vec::new();

@@ -27,10 +27,9 @@ pub(super) fn routes(role: Role, ctx: &Arc<Ctx>) -> Table {
 /// Ranks the steered CDN instances for this user (a stable rotation, so load spreads and the
 /// same user sees the same order), as a steering service would.
 async fn manifest(ctx: Arc<Ctx>, req: Call) -> Json<Manifest> {
-    let user = req.user();
     ctx.work().await;
     let n = ctx.steered.len().max(1);
-    let first = (stable_hash(&user) % n as u64) as usize;
+    let first = (stable_hash(req.user()) % n as u64) as usize;
     let cdns = ctx.steered.iter().cycle().skip(first).take(ctx.steered.len()).cloned().collect();
     let media = &ctx.media;
     let renditions =

@@ -105,8 +105,8 @@ pub(crate) fn route_of(path: &str) -> &'static str {
 }
 
 /// The user of a request (`x-user-id`), or `anonymous`.
-pub(crate) fn user_of(headers: &http::HeaderMap) -> Arc<str> {
-    headers.get(&crate::USER).and_then(|v| v.to_str().ok()).unwrap_or("anonymous").into()
+pub(crate) fn user_of(headers: &http::HeaderMap) -> &str {
+    headers.get(&crate::USER).and_then(|v| v.to_str().ok()).unwrap_or("anonymous")
 }
 
 /// A small stable hash, for per-user choices that must repeat (rows, CDN ranking).

@@ -32,7 +32,7 @@ pub(crate) struct Call {
 
 impl Call {
     /// The user the request is for (`x-user-id`), or `anonymous`.
-    pub fn user(&self) -> Arc<str> {
+    pub fn user(&self) -> &str {
         super::user_of(&self.parts.headers)
     }
 }
