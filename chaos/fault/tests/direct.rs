@@ -1,7 +1,8 @@
 //! Direct calls on the in-memory network behave as the socket they stand for, seen from the
 //! caller: an answer and its body frames as sent; a kill refuses new calls, fails the ones in
 //! flight and cuts bodies being read; a restart answers again; a caller that gives up does not
-//! cancel the instance's work; injected resets and truncations arrive as errors.
+//! cancel the instance's work; injected resets and truncations arrive as errors; a service that
+//! is not ready at once is waited for.
 
 use bytes::Bytes;
 use chaos_fault::server::{Closed, DirectBody, Instance, MemNet};
@@ -111,4 +112,55 @@ async fn injected_resets_and_truncations_arrive_as_errors() {
     };
     assert_eq!(got, b"aaaabb", "the bytes before the cut arrive");
     assert!(err.to_string().contains("truncat"), "{err}");
+}
+
+/// A service ready only once its gate is open (the gate shared by its clones), as a concurrency
+/// limit or a load shedder is; it answers `ok`.
+#[derive(Clone, Default)]
+struct Gated {
+    open: Arc<std::sync::atomic::AtomicBool>,
+    waiting: Arc<std::sync::Mutex<Vec<std::task::Waker>>>,
+}
+
+impl Gated {
+    fn open(&self) {
+        self.open.store(true, Ordering::SeqCst);
+        self.waiting.lock().unwrap().drain(..).for_each(std::task::Waker::wake);
+    }
+}
+
+impl tower::Service<Request<DirectBody>> for Gated {
+    type Response = Response<http_body_util::Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        if self.open.load(Ordering::SeqCst) {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        self.waiting.lock().unwrap().push(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+
+    fn call(&mut self, _: Request<DirectBody>) -> Self::Future {
+        std::future::ready(Ok(Response::new(http_body_util::Full::new(Bytes::from_static(b"ok")))))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_not_ready_at_once_is_waited_for_and_then_answers() {
+    let net = MemNet::new();
+    let gate = Gated::default();
+    let instance = Instance::bind_direct(&net, "gated-0", "127.0.0.1:0".parse().unwrap(), gate.clone()).await.unwrap();
+    let mut answer = Box::pin(call(&net, &instance, "/"));
+    tokio::select! {
+        biased;
+        _ = &mut answer => panic!("answered before the service was ready"),
+        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+    }
+    gate.open();
+    let body = answer.await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"ok");
+    // Ready at once now: called in place.
+    assert_eq!(&call(&net, &instance, "/").await.unwrap().into_body().collect().await.unwrap().to_bytes()[..], b"ok");
 }
