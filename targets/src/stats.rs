@@ -7,7 +7,6 @@ use hdrhistogram::Histogram;
 use http::{Request, Response};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::time::Instant;
@@ -16,22 +15,15 @@ use tower::Service;
 /// Requests, errors (5xx or dropped), injected faults and latency (µs, to the response head).
 #[derive(Debug)]
 pub struct InstanceStats {
-    requests: AtomicU64,
-    errors: AtomicU64,
-    injected: AtomicU64,
-    latency_us: Mutex<Histogram<u64>>,
+    /// The counts and the latency under one lock: one atomic operation to take it per request
+    /// rather than one per count, and snapshots whose counts agree with each other.
+    now: Mutex<StatsSnapshot>,
     prom: RequestMetrics,
 }
 
 impl Default for InstanceStats {
     fn default() -> Self {
-        Self {
-            requests: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            injected: AtomicU64::new(0),
-            latency_us: Mutex::new(latency_histogram()),
-            prom: RequestMetrics::default(),
-        }
+        Self { now: Mutex::new(StatsSnapshot::empty()), prom: RequestMetrics::default() }
     }
 }
 
@@ -72,12 +64,7 @@ impl StatsSnapshot {
 impl InstanceStats {
     /// The counts now.
     pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            requests: self.requests.load(Relaxed),
-            errors: self.errors.load(Relaxed),
-            injected: self.injected.load(Relaxed),
-            latency_us: self.latency_us.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-        }
+        self.now.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The Prometheus series.
@@ -88,11 +75,14 @@ impl InstanceStats {
     fn record(&self, route: &'static str, started: Instant, seen: Seen) {
         let elapsed = started.elapsed();
         let error = seen.is_error();
-        self.requests.fetch_add(1, Relaxed);
-        self.errors.fetch_add(u64::from(error), Relaxed);
-        self.injected.fetch_add(u64::from(seen.injected), Relaxed);
         let us = elapsed.as_micros().clamp(1, 3_600_000_000) as u64;
-        let _ = self.latency_us.lock().unwrap_or_else(|p| p.into_inner()).record(us);
+        {
+            let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
+            now.requests += 1;
+            now.errors += u64::from(error);
+            now.injected += u64::from(seen.injected);
+            let _ = now.latency_us.record(us);
+        }
         self.prom.record(route, seen.code, error, seen.fault, elapsed);
     }
 }
