@@ -63,10 +63,7 @@ impl Table {
         R: IntoResponse,
     {
         let state = state.clone();
-        let handler: Handler = Box::new(move |call| {
-            let answer = handler(state.clone(), call);
-            Box::pin(async move { Ok(answer.await.into_response()) })
-        });
+        let handler: Handler = Box::new(move |call| Box::pin(Answered { answer: handler(state.clone(), call) }));
         self.matcher.insert(pattern, (pattern, handler)).expect("an instance's routes do not overlap");
         self
     }
@@ -79,6 +76,23 @@ impl Table {
     {
         self.first = Some(Box::new(move |parts| Box::pin(first(parts))));
         self
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's answer made a response (a named future: an `async` block around the handler's
+    /// future is one more copy of it on every request).
+    struct Answered<F> {
+        #[pin]
+        answer: F,
+    }
+}
+
+impl<F: Future<Output: IntoResponse>> Future for Answered<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().answer.poll(cx).map(|answer| Ok(answer.into_response()))
     }
 }
 
