@@ -5,7 +5,7 @@
 //! on the virtual clock a session is ~25 requests, and the router spent ~2,000 instructions on
 //! each before a handler ran — a map of path parameters allocated into the request's extensions
 //! (even for a route without one), the route's boxed service cloned, the body boxed, the
-//! handler's future boxed a second time: 10 % of a session (docs/BENCHMARKS.md, issue 9). These
+//! handler's future boxed a second time: 12 % of a session (docs/BENCHMARKS.md, issue 9). These
 //! services need one GET handler per pattern and at most one parameter, which this table gives
 //! with one lookup and one boxed future, answering what axum answered for the rest: 404 for a
 //! path no route matches, 405 (with `Allow`) for a method other than GET or HEAD, 400 for a
