@@ -54,7 +54,7 @@ pub(crate) struct Table {
 
 impl Table {
     /// Answers GET (and HEAD) of `pattern` (matchit's syntax, as axum's) with `handler`, given
-    /// `state` and the call.
+    /// `state` and the call. A pattern has one parameter at most: [`Call`] carries one.
     pub fn get<S, H, F, R>(mut self, pattern: &'static str, state: &Arc<S>, handler: H) -> Self
     where
         S: Send + Sync + 'static,
@@ -62,6 +62,7 @@ impl Table {
         F: Future<Output = R> + Send + 'static,
         R: IntoResponse,
     {
+        assert!(pattern.matches('{').count() <= 1, "a route has one parameter at most: {pattern}");
         let state = state.clone();
         let handler: Handler = Box::new(move |call| Box::pin(Answered { answer: handler(state.clone(), call) }));
         self.matcher.insert(pattern, (pattern, handler)).expect("an instance's routes do not overlap");
@@ -137,9 +138,9 @@ impl<B> tower::Service<Request<B>> for Routes {
         let (pattern, handler) = hit.value;
         let first = self.0.first.as_ref().filter(|_| *pattern != "/health").map(|first| first(&parts));
         let head = parts.method == Method::HEAD;
-        let answer = handler(Call { parts, param });
+        let handled = handler(Call { parts, param });
         if first.is_none() && !head {
-            return answer;
+            return handled;
         }
         Box::pin(async move {
             let res = match first {
@@ -148,7 +149,7 @@ impl<B> tower::Service<Request<B>> for Routes {
             };
             let res = match res {
                 Some(res) => res,
-                None => answer.await?,
+                None => handled.await?,
             };
             Ok(if head { res.map(|_| Body::empty()) } else { res })
         })
@@ -213,6 +214,12 @@ mod tests {
     #[tokio::test]
     async fn a_parameter_that_is_not_utf8_is_400() {
         assert_eq!(send(Method::GET, "/titles/%FF", "u").await.0, 400);
+    }
+
+    #[test]
+    #[should_panic(expected = "one parameter at most")]
+    fn a_pattern_with_two_parameters_is_refused_rather_than_one_dropped() {
+        let _ = Table::default().get("/segments/{title}/{n}", &Arc::new(()), |_, req: Call| async move { req.param });
     }
 
     #[tokio::test]
