@@ -12,7 +12,8 @@ use http_body_util::{BodyExt, StreamBody};
 use std::convert::Infallible;
 use std::io::ErrorKind;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tower::Layer;
 
@@ -118,14 +119,14 @@ async fn injected_resets_and_truncations_arrive_as_errors() {
 /// limit or a load shedder is; it answers `ok`.
 #[derive(Clone, Default)]
 struct Gated {
-    open: Arc<std::sync::atomic::AtomicBool>,
-    waiting: Arc<std::sync::Mutex<Vec<std::task::Waker>>>,
+    open: Arc<AtomicBool>,
+    waiting: Arc<std::sync::Mutex<Vec<Waker>>>,
 }
 
 impl Gated {
     fn open(&self) {
         self.open.store(true, Ordering::SeqCst);
-        self.waiting.lock().unwrap().drain(..).for_each(std::task::Waker::wake);
+        self.waiting.lock().unwrap().drain(..).for_each(Waker::wake);
     }
 }
 
@@ -134,12 +135,12 @@ impl tower::Service<Request<DirectBody>> for Gated {
     type Error = Infallible;
     type Future = std::future::Ready<Result<Self::Response, Infallible>>;
 
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         if self.open.load(Ordering::SeqCst) {
-            return std::task::Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(()));
         }
         self.waiting.lock().unwrap().push(cx.waker().clone());
-        std::task::Poll::Pending
+        Poll::Pending
     }
 
     fn call(&mut self, _: Request<DirectBody>) -> Self::Future {
