@@ -33,7 +33,7 @@ pub use platform::{InstanceHandle, Platform, PlatformError};
 pub use player::stream::Qoe;
 pub use player::{HomeOutcome, Media, PlayFailure, PlayOutcome, PlaybackClient, SessionOutcome};
 pub use process::ProcessPlatform;
-pub use services::PLAY_FAILURE_HEADER;
+pub use services::{PLAY_FAILURE_HEADER, numbered};
 pub use stats::{InstanceStats, Metered, MeteredFuture, StatsSnapshot, latency_histogram};
 pub use topology::{
     AbrSpec, CallPolicy, DEFAULT_TOPOLOGY, InstanceInfo, MediaSpec, PlayerSpec, RetryBudget, Role, ServiceSpec,

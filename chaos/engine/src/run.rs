@@ -74,8 +74,8 @@ struct PlaySessions {
 impl PlaySessions {
     /// User and title of arrival `index`, drawn from the seed.
     fn who(&self, index: u64) -> (String, String) {
-        let h = derive_seed(self.seed, &index.to_string());
-        (format!("u{}", h % self.users), format!("t{}", (h >> 32) % TITLES))
+        let h = derive_seed(self.seed, itoa::Buffer::new().format(index));
+        (targets::numbered("u", h % self.users), targets::numbered("t", (h >> 32) % TITLES))
     }
 }
 
@@ -83,7 +83,8 @@ impl Sessions for PlaySessions {
     fn start(&mut self, index: u64, intended: Instant) -> impl Future<Output = ()> + Send + 'static {
         let (user, title) = self.who(index);
         let side = self.cohorts.as_ref().map(|c| c.side_of(&user));
-        let draw = (derive_seed(self.seed ^ 0xb20, &index.to_string()) >> 11) as f64 / (1u64 << 53) as f64;
+        let draw =
+            (derive_seed(self.seed ^ 0xb20, itoa::Buffer::new().format(index)) >> 11) as f64 / (1u64 << 53) as f64;
         let browse = draw < self.browse;
         let (player, recorder) = (self.player.clone(), self.recorder.clone());
         async move {

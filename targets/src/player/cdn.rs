@@ -5,7 +5,6 @@ use super::PlaybackClient;
 use super::stream::{SegmentBody, SegmentSource};
 use crate::client::{AnswerBody, Origin};
 use http_body_util::BodyExt;
-use std::fmt::Write;
 
 /// The CDNs of one manifest, for one user and title.
 pub(super) struct HttpSource<'a> {
@@ -35,10 +34,8 @@ impl SegmentSource for HttpSource<'_> {
 
     async fn open(&self, cdn: usize, kbps: u32, n: u32) -> Result<HttpBody, ()> {
         let origin = self.cdns.get(cdn).ok_or(())?;
-        let mut path = String::with_capacity(self.prefix.len() + 16);
-        path.push_str(&self.prefix);
-        // Writing to a String cannot fail.
-        let _ = write!(path, "{kbps}/{n}");
+        let (mut kbps_digits, mut n_digits) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let path = [self.prefix.as_str(), kbps_digits.format(kbps), "/", n_digits.format(n)].concat();
         match self.client.send(origin, path, self.user).await {
             Ok(res) if res.status().is_success() => Ok(HttpBody(res)),
             _ => Err(()),

@@ -244,7 +244,7 @@ impl PlaybackClient {
 
     /// The manifest, through the edge (which also gets the license and the resume position).
     async fn manifest(&self, user: &str, title: &str) -> Result<(Manifest, Media), PlayFailure> {
-        let res = self.get(format!("/play/{title}"), user, self.spec.edge_timeout).await;
+        let res = self.get(["/play/", title].concat(), user, self.spec.edge_timeout).await;
         let res = res.map_err(|_| PlayFailure::EdgeUnreachable)?;
         if !res.res.status().is_success() {
             let step = res.res.headers().get(PLAY_FAILURE_HEADER).and_then(|v| v.to_str().ok());

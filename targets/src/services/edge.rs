@@ -91,7 +91,7 @@ async fn home(edge: Arc<Edge>, req: Call) -> Result<Json<HomePage>, Failed> {
         History { continue_watching: raw("[]") }
     });
     let titles: &[String] = rows.rows.first().map_or(&[], |r| &r.titles);
-    let art = call::<Raw>(ctx, Role::Artwork, format!("/art?titles={}", titles.join(",")), &user).await?;
+    let art = call::<Raw>(ctx, Role::Artwork, ["/art?titles=", &titles.join(",")].concat(), &user).await?;
     let art = art.unwrap_or_else(|| {
         served_fallback(ctx, Role::Artwork, &mut degraded);
         let placeholders: BTreeMap<&str, &str> = titles.iter().map(|t| (t.as_str(), "/img/placeholder.jpg")).collect();
@@ -122,10 +122,10 @@ async fn play(edge: Arc<Edge>, req: Call) -> Result<Json<PlayPage>, Failed> {
     }
 
     let (meta, manifest, license, position) = tokio::join!(
-        call::<Raw>(ctx, Role::Catalog, format!("/titles/{title}"), &user),
-        call::<Raw>(ctx, Role::Playback, format!("/manifest/{title}"), &user),
-        call::<LicenseAnswer>(ctx, Role::License, format!("/license/{title}"), &user),
-        call::<PositionAnswer>(ctx, Role::History, format!("/position/{title}"), &user),
+        call::<Raw>(ctx, Role::Catalog, ["/titles/", &title].concat(), &user),
+        call::<Raw>(ctx, Role::Playback, ["/manifest/", &title].concat(), &user),
+        call::<LicenseAnswer>(ctx, Role::License, ["/license/", &title].concat(), &user),
+        call::<PositionAnswer>(ctx, Role::History, ["/position/", &title].concat(), &user),
     );
     let meta = match meta? {
         Some(m) => {

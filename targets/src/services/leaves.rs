@@ -2,7 +2,7 @@
 //! recommendations, artwork, history and license.
 
 use super::routes::{Call, Table};
-use super::{Ctx, stable_hash};
+use super::{Ctx, numbered, stable_hash};
 use crate::topology::Role;
 use axum::Json;
 use axum::extract::Query;
@@ -36,13 +36,13 @@ async fn title(ctx: Arc<Ctx>, req: Call) -> Json<Title> {
     ctx.work().await;
     let id = req.param;
     let minutes = 20 + stable_hash(&id) % 100;
-    Json(Title { name: format!("Title {id}"), id, duration_s: minutes * 60 })
+    Json(Title { name: ["Title ", &id].concat(), id, duration_s: minutes * 60 })
 }
 
 async fn rows(ctx: Arc<Ctx>, req: Call) -> Json<Rows> {
     ctx.work().await;
     let h = stable_hash(req.user());
-    let titles = (0..8).map(|i| format!("t{}", (h + i * 17) % TITLES)).collect();
+    let titles = (0..8).map(|i| numbered("t", (h + i * 17) % TITLES)).collect();
     Json(Rows { rows: [Row { name: "Because you watched", titles }] })
 }
 
@@ -55,18 +55,18 @@ async fn art(ctx: Arc<Ctx>, req: Call) -> Result<Json<Art>, QueryRejection> {
 async fn history(ctx: Arc<Ctx>, req: Call) -> Json<History> {
     ctx.work().await;
     let h = stable_hash(req.user());
-    Json(History { continue_watching: [format!("t{}", h % TITLES)] })
+    Json(History { continue_watching: [numbered("t", h % TITLES)] })
 }
 
 async fn position(ctx: Arc<Ctx>, req: Call) -> Json<Position> {
     ctx.work().await;
-    let h = stable_hash(&format!("{}/{}", req.user(), req.param));
+    let h = stable_hash(&[req.user(), "/", &req.param].concat());
     Json(Position { position_s: h % 1200 })
 }
 
 async fn license(ctx: Arc<Ctx>, req: Call) -> Json<License> {
     ctx.work().await;
-    Json(License { license: format!("lic-{}-{}", req.param, req.user()) })
+    Json(License { license: ["lic-", &req.param, "-", req.user()].concat() })
 }
 
 // The answers, as types: serialised straight to bytes, without building a `serde_json::Value`
