@@ -45,10 +45,18 @@ type Handler = Box<dyn Fn(Call) -> Answer + Send + Sync>;
 /// Runs before every handler but `/health`'s: an answer given here is the request's answer.
 type First = Box<dyn Fn(&Parts) -> Pin<Box<dyn Future<Output = Option<Response>> + Send>> + Send + Sync>;
 
+/// A pattern, the name of its parameter and its handler.
+struct Route {
+    pattern: &'static str,
+    /// Looked up by name: iterating matchit's parameters validates each name as UTF-8 again.
+    param: Option<&'static str>,
+    handler: Handler,
+}
+
 /// The routes of one instance, being built; [`Routes`] serves them.
 #[derive(Default)]
 pub(crate) struct Table {
-    matcher: matchit::Router<(&'static str, Handler)>,
+    matcher: matchit::Router<Route>,
     first: Option<First>,
 }
 
@@ -65,7 +73,10 @@ impl Table {
         assert!(pattern.matches('{').count() <= 1, "a route has one parameter at most: {pattern}");
         let state = state.clone();
         let handler: Handler = Box::new(move |call| Box::pin(Answered { answer: handler(state.clone(), call) }));
-        self.matcher.insert(pattern, (pattern, handler)).expect("an instance's routes do not overlap");
+        let param =
+            pattern.split_once('{').and_then(|(_, p)| p.split_once('}')).map(|(p, _)| p.trim_start_matches('*'));
+        let route = Route { pattern, param, handler };
+        self.matcher.insert(pattern, route).expect("an instance's routes do not overlap");
         self
     }
 
@@ -124,10 +135,11 @@ impl<B> tower::Service<Request<B>> for Routes {
         if parts.method != Method::GET && parts.method != Method::HEAD {
             return answer((StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET,HEAD")]).into_response());
         }
-        let param = match hit.params.iter().next() {
+        let Route { pattern, param, handler } = hit.value;
+        let param = match param.and_then(|name| hit.params.get(name)) {
             None => String::new(),
-            Some((_, p)) if !p.contains('%') => p.to_owned(),
-            Some((_, p)) => match percent_encoding::percent_decode_str(p).decode_utf8() {
+            Some(p) if !p.contains('%') => p.to_owned(),
+            Some(p) => match percent_encoding::percent_decode_str(p).decode_utf8() {
                 Ok(p) => p.into_owned(),
                 Err(_) => {
                     let why = "a path parameter that is not UTF-8 once percent-decoded";
@@ -135,7 +147,6 @@ impl<B> tower::Service<Request<B>> for Routes {
                 }
             },
         };
-        let (pattern, handler) = hit.value;
         let first = self.0.first.as_ref().filter(|_| *pattern != "/health").map(|first| first(&parts));
         let head = parts.method == Method::HEAD;
         let handled = handler(Call { parts, param });
