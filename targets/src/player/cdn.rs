@@ -1,8 +1,8 @@
 //! Segments over HTTP: `GET {cdn}/segments/{title}/{kbps}/{n}`, the body read chunk by chunk so
 //! the session loop can see a stall or abandon the download.
 
-use super::PlaybackClient;
 use super::stream::{SegmentBody, SegmentSource};
+use super::{PlaybackClient, User};
 use crate::client::{AnswerBody, Origin};
 use http_body_util::BodyExt;
 
@@ -10,13 +10,13 @@ use http_body_util::BodyExt;
 pub(super) struct HttpSource<'a> {
     client: &'a PlaybackClient,
     cdns: Vec<Origin>,
-    user: &'a str,
+    user: User<'a>,
     /// `/segments/{title}/`, to which each request adds `{kbps}/{n}`.
     prefix: String,
 }
 
 impl<'a> HttpSource<'a> {
-    pub fn new(client: &'a PlaybackClient, cdns: &[String], user: &'a str, title: &str) -> Self {
+    pub fn new(client: &'a PlaybackClient, cdns: &[String], user: User<'a>, title: &str) -> Self {
         let cdns = cdns.iter().map(|base| Origin::new(base)).collect();
         Self { client, cdns, user, prefix: format!("/segments/{title}/") }
     }

@@ -17,6 +17,7 @@ use crate::client::{AnswerBody, HttpClient, Origin};
 use crate::services::PLAY_FAILURE_HEADER;
 use crate::topology::PlayerSpec;
 use chaos_fault::server::Net;
+use http::HeaderValue;
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -192,32 +193,35 @@ impl PlaybackClient {
 
     /// A GET for `user`; the answer's head within `timeout`, and the deadline its body must
     /// also meet (as a whole-request timeout does).
-    async fn get(&self, path: String, user: &str, timeout: Duration) -> Result<Answer, ()> {
+    async fn get(&self, path: String, user: User<'_>, timeout: Duration) -> Result<Answer, ()> {
         let deadline = Instant::now() + timeout;
         let res = timeout_at(deadline, self.send(&self.edge, path, user)).await.map_err(drop)??;
         Ok(Answer { res, deadline })
     }
 
     /// A GET of `path` from `origin` for `user`, unbounded: the caller bounds it.
-    async fn send(&self, origin: &Origin, path: String, user: &str) -> Result<http::Response<AnswerBody>, ()> {
+    async fn send(&self, origin: &Origin, path: String, user: User<'_>) -> Result<http::Response<AnswerBody>, ()> {
+        let user = user.ok_or(())?;
         let context = self.context.clone().map(|ctx| (chaos_fault::context::CONTEXT_HEADER_NAME, ctx));
         origin.send(&self.http, path, user, context).await.map_err(drop)
     }
 
     /// A browsing session: the home page only.
     pub async fn browse(&self, user: &str, intended: Instant) -> SessionOutcome {
-        SessionOutcome { home: self.home(user, intended).await, play: None }
+        let user = HeaderValue::from_str(user).ok();
+        SessionOutcome { home: self.home(user.as_ref(), intended).await, play: None }
     }
 
     /// One session for `user`: the home page, then Play on `title` and watching it.
     /// `intended` is when the session was meant to start; lateness counts against the home page
     /// latency.
     pub async fn session(&self, user: &str, title: &str, intended: Instant) -> SessionOutcome {
-        let home = self.home(user, intended).await;
-        SessionOutcome { home, play: Some(self.play(user, title).await) }
+        let user = HeaderValue::from_str(user).ok();
+        let home = self.home(user.as_ref(), intended).await;
+        SessionOutcome { home, play: Some(self.play(user.as_ref(), title).await) }
     }
 
-    async fn home(&self, user: &str, intended: Instant) -> HomeOutcome {
+    async fn home(&self, user: User<'_>, intended: Instant) -> HomeOutcome {
         let res = self.get("/home".into(), user, self.spec.edge_timeout).await;
         let (ok, degraded) = match res {
             Ok(r) if r.res.status().is_success() => match r.json::<HomeAnswer>().await {
@@ -230,7 +234,7 @@ impl PlaybackClient {
     }
 
     /// Gets the manifest and license through the edge within the start budget, then streams.
-    async fn play(&self, user: &str, title: &str) -> PlayOutcome {
+    async fn play(&self, user: User<'_>, title: &str) -> PlayOutcome {
         let pressed = Instant::now();
         let (manifest, media) = match timeout_at(pressed + self.spec.start_budget, self.manifest(user, title)).await {
             Ok(Ok(got)) => got,
@@ -243,7 +247,7 @@ impl PlaybackClient {
     }
 
     /// The manifest, through the edge (which also gets the license and the resume position).
-    async fn manifest(&self, user: &str, title: &str) -> Result<(Manifest, Media), PlayFailure> {
+    async fn manifest(&self, user: User<'_>, title: &str) -> Result<(Manifest, Media), PlayFailure> {
         let res = self.get(["/play/", title].concat(), user, self.spec.edge_timeout).await;
         let res = res.map_err(|_| PlayFailure::EdgeUnreachable)?;
         if !res.res.status().is_success() {
@@ -255,6 +259,11 @@ impl PlaybackClient {
         Ok((answer.manifest, media))
     }
 }
+
+/// A session's user as the header its requests carry, made once a session and cloned into each
+/// request (a clone counts a reference; making it for each request validated and copied the name
+/// into a new allocation); `None` for a name that is no header value, whose requests all fail.
+type User<'a> = Option<&'a HeaderValue>;
 
 /// An answer whose body is still to be read, by `deadline`.
 struct Answer {

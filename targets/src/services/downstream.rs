@@ -8,8 +8,8 @@
 //! answer (counted as a fallback served); one whose fallback is off fails the request with 503.
 
 use super::routes::Table;
-use super::{Ctx, user_of};
-use axum::http::StatusCode;
+use super::{Ctx, user_header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use futures_util::future::join_all;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub(super) fn work_routes(ctx: &Arc<Ctx>) -> Table {
 /// `table` with its internal dependencies called before every request but `/health`.
 pub(super) fn wrap(table: Table, ctx: Arc<Ctx>) -> Table {
     table.first(move |parts| {
-        let (ctx, user) = (ctx.clone(), user_of(&parts.headers).into());
+        let (ctx, user) = (ctx.clone(), user_header(&parts.headers));
         async move {
             let callee = call_internal(&ctx, user).await.err()?;
             Some((StatusCode::SERVICE_UNAVAILABLE, format!("{callee} unavailable")).into_response())
@@ -35,9 +35,11 @@ pub(super) fn wrap(table: Table, ctx: Arc<Ctx>) -> Table {
 
 /// Calls this request's share of the internal dependencies; `Err` names one that failed with
 /// its fallback off.
-async fn call_internal(ctx: &Ctx, user: Arc<str>) -> Result<(), String> {
+async fn call_internal(ctx: &Ctx, user: HeaderValue) -> Result<(), String> {
     let deps = &ctx.deps.internal;
-    let start = (chaos_fault::derive_seed(ctx.deps.salt, &user) % deps.len() as u64) as usize;
+    // `user_header` gives a value that reads as text.
+    let start =
+        (chaos_fault::derive_seed(ctx.deps.salt, user.to_str().unwrap_or_default()) % deps.len() as u64) as usize;
     let chosen = deps.iter().cycle().skip(start).take(ctx.deps.per_request);
     let results = join_all(chosen.map(|dep| {
         let user = user.clone();

@@ -1,12 +1,12 @@
 //! The edge gateway: `/home` fans out with fallbacks, `/play/{title}` gathers what a device
 //! needs to start a stream.
 
-use super::Ctx;
 use super::routes::{Call, Table};
+use super::{Ctx, user_header};
 use crate::client::DepClient;
 use crate::topology::Role;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
@@ -50,7 +50,12 @@ impl IntoResponse for Failed {
 /// something else) but the fallback may serve (the caller decides what); `Err`: it failed and the
 /// fallback is off. A missing dependency (not in the topology) behaves like a failed one with its
 /// fallback on.
-async fn call<T: DeserializeOwned>(ctx: &Ctx, role: Role, path: String, user: &Arc<str>) -> Result<Option<T>, Failed> {
+async fn call<T: DeserializeOwned>(
+    ctx: &Ctx,
+    role: Role,
+    path: String,
+    user: &HeaderValue,
+) -> Result<Option<T>, Failed> {
     let Some(dep) = ctx.dep(role) else { return Ok(None) };
     match dep.get(path, user).await.ok().and_then(|r| serde_json::from_slice(&r.body).ok()) {
         Some(v) => Ok(Some(v)),
@@ -73,7 +78,7 @@ fn served_fallback(ctx: &Ctx, role: Role, degraded: &mut Vec<&'static str>) {
 }
 
 async fn home(edge: Arc<Edge>, req: Call) -> Result<Json<HomePage>, Failed> {
-    let user: Arc<str> = req.user().into();
+    let user = user_header(&req.parts.headers);
     let ctx = &*edge.ctx;
     ctx.work().await;
     let mut degraded = Vec::new();
@@ -101,7 +106,7 @@ async fn home(edge: Arc<Edge>, req: Call) -> Result<Json<HomePage>, Failed> {
 }
 
 async fn play(edge: Arc<Edge>, req: Call) -> Result<Json<PlayPage>, Failed> {
-    let user: Arc<str> = req.user().into();
+    let (name, user): (Arc<str>, _) = (req.user().into(), user_header(&req.parts.headers));
     let title = req.param;
     let ctx = &*edge.ctx;
     ctx.work().await;
@@ -110,10 +115,10 @@ async fn play(edge: Arc<Edge>, req: Call) -> Result<Json<PlayPage>, Failed> {
     // Auth first: no stream for an unknown session. Fallback: a grant issued within GRANT_TTL.
     match call::<IgnoredAny>(ctx, Role::Auth, "/validate".into(), &user).await? {
         Some(_) => {
-            edge.grants.lock().unwrap_or_else(|p| p.into_inner()).insert(user.clone(), Instant::now());
+            edge.grants.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), Instant::now());
         }
         None => {
-            let cached = edge.grants.lock().unwrap_or_else(|p| p.into_inner()).get(&user).copied();
+            let cached = edge.grants.lock().unwrap_or_else(|p| p.into_inner()).get(&name).copied();
             if ctx.dep(Role::Auth).is_some() && cached.is_none_or(|at| at.elapsed() >= GRANT_TTL) {
                 return Err(Failed("auth"));
             }

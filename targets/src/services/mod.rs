@@ -117,6 +117,16 @@ pub fn numbered(prefix: &str, n: u64) -> String {
     [prefix, digits.format(n)].concat()
 }
 
+/// The user header a request's own calls send on: the request's value (a clone counts a
+/// reference; a new value validated and copied the name on every call), or `anonymous` where
+/// [`user_of`] reads that.
+pub(crate) fn user_header(headers: &http::HeaderMap) -> http::HeaderValue {
+    match headers.get(&crate::USER) {
+        Some(user) if user.to_str().is_ok() => user.clone(),
+        _ => http::HeaderValue::from_static("anonymous"),
+    }
+}
+
 /// A small stable hash, for per-user choices that must repeat (rows, CDN ranking).
 pub(crate) fn stable_hash(s: &str) -> u64 {
     chaos_fault::derive_seed(0, s)
