@@ -106,7 +106,9 @@ async fn home(edge: Arc<Edge>, req: Call) -> Result<Json<HomePage>, Failed> {
 }
 
 async fn play(edge: Arc<Edge>, req: Call) -> Result<Json<PlayPage>, Failed> {
-    let (name, user): (Arc<str>, _) = (req.user().into(), user_header(&req.parts.headers));
+    // The user as the grants' key, and as the header the calls below send on.
+    let name: Arc<str> = req.user().into();
+    let user = user_header(&req.parts.headers);
     let title = req.param;
     let ctx = &*edge.ctx;
     ctx.work().await;
@@ -115,7 +117,7 @@ async fn play(edge: Arc<Edge>, req: Call) -> Result<Json<PlayPage>, Failed> {
     // Auth first: no stream for an unknown session. Fallback: a grant issued within GRANT_TTL.
     match call::<IgnoredAny>(ctx, Role::Auth, "/validate".into(), &user).await? {
         Some(_) => {
-            edge.grants.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), Instant::now());
+            edge.grants.lock().unwrap_or_else(|p| p.into_inner()).insert(name, Instant::now());
         }
         None => {
             let cached = edge.grants.lock().unwrap_or_else(|p| p.into_inner()).get(&name).copied();
