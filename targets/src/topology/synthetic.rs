@@ -40,6 +40,13 @@ pub struct SyntheticSpec {
 }
 
 impl SyntheticSpec {
+    /// The most services a synthetic topology may have. Each internal service is one instance: on
+    /// the real clock a bound listener, its connection pools and its metrics, ~0.5 MiB (see
+    /// docs/BENCHMARKS.md, "Scale"); 5,000 is ~2.5 GiB and 5,000 listening sockets, several times
+    /// the ~700 services of the estate the seed article describes. Past it a typo (an extra zero or
+    /// three) would exhaust memory instead of getting an error.
+    pub const MAX_SERVICES: usize = 5_000;
+
     /// `services` services in four layers, fan-out 3, one call per request.
     pub fn new(services: usize) -> Self {
         Self { services, layers: 4, fanout: 3, calls_per_request: 1 }
@@ -62,6 +69,12 @@ impl Topology {
                 reason: format!("needs more than the default platform's {} services", base.services.len()),
             }
         })?;
+        if spec.services > SyntheticSpec::MAX_SERVICES {
+            return Err(TopologyError::Invalid {
+                service: "synthetic".into(),
+                reason: format!("{} services asked for; at most {}", spec.services, SyntheticSpec::MAX_SERVICES),
+            });
+        }
         if spec.layers == 0 || spec.fanout == 0 || spec.calls_per_request == 0 {
             return Err(TopologyError::Invalid {
                 service: "synthetic".into(),
@@ -188,5 +201,15 @@ mod tests {
         assert!(SyntheticSpec::parse("synthetic:abc").unwrap().is_err());
         assert_eq!(SyntheticSpec::parse("synthetic:700").unwrap().unwrap().services, 700);
         assert!(SyntheticSpec::parse("default").is_none());
+    }
+
+    #[test]
+    fn more_services_than_the_most_allowed_are_refused_without_building_them() {
+        let at_most = Topology::synthetic(&SyntheticSpec::new(SyntheticSpec::MAX_SERVICES)).unwrap();
+        assert_eq!(at_most.services.len(), SyntheticSpec::MAX_SERVICES);
+        for n in [SyntheticSpec::MAX_SERVICES + 1, 3_000_000_000, usize::MAX] {
+            let err = Topology::synthetic(&SyntheticSpec::new(n)).unwrap_err().to_string();
+            assert!(err.contains(&format!("at most {}", SyntheticSpec::MAX_SERVICES)), "{n}: {err}");
+        }
     }
 }
