@@ -141,9 +141,9 @@ impl Experiment {
 #[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct System {
-    /// `default` (the shipped platform), `synthetic:N` (the default platform grown to N services
-    /// by a layered mid-tier graph, for scale runs) or a topology YAML path, relative to the
-    /// experiment.
+    /// `default` (the shipped platform), `synthetic:N` (the default platform grown to N services,
+    /// 10 ≤ N ≤ 5,000, by a layered mid-tier graph, for scale runs) or a topology YAML path,
+    /// relative to the experiment.
     #[serde(default = "default_topology")]
     pub topology: String,
     /// Run every instance as its own OS process (kills are real SIGKILLs).
