@@ -71,6 +71,28 @@ fn a_missing_file_and_a_usage_error_exit_2() {
 }
 
 #[test]
+fn an_endless_file_and_an_outsized_topology_exit_2_naming_them_instead_of_filling_memory() {
+    chaos()
+        .args(["validate", "/dev/zero"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/dev/zero: larger than 4 MiB"));
+    let dir = tempfile::tempdir().unwrap();
+    let head = "name: big\nload: { rate: 10/s, duration: 5s }\n";
+    let zero = write(dir.path(), "zero.yaml", &format!("{head}system: {{ topology: /dev/zero }}\n"));
+    let huge = write(dir.path(), "huge.yaml", &format!("{head}system: {{ topology: \"synthetic:7000000000\" }}\n"));
+    for (f, says) in [(zero, "cannot read topology /dev/zero: larger than 4 MiB"), (huge, "at most 5000")] {
+        chaos()
+            .arg("validate")
+            .arg(&f)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("{}:3:", f.display())))
+            .stderr(predicate::str::contains(says));
+    }
+}
+
+#[test]
 fn list_shows_the_shipped_experiments_and_the_services() {
     chaos()
         .arg("list")

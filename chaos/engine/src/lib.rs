@@ -15,6 +15,7 @@ pub mod coverage;
 pub mod deploy;
 pub mod experiment;
 pub mod http_load;
+pub mod input;
 pub mod kpi;
 pub mod load;
 pub mod progress;

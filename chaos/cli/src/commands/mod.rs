@@ -210,7 +210,8 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 pub(crate) fn read_report(path: &Path) -> Result<Report, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = chaos_engine::input::read_text(path, chaos_engine::input::REPORT_MAX_BYTES)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     serde_json::from_str(&text)
         .map_err(|e| format!("{}:{}:{}: not a report: {e}", path.display(), e.line(), e.column()))
 }

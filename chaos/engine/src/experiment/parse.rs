@@ -54,7 +54,7 @@ pub fn load_file(path: &Path) -> Result<(Experiment, Topology), ExperimentErrors
 /// [`load_file`] with variables set on the command line (`--set key=value`).
 pub fn load_file_with(path: &Path, set: &BTreeMap<String, String>) -> Result<(Experiment, Topology), ExperimentErrors> {
     let label = path.display().to_string();
-    let src = std::fs::read_to_string(path).map_err(|e| {
+    let src = crate::input::read_text(path, crate::input::SOURCE_MAX_BYTES).map_err(|e| {
         ExperimentErrors(vec![ExperimentError { file: label.clone(), line: 0, column: 0, message: e.to_string() }])
     })?;
     let (mut exp, topology) = parse_str_with(&src, &label, path.parent().unwrap_or(Path::new(".")), set)?;
@@ -142,7 +142,8 @@ fn resolve_topology(name: &str, base: &Path) -> Result<Topology, String> {
         return Topology::synthetic(&spec?).map_err(|e| format!("topology {name}: {e}"));
     }
     let path: PathBuf = base.join(name);
-    let src = std::fs::read_to_string(&path).map_err(|e| format!("cannot read topology {}: {e}", path.display()))?;
+    let src = crate::input::read_text(&path, crate::input::SOURCE_MAX_BYTES)
+        .map_err(|e| format!("cannot read topology {}: {e}", path.display()))?;
     Topology::from_yaml(&src).map_err(|e| format!("topology {}: {e}", path.display()))
 }
 
