@@ -53,6 +53,24 @@ fn a_negative_duration_is_rejected() {
 }
 
 #[test]
+fn durations_and_counts_past_their_bounds_are_errors_at_their_place_not_panics() {
+    const MAX: &str = "18446744073709551615s";
+    let cases = [
+        // `at` + `for` past Duration::MAX: the window's end saturates and is past the run.
+        (GOOD.replace("at: 2s, for: 3s", &format!("at: {MAX}, for: {MAX}")), (4, 39), "the fault window ends at"),
+        (GOOD.replace("warmup: 1s", &format!("warmup: {MAX}")), (2, 29), "longer than a run's phase may be"),
+        (GOOD.replace("duration: 10s", "duration: 31days"), (2, 43), "longer than a run's phase may be"),
+        (GOOD.replace("rate: 10/s", "viewers: 4000000000"), (2, 18), "viewers must be at most 100000"),
+        (GOOD.replace("{ error: { status: 503 } }", "{ latency: { fixed: 2days } }"), (4, 48), "at most a day"),
+    ];
+    for (src, place, says) in cases {
+        let e = one(&src);
+        assert_eq!((e.line, e.column), place, "{e}");
+        assert!(e.message.contains(says), "{e}");
+    }
+}
+
+#[test]
 fn a_target_outside_the_topology_is_rejected_at_the_target() {
     let e = one(&GOOD.replace("target: license", "target: lisence"));
     assert_eq!((e.line, e.column), (4, 32));

@@ -122,13 +122,16 @@ impl<'de> serde::de::DeserializeSeed<'de> for VariantSeed<'_> {
 #[error("invalid {distribution} distribution: {reason}")]
 pub struct DistributionError {
     distribution: &'static str,
-    reason: &'static str,
+    reason: String,
 }
 
 impl Distribution {
-    /// Checks the parameters, so that [`Distribution::sample`] never fails later.
+    /// Checks the parameters, so that [`Distribution::sample`] never fails later; every duration
+    /// is at most [`crate::MAX_DELAY`].
     pub fn validate(&self) -> Result<(), DistributionError> {
-        let bad = |distribution, reason| Err(DistributionError { distribution, reason });
+        let bad = |distribution, reason: &str| Err(DistributionError { distribution, reason: reason.into() });
+        crate::check_delays(&self.durations())
+            .map_err(|reason| DistributionError { distribution: self.name(), reason })?;
         match self {
             Self::Uniform(p) if p.min > p.max => bad("uniform", "min is greater than max"),
             Self::Lognormal(p) if !(p.sigma.is_finite() && p.sigma >= 0.0) => {
@@ -140,6 +143,29 @@ impl Distribution {
             }
             Self::Pareto(p) if p.scale.is_zero() => bad("pareto", "scale must be > 0"),
             _ => Ok(()),
+        }
+    }
+
+    /// The name written in YAML.
+    fn name(&self) -> &'static str {
+        let i = match self {
+            Self::Fixed(_) => 0,
+            Self::Uniform(_) => 1,
+            Self::Normal(_) => 2,
+            Self::Lognormal(_) => 3,
+            Self::Pareto(_) => 4,
+        };
+        Self::VARIANTS[i]
+    }
+
+    /// The distribution's duration parameters, by name.
+    fn durations(&self) -> Vec<(&'static str, Duration)> {
+        match *self {
+            Self::Fixed(d) => vec![("fixed", d)],
+            Self::Uniform(p) => vec![("min", p.min), ("max", p.max)],
+            Self::Normal(p) => vec![("mean", p.mean), ("stddev", p.stddev)],
+            Self::Lognormal(p) => vec![("median", p.median)],
+            Self::Pareto(p) => vec![("scale", p.scale)],
         }
     }
 
@@ -159,8 +185,8 @@ impl Distribution {
             Self::Pareto(p) => rand_distr::Pareto::new(p.scale.as_secs_f64(), p.shape).map(|d| d.sample(rng)).ok(),
         };
         secs.filter(|s| s.is_finite() && *s > 0.0)
-            // Cap at one day: a Pareto tail must not overflow a Duration.
-            .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
+            // Capped at MAX_DELAY (a day): a Pareto tail must not overflow a Duration.
+            .map(|s| Duration::from_secs_f64(s.min(crate::MAX_DELAY.as_secs_f64())))
             .unwrap_or_default()
     }
 
@@ -183,7 +209,8 @@ impl Distribution {
     /// The names of the distributions, as written in YAML.
     pub const VARIANTS: &'static [&'static str] = &["fixed", "uniform", "normal", "lognormal", "pareto"];
 
-    /// The distribution's mean where it is finite (used in reports and tests).
+    /// The distribution's mean where it is finite and fits a `Duration` (used in benches and
+    /// tests).
     pub fn mean(&self) -> Option<Duration> {
         let secs = match *self {
             Self::Fixed(d) => d.as_secs_f64(),
@@ -193,7 +220,7 @@ impl Distribution {
             Self::Pareto(p) if p.shape > 1.0 => p.shape * p.scale.as_secs_f64() / (p.shape - 1.0),
             Self::Pareto(_) => return None,
         };
-        Some(Duration::from_secs_f64(secs.max(0.0)))
+        Duration::try_from_secs_f64(secs.max(0.0)).ok()
     }
 }
 

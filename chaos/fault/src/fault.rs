@@ -179,8 +179,10 @@ impl Fault {
         }
     }
 
-    /// Checks parameters that serde cannot (status range, distribution parameters).
+    /// Checks parameters that serde cannot (status range, distribution parameters, every
+    /// duration at most [`MAX_DELAY`]).
     pub fn validate(&self) -> Result<(), String> {
+        check_delays(&self.durations()).map_err(|e| format!("{}: {e}", self.kind()))?;
         match self {
             Self::Latency(l) => l.distribution.validate().map_err(|e| e.to_string()),
             Self::Error(e) if !(100..=599).contains(&e.status) => {
@@ -190,6 +192,32 @@ impl Fault {
             Self::Hang { max } if max.is_zero() => Err("hang max must be > 0".into()),
             Self::Throttle { bytes_per_s: 0 } => Err("throttle bytes_per_s must be > 0".into()),
             _ => Ok(()),
+        }
+    }
+}
+
+/// The longest a fault may delay, hang, stall or keep an instance down: a day. Past it a value
+/// is a typo, and near `Duration::MAX` the deadline `now + delay` cannot be represented;
+/// [`Distribution::sample`] caps its draws at the same.
+pub const MAX_DELAY: Duration = Duration::from_secs(86_400);
+
+/// Checks named durations against [`MAX_DELAY`]; the error names the first one longer
+/// ("NAME is …s; at most a day"). The topology's guards and the player use it too.
+pub fn check_delays(durations: &[(&str, Duration)]) -> Result<(), String> {
+    match durations.iter().find(|(_, d)| *d > MAX_DELAY) {
+        Some((name, d)) => Err(format!("{name} is {}s; at most a day ({}s)", d.as_secs(), MAX_DELAY.as_secs())),
+        None => Ok(()),
+    }
+}
+
+impl Fault {
+    /// The fault's own durations, by parameter name (a latency's distribution checks its own).
+    fn durations(&self) -> Vec<(&'static str, Duration)> {
+        match self {
+            Self::Latency(l) => vec![("jitter", l.jitter)],
+            Self::Hang { max } | Self::Stall { max, .. } => vec![("max", *max)],
+            Self::Kill { restart_after: Some(d) } => vec![("restart_after", *d)],
+            _ => Vec::new(),
         }
     }
 }
@@ -325,6 +353,31 @@ impl<'de> Deserialize<'de> for Latency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_longer_than_a_day_is_refused_naming_it_and_a_day_is_not() {
+        let longest = ["2h", "86400s"];
+        let too_long = ["86401s", "18446744073709551615s"];
+        let faults = [
+            r#"{"latency":{"fixed":"D"}}"#,
+            r#"{"latency":{"uniform":{"min":"1s","max":"D"}}}"#,
+            r#"{"latency":{"fixed":"1s","jitter":"D"}}"#,
+            r#"{"hang":{"max":"D"}}"#,
+            r#"{"stall":{"after_bytes":10,"max":"D"}}"#,
+            r#"{"kill":{"restart_after":"D"}}"#,
+        ];
+        for json in faults {
+            for d in longest {
+                let f: Fault = serde_json::from_str(&json.replace('D', d)).unwrap();
+                assert_eq!(f.validate(), Ok(()), "{json} with {d}");
+            }
+            for d in too_long {
+                let f: Fault = serde_json::from_str(&json.replace('D', d)).unwrap();
+                let err = f.validate().unwrap_err();
+                assert!(err.contains(&format!("is {}; at most a day", d)), "{json} with {d}: {err}");
+            }
+        }
+    }
 
     #[test]
     fn latency_reads_a_distribution_key_beside_jitter() {

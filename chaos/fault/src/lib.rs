@@ -48,7 +48,7 @@ pub mod server;
 pub(crate) mod table;
 
 pub use distribution::{Distribution, DistributionError, LognormalParams, NormalParams, ParetoParams, UniformParams};
-pub use fault::{ErrorFault, Fault, Latency, When};
+pub use fault::{ErrorFault, Fault, Latency, MAX_DELAY, When, check_delays};
 pub use layer::{
     Applied, BoxError, FaultBody, FaultLayer, FaultService, INJECTED_HEADER, INJECTED_HEADER_NAME, InjectedFault,
     ResponseFuture, Timer,

@@ -62,7 +62,7 @@ impl JsonSchema for Fault {
     fn json_schema(g: &mut SchemaGenerator) -> Schema {
         let duration = || json_schema!({ "type": "string", "description": DURATION });
         json_schema!({
-            "description": "What happens to a request: one key (or `reset`, `hang`, `kill` alone).",
+            "description": "What happens to a request: one key (or `reset`, `hang`, `kill` alone). Every duration of a fault (a delay or its distribution's parameters, `jitter`, a hang's or stall's `max`, `restart_after`) is at most a day.",
             "oneOf": [
                 { "type": "string", "enum": ["reset", "hang", "kill"] },
                 one_key("latency", g.subschema_for::<Latency>()),

@@ -108,7 +108,8 @@ impl FaultTable {
 
     /// Adds `rule` (its `ttl` counts from now), replacing a rule with the same id in place.
     pub fn insert(&self, rule: Rule) {
-        let expires_at = rule.ttl.map(|ttl| Instant::now() + ttl);
+        // A ttl past what an Instant can hold never expires.
+        let expires_at = rule.ttl.and_then(|ttl| Instant::now().checked_add(ttl));
         let entry = ActiveRule::new(rule, expires_at);
         self.inner.rules.rcu(|rules| {
             let now = Instant::now();

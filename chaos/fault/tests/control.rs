@@ -98,6 +98,11 @@ async fn an_invalid_rule_gets_400_naming_the_field() {
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("not an HTTP status"), "{body}");
+    let forever = r#"{"id":"x","fault":{"latency":{"fixed":"18446744073709551615s"}}}"#;
+    let res = s.http.post(&rules).body(forever).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("fixed is 18446744073709551615s; at most a day"), "{body}");
     let res =
         s.http.post(&rules).body(r#"{"id":"x","fault":"reset","scope":{"probabilty":0.5}}"#).send().await.unwrap();
     let body: Value = res.json().await.unwrap();

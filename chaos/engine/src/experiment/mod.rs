@@ -202,7 +202,7 @@ pub struct Load {
     /// The arrival rate at the end of the run; it ramps linearly from `rate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ramp_to: Option<Rate>,
-    /// Closed loop: this many concurrent viewers instead of an arrival rate.
+    /// Closed loop: this many concurrent viewers (at most 100,000) instead of an arrival rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub viewers: Option<u32>,
     /// The mix of sessions by weight: `play` (home then Play) and `browse` (home only).
@@ -216,11 +216,11 @@ pub struct Load {
     /// 15 segments = 60 s of media).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch_segments: Option<u32>,
-    /// Load before measuring starts (connections warm, caches filled).
+    /// Load before measuring starts (connections warm, caches filled); at most 30 days.
     #[schemars(with = "String")]
     #[serde(with = "humantime_serde", default)]
     pub warmup: Duration,
-    /// Measured time; fault times count from its start.
+    /// Measured time, at most 30 days; fault times count from its start.
     #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
@@ -383,7 +383,7 @@ impl FaultStep {
 
     /// When the fault is removed, from the end of warm-up.
     pub fn end(&self) -> Duration {
-        self.start + self.duration
+        self.start.saturating_add(self.duration)
     }
 }
 
@@ -432,7 +432,8 @@ pub struct AbortCondition {
     /// Fewer sessions than this in a window never fire the condition (default 10).
     #[serde(default = "default_min_sessions")]
     pub min_sessions: u64,
-    /// Load goes on this long after the rollback, to see the recovery (default 5 s).
+    /// Load goes on this long after the rollback, to see the recovery (default 5 s, at most 30
+    /// days).
     #[schemars(with = "String")]
     #[serde(default = "default_recovery", with = "humantime_serde")]
     pub recovery: Duration,
@@ -494,7 +495,8 @@ impl Experiment {
                         .iter()
                         .position(|n| n == dep)
                         .ok_or_else(|| (i, format!("`after: {dep}` names no fault step")))?;
-                    start_of(j, steps, names, done, path)? + steps[j].duration + steps[i].at
+                    // Saturating: a start past the run is reported by the validator, not a panic.
+                    start_of(j, steps, names, done, path)?.saturating_add(steps[j].duration).saturating_add(steps[i].at)
                 }
             };
             path.pop();
@@ -525,7 +527,7 @@ impl Experiment {
 
     /// Warm-up plus measured time.
     pub fn total(&self) -> Duration {
-        self.load.warmup + self.load.duration
+        self.load.warmup.saturating_add(self.load.duration)
     }
 
     /// The name of fault step `i` (its rule id on the targets).

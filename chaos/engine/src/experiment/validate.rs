@@ -8,6 +8,13 @@ use targets::Topology;
 
 type Problems = Vec<(String, String)>;
 
+/// The longest warm-up, measured time or recovery: 30 days. Past it a value is a typo, and
+/// near `Duration::MAX` the run's deadlines could not be represented.
+const MAX_PHASE: Duration = Duration::from_secs(30 * 86_400);
+
+/// The most concurrent viewers of a closed loop, as the open loop's rate is at most 100,000/s.
+const MAX_VIEWERS: u32 = 100_000;
+
 /// Every problem of `exp` against `topology`, as (path, message).
 pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
     let mut out = Problems::new();
@@ -43,6 +50,17 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
     }
     if exp.load.duration.is_zero() {
         problem("load.duration".into(), "duration must be > 0".into());
+    }
+    if let Some(v) = load.viewers.filter(|v| *v > MAX_VIEWERS) {
+        problem("load.viewers".into(), format!("viewers must be at most {MAX_VIEWERS}, got {v}"));
+    }
+    let lengths = [("load.warmup".to_string(), load.warmup), ("load.duration".to_string(), load.duration)];
+    let recoveries = exp.abort.iter().enumerate().map(|(i, a)| (format!("abort[{i}].recovery"), a.recovery));
+    for (path, d) in lengths.into_iter().chain(recoveries).filter(|(_, d)| *d > MAX_PHASE) {
+        problem(
+            path,
+            format!("{}s is longer than a run's phase may be ({}s, 30 days)", d.as_secs(), MAX_PHASE.as_secs()),
+        );
     }
     if let Some((path, message)) = exp.virtual_conflict() {
         problem(path.into(), message);

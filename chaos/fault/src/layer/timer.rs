@@ -23,12 +23,15 @@ pub enum Timer {
 }
 
 impl Timer {
-    /// Waits `delay` on this clock.
+    /// Waits `delay` on this clock; a delay past what an `Instant` can hold waits forever (rules
+    /// are validated to [`crate::MAX_DELAY`], so only a rule made in code gets here).
     pub async fn sleep(self, delay: Duration) {
         if delay.is_zero() {
             return;
         }
-        let deadline = Instant::now() + delay;
+        let Some(deadline) = Instant::now().checked_add(delay) else {
+            return std::future::pending().await;
+        };
         #[cfg(all(target_os = "linux", feature = "precise-timer"))]
         if self == Timer::Precise && precise::sleep_until(deadline.into_std()).await.is_ok() {
             return;
@@ -78,6 +81,14 @@ mod precise {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delay_no_instant_can_hold_waits_instead_of_panicking() {
+        for timer in [Timer::Tokio, Timer::Precise] {
+            let waited = tokio::time::timeout(Duration::from_secs(3600), timer.sleep(Duration::MAX)).await;
+            assert!(waited.is_err(), "{timer:?} ended a Duration::MAX sleep");
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_tokio_timer_follows_a_paused_clock() {
