@@ -126,3 +126,25 @@ fn load_rejects_a_url_it_cannot_send_to_with_exit_2() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("expected http://HOST:PORT/PATH"), "{url}");
     }
 }
+
+#[test]
+fn load_rejects_counts_and_times_out_of_range_with_exit_2_before_sending() {
+    let cases: [&[&str]; 5] = [
+        &["-c", "0"],
+        &["-c", "18446744073709551615"],
+        &["-d", "0s"],
+        &["-d", "584542046090years"],
+        &["--warmup", "31days"],
+    ];
+    for flags in cases {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("chaos"))
+            .arg("load")
+            .args(flags)
+            .arg("http://127.0.0.1:9/")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains("1..=10000") || stderr.contains("at most 30 days"), "{flags:?}: {stderr}");
+    }
+}

@@ -61,7 +61,25 @@ impl MediaSpec {
         if !(self.time_scale >= 1.0 && self.time_scale.is_finite()) || self.segment.is_zero() || self.segments == 0 {
             return Err("media needs time_scale ≥ 1, a non-zero segment and at least one segment".into());
         }
+        chaos_fault::check_delays(&[("segment", self.segment)])?;
         Ok(())
+    }
+}
+
+impl PlayerSpec {
+    /// The device's timeouts and buffer levels, by name, for `chaos_fault::check_delays`.
+    pub(crate) fn durations(&self) -> Vec<(&'static str, Duration)> {
+        let a = &self.abr;
+        vec![
+            ("edge_timeout", self.edge_timeout),
+            ("cdn_timeout", self.cdn_timeout),
+            ("start_budget", self.start_budget),
+            ("stall_timeout", self.stall_timeout),
+            ("abr.reservoir", a.reservoir),
+            ("abr.upswitch_buffer", a.upswitch_buffer),
+            ("abr.cushion", a.cushion),
+            ("abr.max_buffer", a.max_buffer),
+        ]
     }
 }
 

@@ -1,6 +1,6 @@
 //! The platform's shape: services, replicas, zones, service times and call policies (YAML).
 
-use chaos_fault::Distribution;
+use chaos_fault::{Distribution, check_delays};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -181,6 +181,21 @@ pub struct BreakerSpec {
     pub open_for: Duration,
 }
 
+/// The most instances a topology starts: on the real clock each is a bound listener, and
+/// 10,000 is half this machine's open-file limit (the synthetic graphs stop at 5,000 services).
+const MAX_INSTANCES: u64 = 10_000;
+
+impl CallPolicy {
+    /// The guard's durations, by name, for [`check_delays`].
+    fn durations(&self) -> Vec<(&'static str, Duration)> {
+        let mut all = vec![("timeout", self.timeout), ("eject_for", self.eject_for), ("budget.ttl", self.budget.ttl)];
+        if let Some(b) = &self.breaker {
+            all.extend([("breaker.window", b.window), ("breaker.open_for", b.open_for)]);
+        }
+        all
+    }
+}
+
 fn default_eject_after() -> u32 {
     3
 }
@@ -320,6 +335,10 @@ impl Topology {
     /// Checks roles, references, counts and distributions.
     pub fn validate(&self) -> Result<(), TopologyError> {
         let invalid = |service: &str, reason: String| TopologyError::Invalid { service: service.into(), reason };
+        let instances: u64 = self.services.values().map(|s| u64::from(s.replicas)).sum();
+        if instances > MAX_INSTANCES {
+            return Err(invalid("topology", format!("{instances} instances in all; at most {MAX_INSTANCES}")));
+        }
         for (name, spec) in &self.services {
             if self.role_of(name).is_none() {
                 return Err(invalid(name, "no `role` and the name is not a known role".into()));
@@ -335,6 +354,7 @@ impl Topology {
                 if policy.timeout.is_zero() {
                     return Err(invalid(name, format!("call to `{callee}` has a zero timeout")));
                 }
+                check_delays(&policy.durations()).map_err(|e| invalid(name, format!("call to `{callee}`: {e}")))?;
                 let callee_internal = self.role_of(callee) == Some(Role::Internal);
                 if self.role_of(name) == Some(Role::Internal) && !callee_internal {
                     return Err(invalid(name, format!("an internal service calls only internal ones, not `{callee}`")));
@@ -348,6 +368,7 @@ impl Topology {
             }
         }
         self.media.validate().map_err(|reason| invalid("media", reason))?;
+        check_delays(&self.player.durations()).map_err(|reason| invalid("player", reason))?;
         if !self.services.keys().any(|s| self.role_of(s) == Some(Role::Edge)) {
             return Err(invalid("edge", "a topology needs one edge service".into()));
         }
@@ -426,5 +447,31 @@ mod tests {
         let mut t = Topology::default_platform();
         t.services.get_mut("edge").unwrap().calls.insert("nope".into(), policy);
         assert!(t.validate().unwrap_err().to_string().contains("unknown service `nope`"));
+    }
+
+    #[test]
+    fn too_many_instances_and_durations_past_a_day_are_rejected_naming_them() {
+        let day = Duration::from_secs(86_400);
+        let err = |change: &dyn Fn(&mut Topology)| {
+            let mut t = Topology::default_platform();
+            change(&mut t);
+            t.validate().map_err(|e| e.to_string())
+        };
+        assert_eq!(err(&|t| t.services.get_mut("cdn").unwrap().replicas = 9_000), Ok(()));
+        let too_many = err(&|t| t.services.get_mut("cdn").unwrap().replicas = u32::MAX).unwrap_err();
+        assert!(too_many.contains("4294967310 instances in all; at most 10000"), "{too_many}");
+        assert_eq!(err(&|t| t.player.cdn_timeout = day), Ok(()));
+        let slow = [
+            (err(&|t| t.player.cdn_timeout = Duration::MAX), "service `player`: cdn_timeout is"),
+            (err(&|t| t.media.segment = day * 2), "service `media`: segment is 172800s"),
+            (
+                err(&|t| t.services.get_mut("edge").unwrap().calls.get_mut("license").unwrap().timeout = Duration::MAX),
+                "service `edge`: call to `license`: timeout is",
+            ),
+        ];
+        for (got, says) in slow {
+            let got = got.unwrap_err();
+            assert!(got.contains(says) && got.contains("at most a day"), "{got}");
+        }
     }
 }

@@ -61,6 +61,14 @@ impl HttpLoadReport {
     }
 }
 
+/// The most connections: each is a socket and a task; 10,000 is half this machine's open-file
+/// limit and 200× wrk's usual setting.
+const MAX_CONNECTIONS: usize = 10_000;
+
+/// The longest warm-up or measured time: 30 days (past it, a typo; near `Duration::MAX`, a
+/// deadline no `Instant` can hold).
+const MAX_TIME: Duration = Duration::from_secs(30 * 86_400);
+
 /// Latencies in µs, 3 significant digits up to an hour.
 fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds")
@@ -72,7 +80,7 @@ pub enum HttpLoadError {
     /// Not an `http://host:port/...` URL.
     #[error("`{0}`: expected http://HOST:PORT/PATH")]
     Url(String),
-    /// Zero connections, or a rate that is not positive.
+    /// Connections, rate or times out of their range.
     #[error("{0}")]
     Invalid(String),
 }
@@ -85,8 +93,16 @@ pub async fn run(load: &HttpLoad) -> Result<HttpLoadReport, HttpLoadError> {
         return Err(bad());
     }
     let authority = url.authority().ok_or_else(bad)?.clone();
-    if load.connections == 0 || load.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        return Err(HttpLoadError::Invalid("connections must be at least 1 and the rate positive".into()));
+    if !(1..=MAX_CONNECTIONS).contains(&load.connections) || load.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(HttpLoadError::Invalid(format!(
+            "connections must be in 1..={MAX_CONNECTIONS} and the rate positive"
+        )));
+    }
+    if load.duration.is_zero() || load.duration.max(load.warmup) > MAX_TIME {
+        return Err(HttpLoadError::Invalid(format!(
+            "the duration must be > 0 and it and the warm-up at most {} days",
+            MAX_TIME.as_secs() / 86_400
+        )));
     }
     let start = Instant::now();
     let shared = Arc::new(Shared {
