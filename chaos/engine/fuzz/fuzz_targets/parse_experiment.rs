@@ -1,5 +1,7 @@
 //! Any text given to the experiment parser and validator gets an `Ok` or located errors, never a
-//! panic. Run: `cd chaos/engine && cargo fuzz run parse_experiment` (see the README).
+//! panic. Run, seeded with the shipped experiments (see the README): `cd chaos/engine && mkdir -p
+//! fuzz/corpus/parse_experiment && RUSTC_BOOTSTRAP=1 cargo fuzz run parse_experiment
+//! fuzz/corpus/parse_experiment ../../experiments`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
