@@ -100,7 +100,7 @@ pub async fn run(load: &HttpLoad) -> Result<HttpLoadReport, HttpLoadError> {
     }
     if load.duration.is_zero() || load.duration.max(load.warmup) > MAX_TIME {
         return Err(HttpLoadError::Invalid(format!(
-            "the duration must be > 0 and it and the warm-up at most {} days",
+            "the duration must be > 0, and both it and the warm-up at most {} days",
             MAX_TIME.as_secs() / 86_400
         )));
     }
