@@ -148,14 +148,13 @@ impl Distribution {
 
     /// The name written in YAML.
     fn name(&self) -> &'static str {
-        let i = match self {
-            Self::Fixed(_) => 0,
-            Self::Uniform(_) => 1,
-            Self::Normal(_) => 2,
-            Self::Lognormal(_) => 3,
-            Self::Pareto(_) => 4,
-        };
-        Self::VARIANTS[i]
+        match self {
+            Self::Fixed(_) => "fixed",
+            Self::Uniform(_) => "uniform",
+            Self::Normal(_) => "normal",
+            Self::Lognormal(_) => "lognormal",
+            Self::Pareto(_) => "pareto",
+        }
     }
 
     /// The distribution's duration parameters, by name.

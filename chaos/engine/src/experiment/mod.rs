@@ -468,6 +468,10 @@ impl AbortCondition {
     }
 }
 
+/// The longest warm-up, measured time or recovery of a run, and of `chaos load`: 30 days. Past
+/// it a value is a typo, and near `Duration::MAX` the run's deadlines could not be represented.
+pub const MAX_PHASE: Duration = Duration::from_secs(30 * 86_400);
+
 impl Experiment {
     /// Resolves each step's start against its `after` dependency; an error names the step
     /// index and why (unknown step, cycle).

@@ -1,16 +1,12 @@
 //! Checks that serde cannot make: values in range, times inside the run, targets that exist,
 //! bounds in the KPI's unit. Each problem carries the path of the value at fault.
 
-use super::{Check, Experiment};
+use super::{Check, Experiment, MAX_PHASE};
 use crate::kpi::{Bound, Phase};
 use std::time::Duration;
 use targets::Topology;
 
 type Problems = Vec<(String, String)>;
-
-/// The longest warm-up, measured time or recovery: 30 days. Past it a value is a typo, and
-/// near `Duration::MAX` the run's deadlines could not be represented.
-const MAX_PHASE: Duration = Duration::from_secs(30 * 86_400);
 
 /// The most concurrent viewers of a closed loop, as the open loop's rate is at most 100,000/s.
 const MAX_VIEWERS: u32 = 100_000;

@@ -10,6 +10,7 @@
 
 mod wire;
 
+use crate::experiment::MAX_PHASE;
 use chaos_fault::Timer;
 use hdrhistogram::Histogram;
 use http::Uri;
@@ -65,10 +66,6 @@ impl HttpLoadReport {
 /// limit and 200× wrk's usual setting.
 const MAX_CONNECTIONS: usize = 10_000;
 
-/// The longest warm-up or measured time: 30 days (past it, a typo; near `Duration::MAX`, a
-/// deadline no `Instant` can hold).
-const MAX_TIME: Duration = Duration::from_secs(30 * 86_400);
-
 /// Latencies in µs, 3 significant digits up to an hour.
 fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds")
@@ -98,10 +95,10 @@ pub async fn run(load: &HttpLoad) -> Result<HttpLoadReport, HttpLoadError> {
             "connections must be in 1..={MAX_CONNECTIONS} and the rate positive"
         )));
     }
-    if load.duration.is_zero() || load.duration.max(load.warmup) > MAX_TIME {
+    if load.duration.is_zero() || load.duration.max(load.warmup) > MAX_PHASE {
         return Err(HttpLoadError::Invalid(format!(
             "the duration must be > 0, and both it and the warm-up at most {} days",
-            MAX_TIME.as_secs() / 86_400
+            MAX_PHASE.as_secs() / 86_400
         )));
     }
     let start = Instant::now();
