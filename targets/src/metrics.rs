@@ -265,11 +265,61 @@ impl<S> Exposed<S> {
     }
 }
 
-/// The scrape answer.
-pub fn scrape(metrics: &PlatformMetrics) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from(metrics.render())));
-    res.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(CONTENT_TYPE));
+/// The content type of the Prometheus text format (0.0.4), for scrapers that do not ask for
+/// OpenMetrics (curl, `promtool check metrics`, older Prometheus).
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The scrape answer to a request whose `Accept` header is `accept`.
+pub fn scrape(metrics: &PlatformMetrics, accept: Option<&http::HeaderValue>) -> Response<Full<Bytes>> {
+    exposition(metrics.render(), accept)
+}
+
+/// An OpenMetrics exposition as the answer to a scrape: as it is when the scraper accepts
+/// OpenMetrics (Prometheus asks for it first), else in the Prometheus text format, as
+/// Prometheus' own client libraries negotiate.
+pub fn exposition(openmetrics: String, accept: Option<&http::HeaderValue>) -> Response<Full<Bytes>> {
+    let wants_openmetrics =
+        accept.and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("application/openmetrics-text"));
+    let (body, content_type) = if wants_openmetrics {
+        (openmetrics, CONTENT_TYPE)
+    } else {
+        (to_prometheus_text(&openmetrics), TEXT_CONTENT_TYPE)
+    };
+    let mut res = Response::new(Full::new(Bytes::from(body)));
+    res.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
     res
+}
+
+/// `prometheus_client`'s OpenMetrics text in the Prometheus text format 0.0.4.
+///
+/// Written by hand: `prometheus_client` encodes OpenMetrics only, and the `prometheus` crate
+/// that has a 0.0.4 encoder is a second metrics library. The two formats differ, for what
+/// `prometheus_client` writes, in three places: a counter's family is named with its `_total`
+/// suffix in 0.0.4 (its samples already carry it), there are no `# UNIT` lines, and no `# EOF`.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(family) = line.strip_prefix("# TYPE ").and_then(|t| t.strip_suffix(" counter")) {
+            counters.insert(family);
+        }
+    }
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "].into_iter().find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (family, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let total = if counters.contains(family) { "_total" } else { "" };
+                out.push_str(&format!("{prefix}{family}{total} {tail}"));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 impl<S, B, RB> Service<Request<B>> for Exposed<S>
@@ -291,7 +341,7 @@ where
             return FutureEither::Left(self.inner.call(req).map_ok(|res| res.map(Either::Left)));
         }
         let res = if req.method() == http::Method::GET {
-            scrape(&self.metrics)
+            scrape(&self.metrics, req.headers().get(header::ACCEPT))
         } else {
             let mut res = Response::new(Full::new(Bytes::from_static(b"use GET\n")));
             *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;

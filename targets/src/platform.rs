@@ -149,7 +149,7 @@ impl Platform {
         let metrics = Arc::new(self.metrics());
         let svc = tower::service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let res = match req.uri().path() {
-                "/metrics" => metrics::scrape(&metrics),
+                "/metrics" => metrics::scrape(&metrics, req.headers().get(http::header::ACCEPT)),
                 _ => {
                     let mut res = http::Response::new(http_body_util::Full::new("see /metrics\n".into()));
                     *res.status_mut() = http::StatusCode::NOT_FOUND;

@@ -2,7 +2,7 @@
 //! totals and an HdrHistogram for the report, series per route and fault for Prometheus.
 
 use crate::metrics::RequestMetrics;
-use chaos_fault::{Applied, BoxError, INJECTED_HEADER_NAME, InjectedFault};
+use chaos_fault::{Applied, BoxError, INJECTED_HEADER_NAME, InjectedFault, ResponseFuture, RuleId};
 use hdrhistogram::Histogram;
 use http::{Request, Response};
 use std::future::Future;
@@ -103,6 +103,11 @@ impl Seen {
         self.code == 0 || self.code >= 500
     }
 
+    /// A request whose caller gave up (its future dropped unfinished) while `rules` acted on it.
+    fn abandoned(rules: String) -> Self {
+        Self { code: 0, injected: !rules.is_empty(), fault: rules }
+    }
+
     fn of<RB>(res: &Result<Response<RB>, BoxError>) -> Self {
         match res {
             Ok(r) => Self {
@@ -118,7 +123,21 @@ impl Seen {
     }
 }
 
-/// Middleware recording [`InstanceStats`] for every request.
+/// A response future that knows, when the service is called, which fault rules act on its request.
+pub trait AppliedRules {
+    /// The rules (empty when none does).
+    fn applied(&self) -> &[RuleId];
+}
+
+impl<F, B> AppliedRules for ResponseFuture<F, B> {
+    fn applied(&self) -> &[RuleId] {
+        ResponseFuture::applied(self)
+    }
+}
+
+/// Middleware recording [`InstanceStats`] for every request, those whose caller gave up
+/// included: a request dropped unfinished counts as an error with the time it was waited for,
+/// injected when a rule was delaying it (a caller's timeout under a latency fault).
 #[derive(Clone)]
 pub struct Metered<S> {
     inner: S,
@@ -135,6 +154,7 @@ impl<S> Metered<S> {
 impl<S, B, RB> Service<Request<B>> for Metered<S>
 where
     S: Service<Request<B>, Response = Response<RB>, Error = BoxError>,
+    S::Future: AppliedRules,
 {
     type Response = Response<RB>;
     type Error = BoxError;
@@ -147,7 +167,9 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let started = Instant::now();
         let route = crate::services::route_of(req.uri().path());
-        MeteredFuture { inner: self.inner.call(req), stats: self.stats.clone(), route, started }
+        let inner = self.inner.call(req);
+        let rules = inner.applied().join("+");
+        MeteredFuture { inner, stats: self.stats.clone(), route, started, rules, done: false }
     }
 }
 
@@ -160,6 +182,18 @@ pin_project_lite::pin_project! {
         stats: Arc<InstanceStats>,
         route: &'static str,
         started: Instant,
+        // The rules acting on the request, joined by `+`, for when it is dropped unfinished.
+        rules: String,
+        done: bool,
+    }
+
+    impl<F> PinnedDrop for MeteredFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.done {
+                this.stats.record(this.route, *this.started, Seen::abandoned(std::mem::take(this.rules)));
+            }
+        }
     }
 }
 
@@ -172,6 +206,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let res = std::task::ready!(this.inner.poll(cx));
+        *this.done = true;
         this.stats.record(this.route, *this.started, Seen::of(&res));
         Poll::Ready(res)
     }

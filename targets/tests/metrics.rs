@@ -33,8 +33,13 @@ fn sum(samples: &BTreeMap<String, f64>, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
+/// What Prometheus 2.42 asks a target for: OpenMetrics first.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// Scrapes `url` as Prometheus does: (content type, body).
 async fn scrape(url: &str) -> (String, String) {
-    let res = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    let client = reqwest::Client::new();
+    let res = client.get(format!("{url}/metrics")).header("accept", PROMETHEUS_ACCEPT).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
     (content_type, res.text().await.unwrap())

@@ -43,6 +43,29 @@ async fn failing_recommendations_degrade_home_but_not_play() {
 }
 
 #[tokio::test]
+async fn a_call_its_caller_gave_up_on_under_a_latency_fault_still_counts_as_injected() {
+    let (platform, player) = start(Topology::default_platform()).await;
+    fault_all(&platform, "recommendations", Fault::fixed_latency(std::time::Duration::from_secs(2)), Scope::default());
+    let out = player.session("u1", "t3", Instant::now()).await;
+    assert!(out.home.ok && out.home.degraded, "the edge's 250 ms timeout and fallback: {out:?}");
+    // The edge has closed its connection; the server drops the delayed call when it sees that.
+    let mut recs = platform.service_stats()["recommendations"].clone();
+    for _ in 0..100 {
+        if recs.requests > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        recs = platform.service_stats()["recommendations"].clone();
+    }
+    assert_eq!((recs.requests, recs.errors, recs.injected), (1, 1, 1), "{recs:?}");
+    let waited_ms = recs.latency_us.max() / 1000;
+    assert!(
+        (250..2_000).contains(&waited_ms),
+        "counted when the caller gave up, not at the delay's end: {waited_ms} ms"
+    );
+}
+
+#[tokio::test]
 async fn without_its_fallback_a_recommendations_failure_breaks_home() {
     let mut topology = Topology::default_platform();
     topology.services.get_mut("edge").unwrap().calls.get_mut("recommendations").unwrap().fallback = false;

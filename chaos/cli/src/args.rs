@@ -34,10 +34,11 @@ pub enum Command {
         /// Print only the verdict lines.
         #[arg(short, long)]
         quiet: bool,
-        /// Run each experiment's mutant: the guards it `relies_on` switched off. A mutant must
-        /// fail its gates (exit 1), or the experiment proves nothing.
-        #[arg(long)]
-        mutant: bool,
+        /// Run each experiment's mutants instead (`--mutant=NAME`: only that one): its
+        /// `mutants:` (variables set, guards off), or else the guards it `relies_on` switched
+        /// off. A mutant must fail its gates (exit 1), or the experiment proves nothing.
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "NAME")]
+        mutant: Option<String>,
         /// Print the resolved plan (load, phases, fault timeline with instances, checks) and
         /// start nothing.
         #[arg(long)]
@@ -62,6 +63,11 @@ pub enum Command {
         /// directory.
         #[arg(long, conflicts_with = "seeds")]
         shrink: bool,
+        /// Serve the run's live series for Prometheus on ADDR (`GET /metrics`): requests and
+        /// their durations per request, the phase, `chaos_experiment_fault_active`, and the
+        /// embedded platform's own series. One run at a time: not with `--jobs` above 1.
+        #[arg(long, value_name = "ADDR", conflicts_with = "seeds")]
+        metrics: Option<SocketAddr>,
     },
     /// Find the smallest fault timeline that still fails a failed run's gate with its seed, by
     /// replaying on the virtual clock (drop steps, shorten windows, lower intensities), and
@@ -184,6 +190,14 @@ pub enum Command {
     /// Serve one instance described on stdin (used by process mode; not for people).
     #[command(name = "__instance", hide = true)]
     Instance,
+    /// Run one of an experiment's programs and kill its process group when stdin closes (used
+    /// for `system.processes`; not for people).
+    #[command(name = "__supervise", hide = true)]
+    Supervise {
+        /// `--stdout F --stderr F --cwd DIR -- PROGRAM ARGS...`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run the simulated platform for exploration until Ctrl-C.
     Targets {
         /// What to do.

@@ -2,7 +2,7 @@
 //! periodic lines elsewhere (CI logs, pipes, `--quiet`, `NO_COLOR`). Logs printed while the bar
 //! is up go through [`LogWriter`], which lifts the bar out of the way first.
 
-use chaos_engine::kpi::Kpi;
+use chaos_engine::kpi::Workload;
 use chaos_engine::progress::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
@@ -23,10 +23,11 @@ pub enum Style {
 }
 
 impl Style {
-    /// A bar when stderr is a terminal and neither `--quiet` nor `NO_COLOR` asks for plain
-    /// output; else lines, about twenty per run (one a second at least, one per 30 s at most).
-    pub fn choose(quiet: bool, total: Duration) -> Self {
-        if quiet || !colours() {
+    /// A bar when stderr is a terminal and `NO_COLOR` does not ask for plain output; else
+    /// lines, about twenty per run (one a second at least, one per 30 s at most). (`--quiet`
+    /// shows neither.)
+    pub fn choose(total: Duration) -> Self {
+        if !colours() {
             Style::Lines { every: (total / 20).clamp(Duration::from_secs(1), Duration::from_secs(30)) }
         } else {
             Style::Bar
@@ -48,15 +49,28 @@ pub fn describe(p: &Progress) -> String {
     let phase = p.phase.map_or("warm-up".to_string(), |ph| ph.to_string());
     let figures = match &p.window {
         None => "waiting for finished sessions".to_string(),
-        Some(w) => format!(
-            "SPS {:.1} · success {} · TTFF p99 {}",
-            w.sps,
-            Kpi::PlaySuccessRatio.format(w.play_success),
-            Kpi::TtffP99.format(w.ttff_p99_ms)
-        ),
+        Some(w) => {
+            let [_, success, p99] = w.kpis();
+            let (rate, p99_label, _) = labels(w.workload);
+            format!(
+                "{rate} {:.1} · success {} · {p99_label} {}",
+                w.rate,
+                success.format(w.success),
+                p99.format(w.p99_ms)
+            )
+        }
     };
     let faults = if p.active_faults.is_empty() { String::new() } else { format!(" [{}]", p.active_faults.join(", ")) };
-    format!("{phase}{faults} · {} sessions · {figures}", p.sessions)
+    let arrivals = p.window.map_or("sessions", |w| labels(w.workload).2);
+    format!("{phase}{faults} · {} {arrivals} · {figures}", p.sessions)
+}
+
+/// What the live line calls a workload's rate, its p99 and its arrivals.
+fn labels(workload: Workload) -> (&'static str, &'static str, &'static str) {
+    match workload {
+        Workload::Play => ("SPS", "TTFF p99", "sessions"),
+        Workload::Http => ("RPS", "p99", "arrivals"),
+    }
 }
 
 /// `12.3s/40s`.
@@ -132,7 +146,7 @@ mod tests {
         assert_eq!(describe(&p), "warm-up · 0 sessions · waiting for finished sessions");
         p.phase = Some(Phase::Faults);
         p.sessions = 210;
-        p.window = Some(Window { sps: 19.8, play_success: Some(0.995), ttff_p99_ms: Some(31.2) });
+        p.window = Some(Window { workload: Workload::Play, rate: 19.8, success: Some(0.995), p99_ms: Some(31.2) });
         p.active_faults = vec!["kill-cdn-0".into(), "slow-license".into()];
         let line = describe(&p);
         assert!(
@@ -145,7 +159,7 @@ mod tests {
 
     #[test]
     fn plain_lines_are_chosen_when_asked_and_spaced_by_run_length() {
-        assert_eq!(Style::choose(true, Duration::from_secs(600)), Style::Lines { every: Duration::from_secs(30) });
-        assert_eq!(Style::choose(true, Duration::from_secs(7)), Style::Lines { every: Duration::from_secs(1) });
+        assert_eq!(Style::choose(Duration::from_secs(600)), Style::Lines { every: Duration::from_secs(30) });
+        assert_eq!(Style::choose(Duration::from_secs(7)), Style::Lines { every: Duration::from_secs(1) });
     }
 }

@@ -3,7 +3,8 @@
 use chaos_engine::Experiment;
 use chaos_engine::Report;
 use chaos_engine::experiment::Clock;
-use chaos_engine::kpi::Kpi;
+use chaos_engine::experiment::probe;
+use chaos_engine::kpi::{Kpi, Workload};
 use chaos_engine::verdict::{Outcome, Status};
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -11,18 +12,77 @@ use targets::Topology;
 
 /// One line about what a run will do.
 pub fn plan_line(exp: &Experiment) -> String {
+    let unit = match exp.load.workload() {
+        Workload::Play => "sessions/s",
+        Workload::Http => "arrivals/s",
+    };
     let load = match (exp.load.viewers, exp.load.ramp_to) {
         (Some(v), _) => format!("{v} viewers (closed loop)"),
-        (None, Some(to)) => format!("{:.0} → {:.0} sessions/s", exp.load.start_rate(), to.0),
-        (None, None) => format!("{:.0} sessions/s", exp.load.start_rate()),
+        (None, Some(to)) => format!("{:.0} → {:.0} {unit}", exp.load.start_rate(), to.0),
+        (None, None) => format!("{:.0} {unit}", exp.load.start_rate()),
     };
     format!(
-        "{load}, warm-up {}, measured {}, {} fault step(s), {} gate(s)",
+        "{load}, warm-up {}, measured {}, {}, {}",
         humantime::format_duration(exp.load.warmup),
         humantime::format_duration(exp.load.duration),
-        exp.faults.len(),
-        exp.gates.len()
+        count(exp.faults.len(), "fault step"),
+        count(exp.gates.len(), "gate")
     )
+}
+
+/// `1 gate`, `2 gates`, `0 gates`.
+pub fn count(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
+/// How a batch of runs went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+    pub aborted: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, status: Status) {
+        match status {
+            Status::Passed => self.passed += 1,
+            Status::Failed => self.failed += 1,
+            Status::Aborted => self.aborted += 1,
+        }
+    }
+
+    /// Aborted outranks failed, which outranks passed.
+    pub fn worst(&self) -> Status {
+        if self.aborted > 0 {
+            Status::Aborted
+        } else if self.failed > 0 {
+            Status::Failed
+        } else {
+            Status::Passed
+        }
+    }
+}
+
+/// The closing line of a batch of `of` experiments: `11 experiments: 10 passed, 1 failed, 0
+/// aborted` (and how many a signal kept from running).
+pub fn tally(w: &mut impl Write, t: &Tally, of: usize) -> io::Result<()> {
+    let (passed, failed, aborted) = (t.passed, t.failed, t.aborted);
+    write!(w, "{}: {passed} passed, {failed} failed, {aborted} aborted", count(of, "experiment"))?;
+    let not_run = of.saturating_sub(passed + failed + aborted);
+    if not_run > 0 {
+        write!(w, ", {not_run} not run")?;
+    }
+    writeln!(w)
+}
+
+/// `✓`, `✗` or `-` (skipped): a check's outcome in the summary.
+fn mark(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "✓",
+        Outcome::Fail => "✗",
+        Outcome::Skipped => "-",
+    }
 }
 
 /// The verdict, KPIs per phase, the checks and where the report is.
@@ -55,16 +115,10 @@ pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool)
     if quiet {
         return Ok(());
     }
-    let cols = [
-        Kpi::Sessions,
-        Kpi::PlaySuccessRatio,
-        Kpi::Sps,
-        Kpi::TtffP50,
-        Kpi::TtffP99,
-        Kpi::HomeDegradedRatio,
-        Kpi::RebufferRatio,
-        Kpi::AvgBitrateKbps,
-    ];
+    let cols: &[Kpi] = match r.experiment.load.workload() {
+        Workload::Play => &PLAY_COLUMNS,
+        Workload::Http => &HTTP_COLUMNS,
+    };
     write!(w, "  {:<8}", "phase")?;
     for k in cols {
         write!(w, " {:>w$}", k.name(), w = k.name().len().max(10))?;
@@ -73,28 +127,32 @@ pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool)
     for p in &r.phases {
         write!(w, "  {:<8}", p.phase.to_string())?;
         for k in cols {
-            write!(w, " {:>w$}", k.format(p.kpis.get(&k).copied().flatten()), w = k.name().len().max(10))?;
+            write!(w, " {:>w$}", k.format(p.kpis.get(k).copied().flatten()), w = k.name().len().max(10))?;
         }
         writeln!(w)?;
     }
+    if r.experiment.load.workload() == Workload::Http {
+        requests(w, r)?;
+    }
     for c in r.checks() {
-        let mark = match c.outcome {
-            Outcome::Pass => "✓",
-            Outcome::Fail => "✗",
-            Outcome::Skipped => "-",
-        };
-        writeln!(w, "  {mark} {:<48} observed {}", c.name, c.kpi.format(c.observed))?;
+        writeln!(w, "  {} {:<48} observed {}", mark(c.outcome), c.name, c.kpi.format(c.observed))?;
+    }
+    for p in &r.probes {
+        let (passed, n) = (p.passed(), p.samples.len());
+        writeln!(w, "  {} {:<48} {passed} of {n} samples passed", mark(p.outcome), p.name)?;
     }
     if let Some(c) = &r.cohorts {
+        let (drop, (lo, hi), _) = c.difference.figures();
         writeln!(
             w,
-            "  cohorts ({}): control {} · experiment {} · drop {:.2} pp (95 % CI {:.2}..{:.2})",
+            "  cohorts ({}, {}): control {} · experiment {} · drop {:.2} pp (95 % CI {:.2}..{:.2})",
             c.phase,
-            Kpi::PlaySuccessRatio.format(c.control.play_success_ratio),
-            Kpi::PlaySuccessRatio.format(c.experiment.play_success_ratio),
-            c.play_success_drop * 100.0,
-            c.drop_ci95.0 * 100.0,
-            c.drop_ci95.1 * 100.0
+            c.difference.names().0,
+            Kpi::SuccessRatio.format(c.control.headline().0),
+            Kpi::SuccessRatio.format(c.experiment.headline().0),
+            drop * 100.0,
+            lo * 100.0,
+            hi * 100.0
         )?;
         for (gate, outcome) in &c.gates {
             writeln!(w, "  {} {gate}", if *outcome == Outcome::Pass { "✓" } else { "✗" })?;
@@ -111,26 +169,63 @@ pub fn summary(w: &mut impl Write, r: &Report, written: &[PathBuf], quiet: bool)
     Ok(())
 }
 
-/// Each failed check, for stderr.
+/// The KPIs the summary shows for Play sessions.
+const PLAY_COLUMNS: [Kpi; 8] = [
+    Kpi::Sessions,
+    Kpi::PlaySuccessRatio,
+    Kpi::Sps,
+    Kpi::TtffP50,
+    Kpi::TtffP99,
+    Kpi::HomeDegradedRatio,
+    Kpi::RebufferRatio,
+    Kpi::AvgBitrateKbps,
+];
+
+/// The KPIs the summary shows for the HTTP workload.
+const HTTP_COLUMNS: [Kpi; 7] =
+    [Kpi::Requests, Kpi::SuccessRatio, Kpi::Rps, Kpi::LatencyP50, Kpi::LatencyP99, Kpi::LatencyMax, Kpi::Dropped];
+
+/// How many failure reasons a phase's line names.
+const TOP_REASONS: usize = 4;
+
+/// The HTTP workload: each request's figures over the run, then why requests failed, per phase.
+fn requests(w: &mut impl Write, r: &Report) -> io::Result<()> {
+    if let Some(run) = r.phase(chaos_engine::kpi::Phase::Run) {
+        for (name, q) in &run.requests {
+            let v = |k: Kpi| k.format(q.kpis.get(&k).copied().flatten());
+            writeln!(
+                w,
+                "  {name:<24} {} sent, success {}, p50 {}, p99 {}",
+                v(Kpi::Requests),
+                v(Kpi::SuccessRatio),
+                v(Kpi::LatencyP50),
+                v(Kpi::LatencyP99)
+            )?;
+        }
+    }
+    for p in r.phases.iter().filter(|p| !p.failures.is_empty()) {
+        writeln!(w, "  failed in {:<7} {}", p.phase.to_string(), top_reasons(&p.failures))?;
+    }
+    Ok(())
+}
+
+/// `status 503 × 120, timeout × 4, …`, most frequent first.
+pub fn top_reasons(failures: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut by_count: Vec<(&String, &u64)> = failures.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut parts: Vec<String> = by_count.iter().take(TOP_REASONS).map(|(f, n)| format!("{f} × {n}")).collect();
+    if by_count.len() > TOP_REASONS {
+        parts.push(format!("{} other reason(s)", by_count.len() - TOP_REASONS));
+    }
+    parts.join(", ")
+}
+
+/// What did not hold, for stderr, one `gate failed: EXPERIMENT: DETAIL` each (an abort is in
+/// the summary).
 pub fn failed_checks(w: &mut impl Write, r: &Report) -> io::Result<()> {
-    for c in r.checks().filter(|c| c.outcome == Outcome::Fail) {
-        let sign = if c.op == "at_least" { ">=" } else { "<=" };
-        writeln!(
-            w,
-            "gate failed: {}: {} during {} was {}, bound {sign} {}",
-            r.experiment.name,
-            c.kpi.name(),
-            c.phase,
-            c.kpi.format(c.observed),
-            c.kpi.format(Some(c.bound))
-        )?;
-    }
-    for (gate, _) in r.cohorts.iter().flat_map(|c| &c.gates).filter(|(_, o)| *o == Outcome::Fail) {
-        writeln!(w, "gate failed: {}: cohorts: {gate}", r.experiment.name)?;
-    }
-    for c in r.coverage.iter().filter(|c| c.outcome == Outcome::Fail) {
-        let (name, guard, n, min) = (&r.experiment.name, &c.guard, c.observed, c.at_least);
-        writeln!(w, "gate failed: {name}: guard {guard} fired {n} time(s), needs at least {min}{}", amplification(c))?;
+    use chaos_engine::verdict::FindingKind;
+    for f in r.findings.iter().filter(|f| f.kind != FindingKind::Aborted) {
+        writeln!(w, "gate failed: {}: {}", r.experiment.name, f.detail)?;
     }
     Ok(())
 }
@@ -162,17 +257,28 @@ pub fn plan(w: &mut impl Write, exp: &Experiment, topology: &Topology, seed: u64
     for (label, check) in
         exp.steady_state.iter().map(|c| ("hypothesis", c)).chain(exp.gates.iter().map(|c| ("gate", c)))
     {
-        let bound = check
-            .at_least
-            .map(|b| format!(">= {}", check.kpi.format(Some(b.value()))))
-            .or_else(|| check.at_most.map(|b| format!("<= {}", check.kpi.format(Some(b.value())))))
-            .unwrap_or_default();
         let phase = match (check.during, label, exp.faults.is_empty()) {
             (Some(p), _, _) => p.to_string(),
             (None, "hypothesis", false) => "before and after".into(),
             (None, _, _) => "run".into(),
         };
-        writeln!(w, "  {label:<10} {} during {phase} {bound}", check.kpi.name())?;
+        let (what, bound) = match (&check.probe, check.kpi) {
+            (Some(p), _) => {
+                let every = humantime::format_duration(check.every.unwrap_or(probe::DEFAULT_EVERY));
+                let bound = check.comparator().filter(|_| p.is_numeric()).map(|c| c.to_string()).unwrap_or_default();
+                (format!("{} probe `{}` every {every}", p.kind(), p.target()), bound)
+            }
+            (None, Some(kpi)) => {
+                let bound = check
+                    .at_least
+                    .map(|b| format!(">= {}", kpi.format(Some(b.value()))))
+                    .or_else(|| check.at_most.map(|b| format!("<= {}", kpi.format(Some(b.value())))))
+                    .unwrap_or_default();
+                (kpi.name(), bound)
+            }
+            (None, None) => continue,
+        };
+        writeln!(w, "  {label:<10} {what} during {phase} {bound}")?;
     }
     for c in &exp.coverage {
         writeln!(w, "  coverage   {} fired at least {}", c.guard, c.at_least)?;
@@ -185,20 +291,25 @@ pub fn plan(w: &mut impl Write, exp: &Experiment, topology: &Topology, seed: u64
 
 /// A comparison table.
 pub fn deltas(w: &mut impl Write, deltas: &[chaos_engine::compare::Delta]) -> io::Result<()> {
-    writeln!(w, "{:<8} {:<20} {:>14} {:>14} {:>10}", "phase", "kpi", "base", "new", "worse by")?;
+    writeln!(w, "{:<8} {:<20} {:>14} {:>14}  {:<18} {:>9}", "phase", "kpi", "base", "new", "change", "limit")?;
     for d in deltas {
         let mark = if d.regression { "  REGRESSION" } else { "" };
         writeln!(
             w,
-            "{:<8} {:<20} {:>14} {:>14} {:>9.1}%{mark}",
+            "{:<8} {:<20} {:>14} {:>14}  {:<18} {:>8.1}%{mark}",
             d.phase.to_string(),
             d.kpi.name(),
             d.kpi.format(Some(d.base)),
             d.kpi.format(Some(d.new)),
-            d.worse_by * 100.0
+            d.change(),
+            d.limit * 100.0
         )?;
     }
-    Ok(())
+    let regressions = deltas.iter().filter(|d| d.regression).count();
+    match regressions {
+        0 => writeln!(w, "no regression past its limit ({} KPI(s) compared)", deltas.len()),
+        n => writeln!(w, "{n} KPI(s) worse than their limit"),
+    }
 }
 
 /// KPIs on the real and the virtual clock, with the range the real value may take.

@@ -2,6 +2,7 @@
 
 use assert_cmd::Command;
 use predicates::prelude::*;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ fn every_shipped_experiment_validates() {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.push(root().join("experiments/failing/all-cdn-down.yaml"));
+    files.push(root().join("experiments/systems/nginx.yaml"));
+    files.push(root().join("experiments/systems/prometheus/license-errors-promql.yaml"));
     assert!(files.len() >= 5);
     chaos()
         .arg("validate")
@@ -118,7 +121,7 @@ fn the_failing_experiment_exits_1_names_the_gate_and_writes_its_report() {
     let dir = report_dir(&out.path().join(""));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
-    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["schema_version"], 3);
     assert_eq!(json["experiment"]["clock"], "virtual");
     assert_eq!(json["status"], "failed");
     assert_eq!(json["seed"], 42);
@@ -443,7 +446,9 @@ fn in_chromium(html: &Path) {
         Ok(out) if out.status.success() => String::from_utf8(out.stdout).unwrap(),
         other => {
             assert!(std::env::var_os("CI").is_none(), "chromium is needed under CI: {other:?}");
-            eprintln!("skipped: no chromium");
+            // To the process's stderr, not eprintln!: cargo test hides what a passing test prints,
+            // and a skipped check must be seen.
+            let _ = writeln!(std::io::stderr(), "skipped: no chromium");
             return;
         }
     };
@@ -490,6 +495,8 @@ fn side_by_side_runs_overlap_print_in_file_order_and_exit_with_the_worst() {
     let stdout = String::from_utf8_lossy(&run.get_output().stdout).to_string();
     let (a, b) = (stdout.find("slow: PASSED").unwrap(), stdout.find("doomed: FAILED").unwrap());
     assert!(a < b, "summaries out of the files' order:\n{stdout}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert_eq!(last, "2 experiments: 1 passed, 1 failed, 0 aborted", "the batch's closing tally:\n{stdout}");
     let started = |name: &str| {
         let dir = std::fs::read_dir(out.join(name)).unwrap().next().unwrap().unwrap().path();
         let r: serde_json::Value =
@@ -500,4 +507,70 @@ fn side_by_side_runs_overlap_print_in_file_order_and_exit_with_the_worst() {
     let gap = started("doomed").duration_since(started("slow")).unwrap_or_default();
     assert!(gap < Duration::from_secs(3), "the runs did not overlap: {gap:?} apart");
     chaos().args(["run", "--jobs", "0"]).arg(&slow).assert().code(2);
+}
+
+/// `GET url` over a plain TCP connection (no HTTP client in this test crate): the body, or
+/// `None` while nothing answers there.
+fn http_get(url: &str) -> Option<String> {
+    use std::io::Read;
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    Some(text.split_once("\r\n\r\n")?.1.to_string())
+}
+
+#[test]
+fn metrics_serves_the_run_live_and_refuses_side_by_side_runs_and_a_taken_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "short.yaml", SHORT);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    // Killed on every path: a failed assertion must not leave the run behind.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut run = Reap(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("chaos"))
+            .args(["run", "--quiet", "--set", "RATE=20/s", "--metrics", &addr, "--out"])
+            .arg(dir.path().join("out"))
+            .arg(&f)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (url, deadline) = (format!("http://{addr}/metrics"), std::time::Instant::now() + Duration::from_secs(20));
+    let mut seen = None;
+    while seen.is_none() && std::time::Instant::now() < deadline {
+        seen = http_get(&url).filter(|b| b.contains("chaos_experiment_requests_total{"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = run.0.wait().unwrap();
+    let seen = seen.expect("the run's series on --metrics while it went");
+    assert!(seen.contains(r#"experiment="short",workload="play",request="play",result="ok"}"#), "{seen}");
+    assert!(seen.contains("chaos_target_requests_total{"), "the platform's series beside the run's: {seen}");
+    assert_eq!(status.code(), Some(0));
+
+    chaos()
+        .args(["run", "--quiet", "--jobs", "2", "--set", "RATE=20/s", "--metrics", "127.0.0.1:0"])
+        .arg(&f)
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--metrics serves one run at a time"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    chaos()
+        .args(["run", "--quiet", "--set", "RATE=20/s", "--metrics", &taken])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("--metrics {taken}: cannot listen there")));
 }

@@ -1,9 +1,11 @@
 //! Process mode: each instance its own OS process, a kill a real SIGKILL, and no child outlives
 //! the runner — not on success, not on Ctrl-C, not when the runner itself is SIGKILLed.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+mod support;
+
+use std::time::Duration;
+use support::{start_run, wait_for};
 
 const EXPERIMENT: &str = "\
 name: processes
@@ -18,46 +20,10 @@ gates:
 
 /// (pid, instance) of every live process started by runner `runner_pid`.
 fn children_of_run(runner_pid: u32) -> Vec<(u32, String)> {
-    let marker = format!("CHAOS_RUN_ID={runner_pid}-5");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else { continue };
-        let vars: Vec<String> = env.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
-        if !vars.contains(&marker) {
-            continue;
-        }
-        // A zombie is dead already; only running processes count as leftovers.
-        let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        if state.split_whitespace().nth(2) == Some("Z") {
-            continue;
-        }
-        let name = vars.iter().find_map(|v| v.strip_prefix("CHAOS_INSTANCE=")).unwrap_or("?").to_string();
-        found.push((pid, name));
-    }
-    found
-}
-
-fn start_run(dir: &Path) -> Child {
-    let file = dir.join("processes.yaml");
-    std::fs::write(&file, EXPERIMENT).unwrap();
-    Command::new(assert_cmd::cargo::cargo_bin("chaos"))
-        .args(["run", "--quiet", "--out"])
-        .arg(dir.join("out"))
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits (bounded) until `check` holds.
-fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let marked = support::live_with_env(&format!("CHAOS_RUN_ID={runner_pid}-5"));
+    let instance =
+        |vars: &[String]| vars.iter().find_map(|v| v.strip_prefix("CHAOS_INSTANCE=")).unwrap_or("?").to_string();
+    marked.into_iter().map(|(pid, vars)| (pid, instance(&vars))).collect()
 }
 
 fn all_instances() -> usize {
@@ -67,7 +33,7 @@ fn all_instances() -> usize {
 #[test]
 fn a_kill_replaces_the_process_and_a_finished_run_leaves_no_process() {
     let dir = tempfile::tempdir().unwrap();
-    let mut run = start_run(dir.path());
+    let mut run = start_run(dir.path(), "processes.yaml", EXPERIMENT);
     let pid = run.id();
     wait_for("every instance process", Duration::from_secs(20), || children_of_run(pid).len() == all_instances());
     let cdn0 = |kids: &[(u32, String)]| kids.iter().find(|(_, n)| n == "cdn-0").map(|(p, _)| *p);
@@ -84,7 +50,7 @@ fn a_kill_replaces_the_process_and_a_finished_run_leaves_no_process() {
 #[test]
 fn ctrl_c_leaves_no_process() {
     let dir = tempfile::tempdir().unwrap();
-    let mut run = start_run(dir.path());
+    let mut run = start_run(dir.path(), "processes.yaml", EXPERIMENT);
     let pid = run.id();
     wait_for("every instance process", Duration::from_secs(20), || children_of_run(pid).len() == all_instances());
     assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap().success());
@@ -95,7 +61,7 @@ fn ctrl_c_leaves_no_process() {
 #[test]
 fn a_sigkilled_runner_leaves_no_process() {
     let dir = tempfile::tempdir().unwrap();
-    let mut run = start_run(dir.path());
+    let mut run = start_run(dir.path(), "processes.yaml", EXPERIMENT);
     let pid = run.id();
     wait_for("every instance process", Duration::from_secs(20), || children_of_run(pid).len() == all_instances());
     run.kill().unwrap();

@@ -18,10 +18,15 @@ pub struct AbortFired {
     pub condition: String,
     /// When it fired, seconds from the end of warm-up.
     pub at_s: f64,
-    /// The window it judged, seconds from the end of warm-up.
-    pub window_s: (u64, u64),
-    /// The KPI's value in that window.
-    pub observed: f64,
+    /// The window it judged, seconds from the end of warm-up (a KPI's condition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<(u64, u64)>,
+    /// The KPI's value in that window, or the probe's last value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<f64>,
+    /// A probe's last failed sample: what was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// How long the load went on afterwards.
     pub recovery_s: f64,
 }
@@ -33,7 +38,7 @@ pub async fn watch(
     recorder: &Recorder,
     done: impl Future<Output = ()>,
 ) -> Option<AbortFired> {
-    if conditions.is_empty() {
+    if conditions.iter().all(|c| c.kpi.is_none()) {
         done.await;
         return None;
     }
@@ -47,7 +52,7 @@ pub async fn watch(
         }
         let now = recorder.now_s();
         let end = (now - SETTLE).max(0.0).floor() as u64;
-        for c in conditions {
+        for (c, kpi) in conditions.iter().filter_map(|c| Some((c, c.kpi?))) {
             let w = c.window.as_secs().max(1);
             if end < w {
                 continue;
@@ -56,12 +61,13 @@ pub async fn watch(
             if stats.sessions < c.min_sessions {
                 continue;
             }
-            if let Some(v) = stats.kpi(c.kpi, w as f64).filter(|v| c.breached(*v)) {
+            if let Some(v) = stats.value(kpi, c.request.as_deref(), w as f64).filter(|v| c.breached(*v)) {
                 return Some(AbortFired {
                     condition: c.describe(),
                     at_s: now,
-                    window_s: (end - w, end),
-                    observed: v,
+                    window_s: Some((end - w, end)),
+                    observed: Some(v),
+                    detail: None,
                     recovery_s: c.recovery.as_secs_f64(),
                 });
             }

@@ -22,6 +22,14 @@ pub enum Band {
     Absolute(f64),
     /// By this fraction of the real value.
     Relative(f64),
+    /// A throughput the real clock's CPU contention can only lower: the real value may lie this
+    /// fraction of the virtual value below it, and `above` above it.
+    Throughput {
+        /// Fraction of the virtual value the real one may be lower by.
+        below: f64,
+        /// Fraction of the virtual value the real one may be higher by.
+        above: f64,
+    },
     /// A latency percentile: the real value within the virtual histogram's values at the
     /// quantile ± three standard errors of its rank, widened by [`CPU_SLACK_MS`] plus 5 %.
     Rank {
@@ -34,8 +42,13 @@ pub enum Band {
 
 /// Milliseconds a real-clock latency may exceed the virtual one by: the CPU and kernel time of a
 /// session's hops, which the virtual clock does not count (3–5 ms one run at a time on this
-/// 2-core machine, up to ~18 ms with eleven runs side by side).
-pub const CPU_SLACK_MS: f64 = 20.0;
+/// 2-core machine, up to ~18 ms with eleven runs side by side), and the scheduler's stalls when
+/// eleven runs share two cores. A p99 of 320 sessions is the fourth slowest, so one stall moves
+/// it: CI once saw cdn-stall's `after` home_p99 at 90.4 ms real against a virtual histogram
+/// whose top was ~60 ms (30 ms over), and failed on it with every other KPI in agreement. The
+/// faults the experiments inject move latencies by 150 ms and more, so 40 ms still tells a
+/// wrong clock from a busy machine.
+pub const CPU_SLACK_MS: f64 = 40.0;
 
 /// The tolerance of every KPI compared. TTFF p99.9 and max are left out: a run's few slowest
 /// sessions, decided by the machine's hiccups in real time.
@@ -52,7 +65,10 @@ pub const TOLERANCES: &[(Kpi, Band)] = &[
     (Kpi::HomeP99, Band::Rank { histogram: "home", quantile: 0.99 }),
     (Kpi::RebufferRatio, Band::Absolute(0.005)),
     (Kpi::RebuffersPerSession, Band::Absolute(0.05)),
-    (Kpi::AvgBitrateKbps, Band::Relative(0.10)),
+    // The player picks renditions from the throughput it measures, and a starved CPU stretches
+    // downloads: with eleven runs side by side on two cores the real average bitrate came out
+    // 5–20 % below the virtual one (docs/BENCHMARKS.md, item 6), never above it by more than 3 %.
+    (Kpi::AvgBitrateKbps, Band::Throughput { below: 0.25, above: 0.10 }),
     (Kpi::SwitchesPerMinute, Band::Absolute(1.5)),
     (Kpi::ExitsBeforeVideoStart, Band::Absolute(0.02)),
     (Kpi::InterruptedRatio, Band::Absolute(0.02)),
@@ -108,6 +124,7 @@ fn phase_agreement(
         let allowed = match band {
             Band::Absolute(d) => (virtual_value - d, virtual_value + d),
             Band::Relative(f) => (virtual_value - f * real_value.abs(), virtual_value + f * real_value.abs()),
+            Band::Throughput { below, above } => (virtual_value * (1.0 - below), virtual_value * (1.0 + above)),
             Band::Rank { histogram: family, quantile } => {
                 let (low, high) = histogram(family).map_or((virtual_value, virtual_value), |h| rank_band(&h, quantile));
                 (low - CPU_SLACK_MS - 0.05 * low, high + CPU_SLACK_MS + 0.05 * high)
@@ -151,7 +168,16 @@ mod tests {
         assert!(agrees(Kpi::PlaySuccessRatio, 0.975, 0.99, &[]));
         assert!(!agrees(Kpi::PlaySuccessRatio, 0.96, 0.99, &[]));
         assert!(agrees(Kpi::AvgBitrateKbps, 10_500.0, 11_300.0, &[]));
-        assert!(!agrees(Kpi::AvgBitrateKbps, 9_000.0, 11_300.0, &[]));
+        assert!(!agrees(Kpi::AvgBitrateKbps, 7_000.0, 11_300.0, &[]));
+    }
+
+    #[test]
+    fn a_real_bitrate_may_dip_under_cpu_contention_but_not_rise() {
+        // 11,371 virtual against 9,052 real: eleven runs side by side on a busy 2-core machine.
+        assert!(agrees(Kpi::AvgBitrateKbps, 9_052.0, 11_371.0, &[]));
+        assert!(!agrees(Kpi::AvgBitrateKbps, 8_000.0, 11_371.0, &[]));
+        assert!(agrees(Kpi::AvgBitrateKbps, 12_400.0, 11_371.0, &[]));
+        assert!(!agrees(Kpi::AvgBitrateKbps, 12_600.0, 11_371.0, &[]));
     }
 
     #[test]

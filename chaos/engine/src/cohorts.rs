@@ -2,27 +2,13 @@
 //! cohort and gets the faults, the rest is the control cohort on the same platform at the same
 //! time; the verdict compares the two instead of holding them to a fixed bar.
 
-use crate::kpi::{Kpi, PhaseStats};
+use crate::kpi::{Kpi, PhaseStats, Workload};
 use crate::verdict::Outcome;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
 
-/// The experiment's cohort settings.
-#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cohorts {
-    /// Share of users in the experiment cohort, in (0, 1); faults reach only them.
-    pub experiment: f64,
-    /// Gate: the experiment cohort's play success may be at most this far below control's
-    /// (fails when the 95 % interval of the drop lies wholly above it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_play_success_drop: Option<f64>,
-    /// Gate: the Mann–Whitney test must not find the cohorts' TTFF different at this level
-    /// (fails when p < ttff_min_p).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttff_min_p: Option<f64>,
-}
+pub use crate::experiment::gates::Cohorts;
 
 /// Which cohort a session belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -41,17 +27,87 @@ impl Cohorts {
     }
 }
 
-/// One cohort's figures.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One cohort's figures: the Play workload's, or the HTTP workload's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CohortFigures {
-    /// Sessions.
+    /// Sessions (HTTP workload: arrivals).
     pub sessions: u64,
     /// Play success ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub play_success_ratio: Option<f64>,
     /// TTFF median, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttff_p50_ms: Option<f64>,
     /// TTFF 99th percentile, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttff_p99_ms: Option<f64>,
+    /// HTTP workload: request success ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_ratio: Option<f64>,
+    /// HTTP workload: request latency median, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<f64>,
+    /// HTTP workload: request latency 99th percentile, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_ms: Option<f64>,
+}
+
+impl CohortFigures {
+    /// (success ratio, latency p50, latency p99) of the cohort's workload.
+    pub fn headline(&self) -> (Option<f64>, Option<f64>, Option<f64>) {
+        if self.success_ratio.is_some() || self.latency_p50_ms.is_some() {
+            (self.success_ratio, self.latency_p50_ms, self.latency_p99_ms)
+        } else {
+            (self.play_success_ratio, self.ttff_p50_ms, self.ttff_p99_ms)
+        }
+    }
+}
+
+/// How the cohorts differ, in the workload's own terms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Difference {
+    /// Play sessions: play success and TTFF.
+    Play {
+        /// Control's play success minus the experiment's.
+        play_success_drop: f64,
+        /// 95 % interval of the drop (normal approximation).
+        drop_ci95: (f64, f64),
+        /// Two-sided p-value of the Mann–Whitney U test on TTFF.
+        ttff_mann_whitney_p: Option<f64>,
+    },
+    /// HTTP requests: request success and latency.
+    Http {
+        /// Control's request success minus the experiment's.
+        success_drop: f64,
+        /// 95 % interval of the drop (normal approximation).
+        drop_ci95: (f64, f64),
+        /// Two-sided p-value of the Mann–Whitney U test on request latency.
+        latency_mann_whitney_p: Option<f64>,
+    },
+}
+
+impl Difference {
+    /// (drop, its 95 % interval, the Mann–Whitney p).
+    pub fn figures(&self) -> (f64, (f64, f64), Option<f64>) {
+        match *self {
+            Difference::Play { play_success_drop, drop_ci95, ttff_mann_whitney_p } => {
+                (play_success_drop, drop_ci95, ttff_mann_whitney_p)
+            }
+            Difference::Http { success_drop, drop_ci95, latency_mann_whitney_p } => {
+                (success_drop, drop_ci95, latency_mann_whitney_p)
+            }
+        }
+    }
+
+    /// What succeeds and what is timed, for people: (`play success`, `TTFF`) or (`request
+    /// success`, `latency`).
+    pub fn names(&self) -> (&'static str, &'static str) {
+        match self {
+            Difference::Play { .. } => ("play success", "TTFF"),
+            Difference::Http { .. } => ("request success", "latency"),
+        }
+    }
 }
 
 /// The comparison, on the fault window (the whole run when there are no faults).
@@ -63,62 +119,64 @@ pub struct CohortReport {
     pub control: CohortFigures,
     /// Experiment cohort.
     pub experiment: CohortFigures,
-    /// Control's play success minus the experiment's.
-    pub play_success_drop: f64,
-    /// 95 % interval of the drop (normal approximation).
-    pub drop_ci95: (f64, f64),
-    /// Two-sided p-value of the Mann–Whitney U test on TTFF.
-    pub ttff_mann_whitney_p: Option<f64>,
+    /// How they differ.
+    #[serde(flatten)]
+    pub difference: Difference,
     /// The gates, checked: (name, outcome).
     pub gates: Vec<(String, Outcome)>,
 }
 
-fn figures(s: &PhaseStats) -> CohortFigures {
+fn figures(s: &PhaseStats, workload: Workload) -> CohortFigures {
+    let kpi = |k| s.kpi(k, 1.0);
+    let play = workload == Workload::Play;
+    let (play_kpi, http_kpi) = (|k| if play { kpi(k) } else { None }, |k| if play { None } else { kpi(k) });
     CohortFigures {
         sessions: s.sessions,
-        play_success_ratio: s.kpi(Kpi::PlaySuccessRatio, 1.0),
-        ttff_p50_ms: s.kpi(Kpi::TtffP50, 1.0),
-        ttff_p99_ms: s.kpi(Kpi::TtffP99, 1.0),
+        play_success_ratio: play_kpi(Kpi::PlaySuccessRatio),
+        ttff_p50_ms: play_kpi(Kpi::TtffP50),
+        ttff_p99_ms: play_kpi(Kpi::TtffP99),
+        success_ratio: http_kpi(Kpi::SuccessRatio),
+        latency_p50_ms: http_kpi(Kpi::LatencyP50),
+        latency_p99_ms: http_kpi(Kpi::LatencyP99),
     }
 }
 
-/// Compares the cohorts' figures of one phase and checks the cohort gates.
+/// Compares the cohorts' figures of one phase and checks the cohort gates of `workload`.
 pub fn compare(
     settings: &Cohorts,
+    workload: Workload,
     phase: crate::kpi::Phase,
     control: &PhaseStats,
     experiment: &PhaseStats,
 ) -> CohortReport {
-    let (drop, lo, hi) = drop_ci(control.play_ok, control.plays, experiment.play_ok, experiment.plays);
-    let p = mann_whitney_p(&control.ttff_us, &experiment.ttff_us);
+    let ((control_ok, control_n), (exp_ok, exp_n)) = (control.successes(workload), experiment.successes(workload));
+    let (drop, lo, hi) = drop_ci(control_ok, control_n, exp_ok, exp_n);
+    let p = control.latencies(workload).zip(experiment.latencies(workload)).and_then(|(a, b)| mann_whitney_p(a, b));
+    let difference = match workload {
+        Workload::Play => Difference::Play { play_success_drop: drop, drop_ci95: (lo, hi), ttff_mann_whitney_p: p },
+        Workload::Http => Difference::Http { success_drop: drop, drop_ci95: (lo, hi), latency_mann_whitney_p: p },
+    };
+    let (success, latency) = difference.names();
+    let (max_drop, min_p) = match workload {
+        Workload::Play => (settings.max_play_success_drop, settings.ttff_min_p),
+        Workload::Http => (settings.max_success_drop, settings.latency_min_p),
+    };
     let mut gates = Vec::new();
-    if let Some(max) = settings.max_play_success_drop {
-        let ok = control.plays > 0 && experiment.plays > 0 && lo <= max;
-        gates.push((
-            format!(
-                "play success drop {:.2} pp (95 % CI {:.2}..{:.2}) within {:.2} pp",
-                drop * 100.0,
-                lo * 100.0,
-                hi * 100.0,
-                max * 100.0
-            ),
-            outcome(ok),
-        ));
+    if let Some(max) = max_drop {
+        let ok = control_n > 0 && exp_n > 0 && lo <= max;
+        let (drop, lo, hi, max) = (drop * 100.0, lo * 100.0, hi * 100.0, max * 100.0);
+        gates.push((format!("{success} drop {drop:.2} pp (95 % CI {lo:.2}..{hi:.2}) within {max:.2} pp"), outcome(ok)));
     }
-    if let Some(min_p) = settings.ttff_min_p {
+    if let Some(min_p) = min_p {
         let ok = p.is_some_and(|p| p >= min_p);
-        gates.push((
-            format!("TTFF unchanged: Mann–Whitney p {} ≥ {min_p}", p.map_or("–".into(), |p| format!("{p:.4}"))),
-            outcome(ok),
-        ));
+        let p = p.map_or("–".into(), |p| format!("{p:.4}"));
+        gates.push((format!("{latency} unchanged: Mann–Whitney p {p} ≥ {min_p}"), outcome(ok)));
     }
     CohortReport {
         phase,
-        control: figures(control),
-        experiment: figures(experiment),
-        play_success_drop: drop,
-        drop_ci95: (lo, hi),
-        ttff_mann_whitney_p: p,
+        control: figures(control, workload),
+        experiment: figures(experiment, workload),
+        difference,
         gates,
     }
 }

@@ -12,6 +12,12 @@ pub struct Limit {
     pub max: f64,
 }
 
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} worse by at most {}%", self.kpi.name(), self.max * 100.0)
+    }
+}
+
 /// One KPI of one phase, compared.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delta {
@@ -27,6 +33,19 @@ pub struct Delta {
     pub worse_by: f64,
     /// Beyond its limit.
     pub regression: bool,
+    /// Its limit.
+    pub limit: f64,
+}
+
+impl Delta {
+    /// `worse by 4.8 %`, `better by 4.8 %` or `same`.
+    pub fn change(&self) -> String {
+        match self.worse_by {
+            w if w > 0.0 => format!("worse by {:.1} %", w * 100.0),
+            w if w < 0.0 => format!("better by {:.1} %", -w * 100.0),
+            _ => "same".into(),
+        }
+    }
 }
 
 /// Limits used when none are given.
@@ -77,6 +96,7 @@ pub fn compare(base: &Report, new: &Report, limits: &[Limit]) -> Vec<Delta> {
                 new: *nv,
                 worse_by,
                 regression: worse_by > limit.max,
+                limit: limit.max,
             });
         }
     }

@@ -1,248 +1,20 @@
-//! KPIs, phases and bounds, and the accumulation of session outcomes into per-phase figures.
+//! The accumulation of session and request outcomes into per-phase figures (the KPIs' names,
+//! phases and bounds are the format's: `crate::experiment::kpi`, re-exported here).
 
+pub use crate::experiment::kpi::{Bound, Kpi, Phase, Unit, Workload};
+use crate::requests::{ArrivalOutcome, HttpStats};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 use targets::{SessionOutcome, latency_histogram};
-
-/// A key performance indicator of the platform, as the device sees it.
-#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kpi {
-    /// Successful starts / Play presses.
-    PlaySuccessRatio,
-    /// Successful starts per second (stream starts per second).
-    Sps,
-    /// Time to first frame, 50th percentile (ms).
-    TtffP50,
-    /// TTFF 90th percentile (ms).
-    TtffP90,
-    /// TTFF 99th percentile (ms).
-    TtffP99,
-    /// TTFF 99.9th percentile (ms).
-    TtffP999,
-    /// Largest TTFF (ms).
-    TtffMax,
-    /// Home pages that loaded / sessions.
-    HomeSuccessRatio,
-    /// Loaded home pages that had a fallback row / loaded home pages.
-    HomeDegradedRatio,
-    /// Home page latency from the session's intended start, 90th percentile (ms).
-    HomeP90,
-    /// Home page latency from the session's intended start, 99th percentile (ms).
-    HomeP99,
-    /// Sessions started in the phase.
-    Sessions,
-    /// Time stalled after the first frame / (time played + time stalled), media time.
-    RebufferRatio,
-    /// Stalls after the first frame per started play.
-    RebuffersPerSession,
-    /// Average bitrate of the segments delivered, kbit/s (weighted by media time).
-    AvgBitrateKbps,
-    /// Rendition changes per minute of media played.
-    SwitchesPerMinute,
-    /// Plays whose viewer left before the first frame (start budget exceeded) / Play presses.
-    ExitsBeforeVideoStart,
-    /// Started plays that stopped before the viewer's last segment (no CDN could serve one) /
-    /// started plays.
-    InterruptedRatio,
-}
-
-/// The unit of a KPI.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unit {
-    /// In [0, 1].
-    Ratio,
-    /// Milliseconds.
-    Millis,
-    /// Per second.
-    PerSecond,
-    /// A count.
-    Count,
-    /// Kilobits per second.
-    Kbps,
-    /// A plain number (per session, per minute).
-    Number,
-}
-
-impl fmt::Display for Unit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Unit::Ratio => "a ratio",
-            Unit::Millis => "milliseconds",
-            Unit::PerSecond => "a rate per second",
-            Unit::Count => "a count",
-            Unit::Kbps => "kbit/s",
-            Unit::Number => "a number",
-        })
-    }
-}
-
-impl Kpi {
-    /// Every KPI, in report order.
-    pub const ALL: [Kpi; 18] = [
-        Kpi::PlaySuccessRatio,
-        Kpi::Sps,
-        Kpi::TtffP50,
-        Kpi::TtffP90,
-        Kpi::TtffP99,
-        Kpi::TtffP999,
-        Kpi::TtffMax,
-        Kpi::HomeSuccessRatio,
-        Kpi::HomeDegradedRatio,
-        Kpi::HomeP90,
-        Kpi::HomeP99,
-        Kpi::Sessions,
-        Kpi::RebufferRatio,
-        Kpi::RebuffersPerSession,
-        Kpi::AvgBitrateKbps,
-        Kpi::SwitchesPerMinute,
-        Kpi::ExitsBeforeVideoStart,
-        Kpi::InterruptedRatio,
-    ];
-
-    /// The KPI's name as written in experiments.
-    pub fn name(self) -> String {
-        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-    }
-
-    /// A value of this KPI in its unit, for people (`–` for none).
-    pub fn format(self, value: Option<f64>) -> String {
-        match (value, self.unit()) {
-            (None, _) => "–".into(),
-            (Some(v), Unit::Ratio) => format!("{:.2} %", v * 100.0),
-            (Some(v), Unit::Millis) => format!("{v:.1} ms"),
-            (Some(v), Unit::PerSecond) => format!("{v:.1}/s"),
-            (Some(v), Unit::Count) => format!("{v:.0}"),
-            (Some(v), Unit::Kbps) => format!("{v:.0} kbit/s"),
-            (Some(v), Unit::Number) => format!("{v:.2}"),
-        }
-    }
-
-    /// Whether a higher value is better (for regressions and directions in reports).
-    pub fn higher_is_better(self) -> bool {
-        matches!(self, Kpi::PlaySuccessRatio | Kpi::Sps | Kpi::HomeSuccessRatio | Kpi::AvgBitrateKbps | Kpi::Sessions)
-    }
-
-    /// Its unit.
-    pub fn unit(self) -> Unit {
-        match self {
-            Kpi::PlaySuccessRatio
-            | Kpi::HomeSuccessRatio
-            | Kpi::HomeDegradedRatio
-            | Kpi::RebufferRatio
-            | Kpi::ExitsBeforeVideoStart
-            | Kpi::InterruptedRatio => Unit::Ratio,
-            Kpi::Sps => Unit::PerSecond,
-            Kpi::Sessions => Unit::Count,
-            Kpi::AvgBitrateKbps => Unit::Kbps,
-            Kpi::RebuffersPerSession | Kpi::SwitchesPerMinute => Unit::Number,
-            _ => Unit::Millis,
-        }
-    }
-}
-
-/// A part of the measured run, by the intended start of each session.
-#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// From the end of warm-up to the first fault.
-    Before,
-    /// From the first fault's start to the last fault's end.
-    Faults,
-    /// From the last fault's end to the end of the run.
-    After,
-    /// The whole measured run.
-    Run,
-}
-
-impl Phase {
-    /// Every phase, in time order (`run` last).
-    pub const ALL: [Phase; 4] = [Phase::Before, Phase::Faults, Phase::After, Phase::Run];
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Phase::Before => "before",
-            Phase::Faults => "faults",
-            Phase::After => "after",
-            Phase::Run => "run",
-        })
-    }
-}
-
-/// A bound: a number in the KPI's unit, or a duration for millisecond KPIs (`800ms`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Bound {
-    /// A plain number.
-    Number(f64),
-    /// A duration.
-    Duration(Duration),
-}
-
-impl Bound {
-    /// The bound in the KPI's unit (durations in milliseconds).
-    pub fn value(self) -> f64 {
-        match self {
-            Bound::Number(n) => n,
-            Bound::Duration(d) => d.as_secs_f64() * 1000.0,
-        }
-    }
-}
-
-impl Serialize for Bound {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Bound::Number(n) => s.serialize_f64(*n),
-            Bound::Duration(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
-        }
-    }
-}
-
-impl schemars::JsonSchema for Bound {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Bound".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A number in the KPI's unit, or a duration such as `800ms` for latency KPIs.",
-            "oneOf": [{ "type": "number" }, { "type": "string" }]
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Bound {
-    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Bound;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a number or a duration such as `800ms`")
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Bound, E> {
-                Ok(Bound::Number(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Bound, E> {
-                Ok(Bound::Number(v as f64))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Bound, E> {
-                Ok(Bound::Number(v as f64))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Bound, E> {
-                humantime::parse_duration(v).map(Bound::Duration).map_err(|e| E::custom(format!("`{v}`: {e}")))
-            }
-        }
-        de.deserialize_any(V)
-    }
-}
 
 /// Session outcomes of one phase, accumulated.
 #[derive(Clone, Debug)]
 pub struct PhaseStats {
-    /// Sessions started.
+    /// Makes this figures' histograms (full or compact).
+    pub(crate) histogram: fn() -> Histogram<u64>,
+    /// Sessions started (HTTP workload: arrivals).
     pub sessions: u64,
     /// Of those, sessions that pressed Play (the rest only browsed home).
     pub plays: u64,
@@ -262,6 +34,8 @@ pub struct PhaseStats {
     pub home_us: Histogram<u64>,
     /// What the viewers of started plays saw, summed.
     pub qoe: QoeSums,
+    /// The HTTP workload's requests (`None` for Play sessions).
+    pub http: Option<Box<HttpStats>>,
 }
 
 /// Sums of the QoE of started plays (media seconds).
@@ -356,6 +130,7 @@ pub(crate) fn stub_histogram() -> Histogram<u64> {
 impl PhaseStats {
     fn with_histograms(histogram: fn() -> Histogram<u64>) -> Self {
         Self {
+            histogram,
             sessions: 0,
             plays: 0,
             play_ok: 0,
@@ -366,6 +141,7 @@ impl PhaseStats {
             ttff_us: histogram(),
             home_us: histogram(),
             qoe: QoeSums::default(),
+            http: None,
         }
     }
 
@@ -395,6 +171,45 @@ impl PhaseStats {
         let _ = self.ttff_us.add(&other.ttff_us);
         let _ = self.home_us.add(&other.home_us);
         self.qoe.merge(&other.qoe);
+        if let Some(o) = &other.http {
+            self.http_mut().merge(o);
+        }
+    }
+
+    fn http_mut(&mut self) -> &mut HttpStats {
+        let histogram = self.histogram;
+        self.http.get_or_insert_with(|| Box::new(HttpStats::new(histogram)))
+    }
+
+    /// Adds one arrival of the HTTP workload.
+    pub fn record_arrival(&mut self, a: &ArrivalOutcome) {
+        self.sessions += 1;
+        self.http_mut().record(a);
+    }
+
+    /// (successes, tries) of the workload: plays for Play sessions; for the HTTP workload every
+    /// request, dropped arrivals counted as failed tries. What cohorts and the sequential test
+    /// weigh.
+    pub fn successes(&self, workload: Workload) -> (u64, u64) {
+        match (workload, &self.http) {
+            (Workload::Play, _) => (self.play_ok, self.plays),
+            (Workload::Http, Some(h)) => (h.all.ok, h.all.requests + h.all.dropped),
+            (Workload::Http, None) => (0, 0),
+        }
+    }
+
+    /// The latency cohorts compare: TTFF of successful starts, or every request's (µs).
+    pub fn latencies(&self, workload: Workload) -> Option<&Histogram<u64>> {
+        match workload {
+            Workload::Play => Some(&self.ttff_us),
+            Workload::Http => self.http.as_ref().map(|h| &h.all.latency_us),
+        }
+    }
+
+    /// Adds an arrival of the HTTP workload that was never sent.
+    pub fn record_dropped_arrival(&mut self, entry: &str) {
+        self.sessions += 1;
+        self.http_mut().record_dropped(entry);
     }
 
     /// Adds an arrival that never started (dropped at the in-flight limit): a failed session.
@@ -432,6 +247,15 @@ impl PhaseStats {
 
     /// The KPI's value over a phase of `secs` seconds; `None` when undefined (no sessions).
     pub fn kpi(&self, kpi: Kpi, secs: f64) -> Option<f64> {
+        self.value(kpi, None, secs)
+    }
+
+    /// The KPI's value for the HTTP workload's request `request` (`None`: every request; Play
+    /// KPIs ignore it) over a phase of `secs` seconds; `None` when undefined.
+    pub fn value(&self, kpi: Kpi, request: Option<&str>, secs: f64) -> Option<f64> {
+        if kpi.workload() == Workload::Http {
+            return self.http_kpi(kpi, request, secs);
+        }
         let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
         let pct = |h: &Histogram<u64>, q: f64| (!h.is_empty()).then(|| ms(h, q));
         match kpi {
@@ -460,6 +284,32 @@ impl PhaseStats {
                 ratio(self.failures.get(&targets::PlayFailure::Budget.to_string()).copied().unwrap_or(0), self.plays)
             }
             Kpi::InterruptedRatio => ratio(self.qoe.interrupted, self.qoe.started),
+            _ => None,
+        }
+    }
+
+    fn http_kpi(&self, kpi: Kpi, request: Option<&str>, secs: f64) -> Option<f64> {
+        let empty;
+        let r = match self.http.as_deref().and_then(|h| h.get(request)) {
+            Some(r) => r,
+            None => {
+                // A name with nothing recorded yet: zero requests, not an unknown KPI.
+                empty = crate::requests::HttpStats::new(stub_histogram);
+                &empty.all
+            }
+        };
+        match kpi {
+            Kpi::SuccessRatio => r.success_ratio(),
+            Kpi::ErrorRatio => r.success_ratio().map(|s| 1.0 - s),
+            Kpi::Rps => (secs > 0.0).then(|| r.requests as f64 / secs),
+            Kpi::LatencyP50 => r.latency_ms(0.5),
+            Kpi::LatencyP90 => r.latency_ms(0.9),
+            Kpi::LatencyP99 => r.latency_ms(0.99),
+            Kpi::LatencyP999 => r.latency_ms(0.999),
+            Kpi::LatencyMax => r.latency_ms(1.0),
+            Kpi::Requests => Some(r.requests as f64),
+            Kpi::Dropped => Some(r.dropped as f64),
+            _ => None,
         }
     }
 }

@@ -14,23 +14,28 @@ pub mod compare;
 pub mod coverage;
 pub mod deploy;
 pub mod experiment;
+mod http_error;
 pub mod http_load;
-pub mod input;
+pub use experiment::input;
 pub mod kpi;
 pub mod load;
+pub mod metrics;
+pub mod probes;
 pub mod progress;
 pub mod record;
 mod reference;
 pub mod report;
+pub mod requests;
 mod run;
 pub mod sequential;
 pub mod shrink;
 pub mod sweep;
 pub mod timeline;
 pub mod verdict;
+mod workload;
 
 pub use experiment::{
-    Experiment, ExperimentError, ExperimentErrors, load_file, load_file_with, parse_str, parse_str_with,
+    Experiment, ExperimentError, ExperimentErrors, load_file, load_file_with, load_mutants, parse_str, parse_str_with,
 };
 pub use reference::experiment_reference;
 pub use report::Report;

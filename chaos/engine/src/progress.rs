@@ -1,7 +1,7 @@
 //! [`Progress`]: what a running experiment is doing now, sampled for a live display. The engine
 //! publishes it on a `watch` channel; how it is shown (a bar, plain lines) is the CLI's business.
 
-use crate::kpi::{Kpi, Phase};
+use crate::kpi::{Kpi, Phase, Workload};
 use crate::record::Recorder;
 use std::time::Duration;
 
@@ -29,20 +29,34 @@ pub struct Progress {
     pub active_faults: Vec<String>,
 }
 
-/// Figures over a recent window.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// Figures over a recent window: for Play sessions `sps`, `play_success_ratio` and `ttff_p99`;
+/// for the HTTP workload `rps`, `success_ratio` and `latency_p99`.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Window {
-    /// Stream starts per second.
-    pub sps: f64,
-    /// Play success ratio, when some plays started.
-    pub play_success: Option<f64>,
-    /// TTFF 99th percentile in milliseconds.
-    pub ttff_p99_ms: Option<f64>,
+    /// Whose figures these are.
+    pub workload: Workload,
+    /// Stream starts (requests) per second.
+    pub rate: f64,
+    /// Play (request) success ratio, once there is any.
+    pub success: Option<f64>,
+    /// TTFF (request latency) 99th percentile in milliseconds.
+    pub p99_ms: Option<f64>,
+}
+
+impl Window {
+    /// The KPIs of the window's figures: rate, success, p99.
+    pub fn kpis(&self) -> [Kpi; 3] {
+        match self.workload {
+            Workload::Play => [Kpi::Sps, Kpi::PlaySuccessRatio, Kpi::TtffP99],
+            Workload::Http => [Kpi::Rps, Kpi::SuccessRatio, Kpi::LatencyP99],
+        }
+    }
 }
 
 impl Progress {
     /// The state of a run `elapsed` into its load, from what `recorder` holds.
     pub(crate) fn sample(
+        workload: Workload,
         recorder: &Recorder,
         elapsed: Duration,
         warmup: Duration,
@@ -57,11 +71,12 @@ impl Progress {
         let stats = recorder.window(from, to);
         let window = (to > from && stats.sessions > 0).then(|| {
             let secs = (to - from) as f64;
-            Window {
-                sps: stats.kpi(Kpi::Sps, secs).unwrap_or(0.0),
-                play_success: stats.kpi(Kpi::PlaySuccessRatio, secs),
-                ttff_p99_ms: stats.kpi(Kpi::TtffP99, secs),
-            }
+            let mut w = Window { workload, rate: 0.0, success: None, p99_ms: None };
+            let [rate, success, p99] = w.kpis();
+            w.rate = stats.kpi(rate, secs).unwrap_or(0.0);
+            w.success = stats.kpi(success, secs);
+            w.p99_ms = stats.kpi(p99, secs);
+            w
         });
         let sessions = recorder.sessions(Phase::Run);
         Self { elapsed: elapsed.min(total), total, phase, sessions, window, active_faults }
@@ -106,19 +121,23 @@ mod tests {
             }
         }
         let total = Duration::from_secs(22);
-        let p = Progress::sample(&recorder, Duration::from_secs(1), warmup, total, vec![]);
+        let p = Progress::sample(Workload::Play, &recorder, Duration::from_secs(1), warmup, total, vec![]);
         assert_eq!((p.phase, p.window), (None, None), "warm-up has no phase and no figures");
 
-        let p = Progress::sample(&recorder, Duration::from_secs(2 + 9), warmup, total, vec!["kill".into()]);
+        let p =
+            Progress::sample(Workload::Play, &recorder, Duration::from_secs(2 + 9), warmup, total, vec!["kill".into()]);
         assert_eq!(p.phase, Some(Phase::Faults));
         assert_eq!(p.sessions, 32);
         // Measured second 9, settled to 7: seconds 2..7 hold 20 plays, 3 of them failed.
         let w = p.window.unwrap();
-        assert_eq!(w.sps, 17.0 / 5.0);
-        assert_eq!(w.play_success, Some(17.0 / 20.0));
-        assert!(w.ttff_p99_ms.unwrap() >= 33.0);
-        let after = Progress::sample(&recorder, Duration::from_secs(2 + 12), warmup, total, vec![]);
+        assert_eq!(w.rate, 17.0 / 5.0);
+        assert_eq!(w.success, Some(17.0 / 20.0));
+        assert!(w.p99_ms.unwrap() >= 33.0);
+        let after = Progress::sample(Workload::Play, &recorder, Duration::from_secs(2 + 12), warmup, total, vec![]);
         assert_eq!(after.phase, Some(Phase::After));
-        assert_eq!(Progress::sample(&recorder, Duration::from_secs(99), warmup, total, vec![]).elapsed, total);
+        assert_eq!(
+            Progress::sample(Workload::Play, &recorder, Duration::from_secs(99), warmup, total, vec![]).elapsed,
+            total
+        );
     }
 }

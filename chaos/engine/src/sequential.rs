@@ -1,33 +1,15 @@
-//! A sequential probability ratio test (Wald's SPRT) on play success: the run may stop as soon as
+//! A sequential probability ratio test (Wald's SPRT) on play success (request success for the HTTP
+//! workload): the run may stop as soon as
 //! the evidence says "good" or "bad" with the chosen error rates, instead of always running its
 //! full length.
 
-use crate::kpi::Phase;
+use crate::kpi::{Phase, Workload};
 use crate::record::Recorder;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
 
-/// `sequential: { good: 0.995, bad: 0.98, alpha: 0.01, beta: 0.01 }`: tests "play success is
-/// `good`" against "it is `bad`" on the starts of the fault window (of the run without faults).
-#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sequential {
-    /// Play success ratio that counts as good.
-    pub good: f64,
-    /// Play success ratio that counts as bad (lower than `good`).
-    pub bad: f64,
-    /// Chance of calling a good system bad (default 0.01).
-    #[serde(default = "one_percent")]
-    pub alpha: f64,
-    /// Chance of calling a bad system good (default 0.01).
-    #[serde(default = "one_percent")]
-    pub beta: f64,
-}
-
-fn one_percent() -> f64 {
-    0.01
-}
+pub use crate::experiment::gates::Sequential;
 
 /// What the test decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +28,7 @@ pub struct SequentialResult {
     pub decision: Decision,
     /// When, seconds from the end of warm-up.
     pub at_s: f64,
-    /// Plays counted.
+    /// Plays counted (HTTP workload: requests, dropped arrivals included).
     pub plays: u64,
     /// Of which failed.
     pub failures: u64,
@@ -57,18 +39,6 @@ pub struct SequentialResult {
 }
 
 impl Sequential {
-    /// Checks the parameters.
-    pub fn validate(&self) -> Result<(), String> {
-        let unit = |p: f64| p > 0.0 && p < 1.0;
-        if !(unit(self.good) && unit(self.bad) && self.bad < self.good) {
-            return Err(format!("need 0 < bad < good < 1, got bad {} and good {}", self.bad, self.good));
-        }
-        if !(unit(self.alpha) && unit(self.beta)) {
-            return Err("alpha and beta must be in (0, 1)".into());
-        }
-        Ok(())
-    }
-
     /// (accept-good bound, accept-bad bound) of the log-likelihood ratio.
     pub fn bounds(&self) -> (f64, f64) {
         ((self.beta / (1.0 - self.alpha)).ln(), ((1.0 - self.beta) / self.alpha).ln())
@@ -91,6 +61,7 @@ impl Sequential {
 /// resolves or the test decides.
 pub async fn watch(
     test: Option<&Sequential>,
+    workload: Workload,
     phase: Phase,
     recorder: &Recorder,
     done: impl Future<Output = ()>,
@@ -114,14 +85,15 @@ pub async fn watch(
             continue;
         }
         let stats = recorder.window(from.as_secs(), settled.as_secs());
-        let failed = stats.plays - stats.play_ok;
-        if let Some(decision) = test.decide(stats.play_ok, failed) {
+        let (ok, tries) = stats.successes(workload);
+        let failed = tries - ok;
+        if let Some(decision) = test.decide(ok, failed) {
             return Some(SequentialResult {
                 decision,
                 at_s: now,
-                plays: stats.plays,
+                plays: tries,
                 failures: failed,
-                llr: test.llr(stats.play_ok, failed),
+                llr: test.llr(ok, failed),
                 bounds: test.bounds(),
             });
         }

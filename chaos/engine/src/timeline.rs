@@ -27,6 +27,9 @@ pub struct TimelineEvent {
     /// The share of requests faulted from now on, for ramping steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+    /// Why the change could not be made (`action: failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What was done to a step.
@@ -41,6 +44,19 @@ pub enum Action {
     Removed,
     /// The fault was taken away early because the run stopped.
     RolledBack,
+    /// The change could not be made (the target did not take it): the run stops, aborted.
+    Failed,
+}
+
+/// Why the timeline stopped before its end.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stop {
+    /// Told to (`stop` resolved): what it applied was rolled back.
+    Halted,
+    /// The steady state did not hold before the first fault: nothing was applied.
+    Unsteady(String),
+    /// A fault could not be applied or removed: what was applied was rolled back.
+    FaultFailed(String),
 }
 
 /// One planned change of a step.
@@ -79,12 +95,12 @@ impl<'a> Timeline<'a> {
         }
         // Removals before applications at the same instant, then in file order.
         plan.sort_by_key(|&(t, i, c)| (t, c != Change::Remove, i));
-        let instances = match &exp.system.external {
-            Some(ext) => ext.instances(),
-            None => topology.instances(),
-        };
+        let instances = exp.instances(topology);
         let hits = (0..exp.faults.len())
-            .map(|i| exp.faults[i].target.resolve(&instances, derive_seed(seed, &exp.step_name(i))))
+            .map(|i| match exp.control_instance(&exp.faults[i].target) {
+                Some(one) => vec![one],
+                None => exp.faults[i].target.resolve(&instances, derive_seed(seed, &exp.step_name(i))),
+            })
             .collect();
         let active = Mutex::new(vec![false; exp.faults.len()]);
         Self { exp, plan, hits, active }
@@ -92,8 +108,13 @@ impl<'a> Timeline<'a> {
 
     /// The names of the steps in place now.
     pub fn active(&self) -> Vec<String> {
-        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let active = self.active_steps();
         active.iter().enumerate().filter(|(_, a)| **a).map(|(i, _)| self.exp.step_name(i)).collect()
+    }
+
+    /// Whether each step (in the experiment's order) is in place now.
+    pub fn active_steps(&self) -> Vec<bool> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn set_active(&self, i: usize, on: bool) {
@@ -112,15 +133,15 @@ impl<'a> Timeline<'a> {
 
     /// Runs the plan against `platform` from `origin` (end of warm-up). `before_first` is asked
     /// just before the first fault; an `Err` stops the timeline with nothing applied. Stops
-    /// early when `stop` resolves, rolling back what it applied. Returns the events and the
-    /// reason it stopped early, if it did.
+    /// early when `stop` resolves, or when a change cannot be made, rolling back what it
+    /// applied. Returns the events and why it stopped early, if it did.
     pub async fn run(
         &self,
         platform: &Deployment,
         origin: Instant,
         before_first: impl FnOnce() -> Result<(), String>,
         stop: impl std::future::Future<Output = ()>,
-    ) -> (Vec<TimelineEvent>, Option<String>) {
+    ) -> (Vec<TimelineEvent>, Option<Stop>) {
         let mut events = Vec::new();
         let mut before_first = Some(before_first);
         tokio::pin!(stop);
@@ -129,20 +150,33 @@ impl<'a> Timeline<'a> {
                 biased;
                 _ = &mut stop => {
                     self.roll_back(platform, origin, &mut events).await;
-                    return (events, Some("stopped".into()));
+                    return (events, Some(Stop::Halted));
                 }
                 _ = tokio::time::sleep_until(origin + offset) => {}
             }
             let apply = change != Change::Remove;
             if let Some(Err(reason)) = apply.then(|| before_first.take().map(|check| check())).flatten() {
-                return (events, Some(reason));
+                return (events, Some(Stop::Unsteady(reason)));
             }
             let action = match change {
                 Change::Apply(_) => Action::Applied,
                 Change::Ramp(_) => Action::Ramped,
                 Change::Remove => Action::Removed,
             };
-            events.push(self.change(platform, origin, i, change, action).await);
+            let event = self.change(platform, origin, i, change, action).await;
+            if let Some(error) = event.error.clone() {
+                tracing::warn!(step = %self.exp.step_name(i), %error, "fault change failed");
+                events.push(event);
+                // What was half applied is rolled back with the rest.
+                self.set_active(i, true);
+                self.roll_back(platform, origin, &mut events).await;
+                let what = if apply { "applied" } else { "removed" };
+                return (
+                    events,
+                    Some(Stop::FaultFailed(format!("fault `{}` could not be {what}: {error}", self.exp.step_name(i)))),
+                );
+            }
+            events.push(event);
             self.set_active(i, apply);
             match action {
                 Action::Applied => {
@@ -176,10 +210,13 @@ impl<'a> Timeline<'a> {
         let step = &self.exp.faults[i];
         let name = self.exp.step_name(i);
         let targets = &self.hits[i];
+        let mut error = None;
         for instance in targets {
-            match (&step.fault, apply) {
+            let done = match (&step.fault, apply) {
                 (Fault::Kill { restart_after }, true) => platform.kill(instance, *restart_after).await,
                 (Fault::Kill { .. }, false) => platform.restart(instance).await,
+                (Fault::Pause, true) => platform.pause(instance).await,
+                (Fault::Pause, false) => platform.resume(instance).await,
                 (fault, true) => {
                     let mut scope = step.scope.clone();
                     if let Change::Apply(Some(p)) | Change::Ramp(p) = change {
@@ -191,12 +228,17 @@ impl<'a> Timeline<'a> {
                     platform.insert_rule(instance, Rule::new(name.as_str(), fault.clone(), scope)).await
                 }
                 (_, false) => platform.remove_rule(instance, &name).await,
+            };
+            if let Err(e) = done {
+                error = Some(format!("{instance}: {e}"));
+                break;
             }
         }
         TimelineEvent {
             at_ms: Instant::now().saturating_duration_since(origin).as_millis() as u64,
             step: name,
-            action,
+            action: if error.is_some() { Action::Failed } else { action },
+            error,
             target: step.target.to_string(),
             instances: targets.clone(),
             fault: step.fault.kind().into(),

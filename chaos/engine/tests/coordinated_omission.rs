@@ -28,13 +28,14 @@ async fn stalling_server() -> String {
     url
 }
 
+#[derive(Clone)]
 struct Get {
     http: reqwest::Client,
     url: String,
 }
 
 impl Sessions for Get {
-    fn start(&mut self, _i: u64, _intended: Instant) -> impl Future<Output = ()> + Send + 'static {
+    fn start(&self, _i: u64, _intended: Instant) -> impl Future<Output = ()> + Send + 'static {
         let req = self.http.get(&self.url).timeout(Duration::from_secs(5)).send();
         async move {
             let _ = req.await;
@@ -45,10 +46,10 @@ impl Sessions for Get {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reported_p99_shows_a_periodic_stall_that_closed_loop_tools_hide() {
     let url = stalling_server().await;
-    let mut get = Get { http: reqwest::Client::new(), url };
+    let get = Get { http: reqwest::Client::new(), url };
     // Two stall windows: 1.8–2.0 s and 3.8–4.0 s after the server's epoch.
     let schedule = Schedule::constant(400.0, Instant::now(), Duration::from_millis(4200), 2000);
-    let stats = drive(schedule, &mut get, std::future::pending()).await;
+    let stats = drive(schedule, &get, std::future::pending()).await;
     assert_eq!(stats.completed, stats.sent);
     let ms = |q: f64| stats.latency_us.value_at_quantile(q) as f64 / 1000.0;
     let mean = stats.latency_us.mean() / 1000.0;

@@ -194,3 +194,20 @@ fn the_format_reference_in_docs_is_the_one_the_types_give() {
         "docs/EXPERIMENT_FORMAT.md is out of date: run `cargo run -p chaos-cli -- schema --markdown > docs/EXPERIMENT_FORMAT.md`"
     );
 }
+
+#[test]
+fn deeply_nested_input_is_refused_at_the_first_node_too_deep() {
+    let src =
+        format!("name: deep\nload: {{ rate: 1/s, duration: 1s }}\nx: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let errs = parse_str(&src, "deep.yaml", Path::new(".")).unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    let e = &errs.0[0];
+    // Where saphyr's scanner, which looks ahead, gives up: inside the brackets of line 3.
+    assert_eq!(e.line, 3, "{errs}");
+    assert!(e.message.contains("nested more than 64 levels"), "{errs}");
+    // Within saphyr's own limit, the first node too deep is named: depth 1 is the document's
+    // map, so the 64th bracket is the 65th level.
+    let src = format!("name: deep\nload: {{ rate: 1/s, duration: 1s }}\nx: {}{}\n", "[".repeat(70), "]".repeat(70));
+    let errs = parse_str(&src, "deep.yaml", Path::new(".")).unwrap_err();
+    assert_eq!((errs.0[0].line, errs.0[0].column), (3, 67), "{errs}");
+}

@@ -45,11 +45,37 @@ gates:
     let faults = report.phase(Phase::Faults).unwrap();
     assert!(faults.failures.get("edge_unreachable").copied().unwrap_or(0) > 0, "{:?}", faults.failures);
     assert_eq!(report.timeline.iter().map(|e| e.action).collect::<Vec<_>>(), [Action::Applied, Action::Removed]);
-    let proxied = report.services.iter().find(|s| s.service == "edge-proxy").unwrap();
-    assert!(proxied.injected > 0 && proxied.requests > proxied.injected, "{proxied:?}");
+    let proxied = &report.fault_metrics["edge-proxy/proxy"];
+    let injected: u64 = proxied.injected.values().sum();
+    assert!(injected > 0 && proxied.requests_seen > injected, "{proxied:?}");
+    assert!(report.services.is_empty(), "a proxy's all-time counters are not the run's figures");
     assert!(table.rules().is_empty(), "the rule was removed at the end of its window");
 
     let bad = src.replace(&proxy.url(), "ftp://nowhere");
     let errs = parse_str(&bad, "external.yaml", Path::new(".")).unwrap_err();
     assert!(errs.0[0].message.contains("must be an http:// URL"), "{errs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_control_api_that_does_not_answer_refuses_the_run() {
+    // Nothing listens on the control URL: before, the run passed with its fault "applied".
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let src = format!(
+        "name: external
+system:
+  external:
+    edge: http://127.0.0.1:9
+    proxies: {{ edge-proxy: {url} }}
+load: {{ rate: 5/s, duration: 2s }}
+faults:
+  - {{ at: 0s, for: 1s, target: edge-proxy, fault: {{ error: {{ status: 503 }} }} }}
+"
+    );
+    let (exp, topology) = parse_str(&src, "external.yaml", Path::new(".")).unwrap();
+    let err = run(&exp, &topology, &RunOptions::default(), std::future::pending()).await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, chaos_engine::RunError::TargetMissing(_)), "{message}");
+    assert!(message.contains("edge-proxy") && message.contains(&url), "{message}");
 }

@@ -126,7 +126,7 @@ abort:
     let fired = report.abort.clone().expect("the condition fired");
     assert!(fired.condition.starts_with("play_success_ratio <"), "{fired:?}");
     assert!((3.0..8.0).contains(&fired.at_s), "{fired:?}");
-    assert!(fired.observed < 0.8);
+    assert!(fired.observed.unwrap() < 0.8);
     assert!(report.abort_reason.as_deref().unwrap().contains("abort condition"));
     let rollback = report.timeline.iter().find(|e| e.action == Action::RolledBack).expect("rolled back");
     let delay_ms = rollback.at_ms as f64 - fired.at_s * 1000.0;
@@ -223,7 +223,7 @@ faults:
     assert_eq!(c.control.play_success_ratio, Some(1.0), "{c:?}");
     assert!(c.experiment.play_success_ratio.unwrap() < 0.05, "{c:?}");
     assert!(c.experiment.sessions > 10 && c.control.sessions > c.experiment.sessions);
-    assert!(c.drop_ci95.0 > 0.9, "{c:?}");
+    assert!(c.difference.figures().1.0 > 0.9, "{c:?}");
     assert_eq!(c.gates[0].1, Outcome::Fail);
     assert_eq!(report.status, Status::Failed);
 }

@@ -52,6 +52,10 @@ pub enum Fault {
         /// the fault is removed.
         restart_after: Option<Duration>,
     },
+    /// Freeze a program (SIGSTOP) for the fault's window, then let it go on (SIGCONT): the hung
+    /// process whose port still accepts connections, which health checks miss. Applied by the
+    /// runner to the user's programs, not by the layer.
+    Pause,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -83,6 +87,10 @@ struct StallParams {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct PauseParams {}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct KillParams {
     #[serde(with = "humantime_serde", default, skip_serializing_if = "Option::is_none")]
     restart_after: Option<Duration>,
@@ -91,13 +99,14 @@ struct KillParams {
 impl OneKey for Fault {
     const WHAT: &'static str = "a fault";
     const VARIANTS: &'static [&'static str] =
-        &["latency", "slow_first_byte", "error", "reset", "hang", "throttle", "truncate", "stall", "kill"];
+        &["latency", "slow_first_byte", "error", "reset", "hang", "throttle", "truncate", "stall", "kill", "pause"];
 
     fn from_name(name: &str) -> Option<Self> {
         match name {
             "reset" => Some(Self::Reset),
             "hang" => Some(Self::Hang { max: default_hang() }),
             "kill" => Some(Self::Kill { restart_after: None }),
+            "pause" => Some(Self::Pause),
             _ => None,
         }
     }
@@ -115,6 +124,10 @@ impl OneKey for Fault {
             "error" => Self::Error(map.next_value()?),
             "hang" => Self::Hang { max: map.next_value::<HangParams>()?.max },
             "kill" => Self::Kill { restart_after: map.next_value::<KillParams>()?.restart_after },
+            "pause" => {
+                map.next_value::<PauseParams>()?;
+                Self::Pause
+            }
             _ => {
                 map.next_value::<de::IgnoredAny>()?;
                 Self::Reset
@@ -146,6 +159,7 @@ impl Serialize for Fault {
                 serialize_one(s, "stall", &StallParams { after_bytes: *after_bytes, max: *max })
             }
             Self::Kill { restart_after } => serialize_one(s, "kill", &KillParams { restart_after: *restart_after }),
+            Self::Pause => s.serialize_str("pause"),
         }
     }
 }
@@ -165,6 +179,11 @@ impl Fault {
         Self::Latency(Latency { distribution: Distribution::Fixed(delay), jitter: Duration::ZERO, when: When::Before })
     }
 
+    /// Whether it acts on a whole instance or program (`kill`, `pause`) rather than on requests.
+    pub fn is_instance_level(&self) -> bool {
+        matches!(self, Self::Kill { .. } | Self::Pause)
+    }
+
     /// The fault's kind as a short name (`latency`, `error`, ...), for metrics and reports.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -176,6 +195,7 @@ impl Fault {
             Self::Truncate { .. } => "truncate",
             Self::Stall { .. } => "stall",
             Self::Kill { .. } => "kill",
+            Self::Pause => "pause",
         }
     }
 

@@ -3,8 +3,12 @@
 //! `chaos-fault` is the part of the chaos testbed that users embed: a [`FaultLayer`] that reads
 //! the active [`Rule`]s of one service instance from a lock-free [`FaultTable`] and applies the
 //! matching [`Fault`] — latency, an HTTP error, a connection reset or a hang — to each request.
-//! With the `server` feature, [`server::Instance`] serves any tower service on a TCP port and can
+//! With the `server` feature, `server::Instance` serves any tower service on a TCP port and can
 //! be killed (listener closed, open connections dropped) and restarted on the same port.
+//!
+//! In an axum app, whose `Router::layer` takes no service error, use [`FaultLayer::answering`];
+//! with the `control` feature, `control::serve_tables` serves the JSON control API for the
+//! app's own tables in one call (`examples/shop` in the repository does both).
 //!
 //! The crate stays small on purpose (tower, http, tokio's timer, rand, serde): adding the layer to
 //! an axum or hyper stack does not pull in the experiment runner.
@@ -29,6 +33,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod answer;
 pub mod context;
 #[cfg(feature = "control")]
 pub mod control;
@@ -47,6 +52,7 @@ mod seed;
 pub mod server;
 pub(crate) mod table;
 
+pub use answer::{AnswerBody, AnswerFuture, AnswerLayer, AnswerService, Failing};
 pub use distribution::{Distribution, DistributionError, LognormalParams, NormalParams, ParetoParams, UniformParams};
 pub use fault::{ErrorFault, Fault, Latency, MAX_DELAY, When, check_delays};
 pub use layer::{

@@ -62,9 +62,9 @@ impl JsonSchema for Fault {
     fn json_schema(g: &mut SchemaGenerator) -> Schema {
         let duration = || json_schema!({ "type": "string", "description": DURATION });
         json_schema!({
-            "description": "What happens to a request: one key (or `reset`, `hang`, `kill` alone). Every duration of a fault (a delay or its distribution's parameters, `jitter`, a hang's or stall's `max`, `restart_after`) is at most a day.",
+            "description": "What happens to a request: one key (or `reset`, `hang`, `kill`, `pause` alone). Every duration of a fault (a delay or its distribution's parameters, `jitter`, a hang's or stall's `max`, `restart_after`) is at most a day.",
             "oneOf": [
-                { "type": "string", "enum": ["reset", "hang", "kill"] },
+                { "type": "string", "enum": ["reset", "hang", "kill", "pause"] },
                 one_key("latency", g.subschema_for::<Latency>()),
                 one_key("slow_first_byte", g.subschema_for::<Latency>()),
                 one_key("error", g.subschema_for::<crate::ErrorFault>()),
@@ -74,6 +74,7 @@ impl JsonSchema for Fault {
                 one_key("truncate", json_schema!({ "type": "object", "properties": { "after_bytes": { "type": "integer", "minimum": 0 } }, "required": ["after_bytes"], "additionalProperties": false })),
                 one_key("stall", json_schema!({ "type": "object", "properties": { "after_bytes": { "type": "integer", "minimum": 0 }, "max": duration() }, "required": ["after_bytes"], "additionalProperties": false })),
                 one_key("kill", json_schema!({ "type": "object", "properties": { "restart_after": duration() }, "additionalProperties": false })),
+                one_key("pause", json_schema!({ "type": "object", "additionalProperties": false })),
             ]
         })
     }

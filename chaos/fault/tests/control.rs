@@ -143,3 +143,22 @@ async fn instances_are_killed_and_restarted_through_the_api() {
     assert_eq!(s.http.post(format!("{}/instances/svc-1/restart", s.api)).send().await.unwrap().status(), 204);
     assert_eq!(s.status_of(&s.b).await, 200);
 }
+
+#[tokio::test]
+async fn star_lists_rules_per_instance_even_for_a_registry_of_one() {
+    // A proxy's or an app's control API has one instance: `*` must still answer one entry per
+    // instance (it answered a bare list, which `chaos fault list` printed as `?   -`).
+    let registry = Registry::new();
+    let table = chaos_fault::FaultTable::new();
+    registry.register("proxy", table.clone(), None);
+    let server = serve(registry, ControlConfig::default()).await.unwrap();
+    let http = reqwest::Client::new();
+    http.post(format!("{}/instances/*/rules", server.url())).body(ERROR_RULE).send().await.unwrap();
+    let all: Value =
+        http.get(format!("{}/instances/*/rules", server.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(all[0]["instance"], "proxy");
+    assert_eq!(all[0]["rules"][0]["id"], "e");
+    let one: Value =
+        http.get(format!("{}/instances/proxy/rules", server.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(one[0]["id"], "e", "one instance by name: its rules");
+}

@@ -24,9 +24,17 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logs(cli.verbose);
     match cli.command {
-        Command::Run { files, out, seed, quiet, mutant, dry_run, set, jobs, clock, seeds, shrink } => {
+        Command::Run { files, out, seed, quiet, mutant, dry_run, set, jobs, clock, seeds, shrink, metrics } => {
+            if metrics.is_some() && jobs > 1 {
+                eprintln!("error: --metrics serves one run at a time: leave --jobs at 1");
+                return Ok(ExitCode::from(EXIT_BAD_INPUT));
+            }
             let vars = set.into_iter().collect();
-            let Ok(mut loaded) = load_all(&files, &vars) else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
+            let loaded = match &mutant {
+                None => load_all(&files, &vars),
+                Some(name) => load_mutants(&files, &vars, Some(name.as_str()).filter(|n| !n.is_empty())),
+            };
+            let Ok(mut loaded) = loaded else { return Ok(ExitCode::from(EXIT_BAD_INPUT)) };
             if let Some(clock) = clock {
                 let mut bad = false;
                 for ((exp, _), file) in loaded.iter_mut().zip(&files) {
@@ -40,17 +48,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(EXIT_BAD_INPUT));
                 }
             }
-            let loaded = if mutant {
-                match loaded.iter().map(|(exp, topology)| exp.mutant(topology)).collect::<Result<Vec<_>, _>>() {
-                    Ok(mutants) => mutants,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return Ok(ExitCode::from(EXIT_BAD_INPUT));
-                    }
-                }
-            } else {
-                loaded
-            };
             if dry_run {
                 let mut out = std::io::stdout().lock();
                 for (exp, topology) in &loaded {
@@ -65,7 +62,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(EXIT_BAD_INPUT));
                 }
             };
-            run::run(&loaded, &run::Settings { out: &out, seed, quiet, jobs: usize::from(jobs), seeds, shrink })
+            let settings = run::Settings { out: &out, seed, quiet, jobs: usize::from(jobs), seeds, shrink, metrics };
+            run::run(&loaded, &settings)
         }
         Command::Validate { files, set } => Ok(validate(&files, &set.into_iter().collect())),
         Command::Completions { shell } => {
@@ -140,6 +138,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(targets::process::run_instance())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Supervise { args } => Ok(ExitCode::from(chaos_engine::deploy::supervise(&args))),
     }
 }
 
@@ -171,17 +170,37 @@ fn load_all(files: &[PathBuf], vars: &BTreeMap<String, String>) -> Result<Vec<(E
     if bad { Err(()) } else { Ok(loaded) }
 }
 
+/// Every mutant of every file (or the one named `only`), each loaded with its own variables.
+fn load_mutants(
+    files: &[PathBuf],
+    vars: &BTreeMap<String, String>,
+    only: Option<&str>,
+) -> Result<Vec<(Experiment, Topology)>, ()> {
+    let mut loaded = Vec::new();
+    let mut bad = false;
+    for file in files {
+        match chaos_engine::load_mutants(file, vars, only) {
+            Ok(mutants) => loaded.extend(mutants),
+            Err(ExperimentErrors(errors)) => {
+                bad = true;
+                errors.iter().for_each(|e| eprintln!("error: {e}"));
+            }
+        }
+    }
+    if bad { Err(()) } else { Ok(loaded) }
+}
+
 fn validate(files: &[PathBuf], vars: &BTreeMap<String, String>) -> ExitCode {
     match load_all(files, vars) {
         Err(()) => ExitCode::from(EXIT_BAD_INPUT),
         Ok(loaded) => {
             for ((exp, _), file) in loaded.iter().zip(files) {
                 println!(
-                    "ok {} ({}: {} faults, {} gates)",
+                    "ok {} ({}: {}, {})",
                     file.display(),
                     exp.name,
-                    exp.faults.len(),
-                    exp.gates.len()
+                    printer::count(exp.faults.len(), "fault"),
+                    printer::count(exp.gates.len(), "gate")
                 );
             }
             ExitCode::SUCCESS
@@ -209,7 +228,15 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// Reads a report: `report.json`, or the run folder that holds it.
 pub(crate) fn read_report(path: &Path) -> Result<Report, String> {
+    let joined;
+    let path = if path.is_dir() {
+        joined = path.join("report.json");
+        &joined
+    } else {
+        path
+    };
     let text = chaos_engine::input::read_text(path, chaos_engine::input::REPORT_MAX_BYTES)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     serde_json::from_str(&text)
@@ -222,7 +249,8 @@ fn compare(base: &Report, new: &Report, limits: &[chaos_engine::compare::Limit])
     printer::deltas(&mut std::io::stdout().lock(), &deltas)?;
     let regressions = deltas.iter().filter(|d| d.regression).count();
     if regressions > 0 {
-        eprintln!("regression: {regressions} KPI(s) worse than allowed ({limits:?})");
+        let limits: Vec<String> = limits.iter().map(ToString::to_string).collect();
+        eprintln!("regression: {regressions} KPI(s) worse than allowed ({})", limits.join(", "));
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -8,8 +8,9 @@
 use super::runtime;
 use crate::{live, printer};
 use anyhow::Context;
-use chaos_engine::deploy::InstanceProgram;
+use chaos_engine::deploy::{InstanceProgram, Supervisor};
 use chaos_engine::experiment::Clock;
+use chaos_engine::metrics::MetricsBoard;
 use chaos_engine::progress::Progress;
 use chaos_engine::report::{exporters, report_dir, write_report};
 use chaos_engine::verdict::Status;
@@ -17,6 +18,7 @@ use chaos_engine::{Experiment, Report, RunError, RunOptions};
 use futures_util::stream::{self, StreamExt};
 use std::future::Future;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub(crate) struct Settings<'a> {
     pub seeds: Option<Vec<u64>>,
     /// Shrink each failed run (see `shrink`).
     pub shrink: bool,
+    /// Where to serve the runs' live series (`--metrics`).
+    pub metrics: Option<SocketAddr>,
 }
 
 pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Result<ExitCode> {
@@ -41,15 +45,36 @@ pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Re
     }
     let runtime = runtime()?;
     let program = instance_program()?;
+    let supervisor = supervisor()?;
     let jobs = s.jobs.max(1);
     let (worst, failed) = runtime.block_on(async {
+        let board = Arc::new(MetricsBoard::default());
+        let endpoint = match s.metrics {
+            None => None,
+            Some(addr) => {
+                let served = chaos_engine::metrics::serve(addr, board.clone()).await;
+                let served = served.with_context(|| format!("--metrics {addr}: cannot listen there"))?;
+                if !s.quiet {
+                    eprintln!("metrics: {}/metrics", served.url());
+                }
+                Some(served)
+            }
+        };
         let signalled = signal_watch();
         let runs = loaded.iter().map(|(exp, topology)| {
-            let opts = RunOptions { seed: s.seed, instance_program: Some(program.clone()), progress: None };
-            one(exp, topology, opts, (jobs == 1).then(|| live::Style::choose(s.quiet, exp.total())), signalled.clone())
+            let opts = RunOptions {
+                seed: s.seed,
+                instance_program: Some(program.clone()),
+                supervisor: Some(supervisor.clone()),
+                report_root: Some(s.out.to_path_buf()),
+                progress: None,
+                metrics: endpoint.is_some().then(|| board.clone()),
+            };
+            let style = (jobs == 1 && !s.quiet).then(|| live::Style::choose(exp.total()));
+            one(exp, topology, opts, style, s.quiet, signalled.clone())
         });
         let mut results = stream::iter(runs).buffered(jobs);
-        let mut worst = Status::Passed;
+        let mut tally = printer::Tally::default();
         let mut failed = Vec::new();
         while let Some(done) = results.next().await {
             let Some(report) = done else { break };
@@ -58,10 +83,17 @@ pub(crate) fn run(loaded: &[(Experiment, Topology)], s: &Settings) -> anyhow::Re
             if s.shrink && status == Status::Failed {
                 failed.push((report, json));
             }
-            worst = worse(worst, status);
+            tally.add(status);
+        }
+        drop(results);
+        if let Some(endpoint) = endpoint {
+            endpoint.shutdown().await;
+        }
+        if loaded.len() > 1 {
+            printer::tally(&mut std::io::stdout().lock(), &tally, loaded.len())?;
         }
         std::io::stdout().lock().flush()?;
-        anyhow::Ok((worst, failed))
+        anyhow::Ok((tally.worst(), failed))
     })?;
     // Shrinking replays on runtimes of its own, outside this one.
     for (report, json) in &failed {
@@ -95,18 +127,27 @@ pub(super) fn instance_program() -> anyhow::Result<InstanceProgram> {
     Ok(InstanceProgram { program, args: vec!["__instance".into()] })
 }
 
+/// This binary, supervising one of the user's programs: for `system.processes` as a list.
+pub(super) fn supervisor() -> anyhow::Result<Supervisor> {
+    let program = std::env::current_exe().context("locating the chaos binary")?;
+    Ok(Supervisor { program, args: vec!["__supervise".into()] })
+}
+
 /// Runs one experiment (unless a signal came first), following it live when `style` is given.
 async fn one(
     exp: &Experiment,
     topology: &Topology,
     mut opts: RunOptions,
     style: Option<live::Style>,
+    quiet: bool,
     signalled: watch::Receiver<bool>,
 ) -> Option<Result<Report, RunError>> {
     if *signalled.borrow() {
         return None;
     }
-    eprintln!("▶ {} — {}", exp.name, printer::plan_line(exp));
+    if !quiet {
+        eprintln!("▶ {} — {}", exp.name, printer::plan_line(exp));
+    }
     let stop = stopped(&signalled);
     let Some(style) = style else { return Some(execute(exp, topology, opts, stop).await) };
     let (progress, shown) = watch::channel(Progress::default());
@@ -142,14 +183,4 @@ fn finish(report: &Report, s: &Settings) -> anyhow::Result<(Status, PathBuf)> {
     printer::summary(&mut std::io::stdout().lock(), report, &written, s.quiet)?;
     printer::failed_checks(&mut std::io::stderr().lock(), report)?;
     Ok((report.status, dir.join("report.json")))
-}
-
-/// Aborted outranks failed, which outranks passed.
-pub(super) fn worse(a: Status, b: Status) -> Status {
-    let rank = |s| match s {
-        Status::Passed => 0,
-        Status::Failed => 1,
-        Status::Aborted => 2,
-    };
-    if rank(b) > rank(a) { b } else { a }
 }

@@ -1,7 +1,7 @@
 //! `chaos run --seeds 1..100`: each experiment once per seed, up to `--jobs` at once; a
 //! `sweep.json`/`sweep.md` per experiment, and a full report for each seed that did not pass.
 
-use super::run::{Settings, execute, instance_program, signal_watch, stopped, worse};
+use super::run::{Settings, execute, instance_program, signal_watch, stopped};
 use super::runtime;
 use anyhow::Context;
 use chaos_engine::experiment::Clock;
@@ -21,7 +21,7 @@ pub(crate) fn sweep(loaded: &[(Experiment, Topology)], s: &Settings, seeds: &[u6
     let runtime = runtime()?;
     runtime.block_on(async {
         let signalled = signal_watch();
-        let mut worst = Status::Passed;
+        let mut tally = crate::printer::Tally::default();
         for (exp, topology) in loaded {
             let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
             let dir = s.out.join(&exp.name).join(format!("{}-sweep", stamp(&now)));
@@ -37,12 +37,12 @@ pub(crate) fn sweep(loaded: &[(Experiment, Topology)], s: &Settings, seeds: &[u6
             if let Some(e) = failure {
                 return Err(e);
             }
-            worst = worse(worst, sweep.status());
+            tally.add(sweep.status());
             if sweep.aborted {
                 break;
             }
         }
-        Ok(ExitCode::from(worst.exit_code()))
+        Ok(ExitCode::from(tally.worst().exit_code()))
     })
 }
 
@@ -64,7 +64,7 @@ async fn one(
         Err(e) => return (Sweep::new(exp, seeds.len()), Some(e)),
     };
     let runs = seeds.iter().map(|&seed| {
-        let opts = RunOptions { seed: Some(seed), instance_program: Some(program.clone()), progress: None };
+        let opts = RunOptions { seed: Some(seed), instance_program: Some(program.clone()), ..RunOptions::default() };
         let stop = stopped(signalled);
         let signalled = signalled.clone();
         async move { if *signalled.borrow() { None } else { Some(execute(exp, topology, opts, stop).await) } }

@@ -13,18 +13,29 @@
 //!   - { kpi: play_success_ratio, during: faults, at_least: 0.99 }
 //! ```
 
+pub mod gates;
+pub mod http;
+pub mod input;
+pub mod kpi;
 mod lenient;
 mod locate;
 mod parse;
+pub mod probe;
+pub mod system;
 mod target;
 mod validate;
+mod validate_probe;
+mod validate_system;
 mod vars;
 
-pub use parse::{ExperimentError, ExperimentErrors, load_file, load_file_with, parse_str, parse_str_with};
+pub use parse::{
+    ExperimentError, ExperimentErrors, load_file, load_file_with, load_mutants, parse_str, parse_str_with,
+};
 pub use target::Target;
 
-use crate::kpi::{Bound, Kpi, Phase};
 use chaos_fault::{Fault, Scope};
+use kpi::{Bound, Kpi, Phase};
+use probe::{Comparator, Probe};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,17 +73,22 @@ pub struct Experiment {
     pub gates: Vec<Check>,
     /// Control versus experiment cohorts: faults reach only the experiment cohort.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cohorts: Option<crate::cohorts::Cohorts>,
+    pub cohorts: Option<gates::Cohorts>,
     /// A sequential test on play success that may end the run early (see `sequential`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sequential: Option<crate::sequential::Sequential>,
+    pub sequential: Option<gates::Sequential>,
     /// Guards that must have fired during the run (part of the verdict).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub coverage: Vec<crate::coverage::CoverageGate>,
+    pub coverage: Vec<gates::CoverageGate>,
     /// The guards this experiment relies on: its mutant (`chaos run --mutant`) switches them off
     /// and must fail its gates, or the experiment proves nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relies_on: Vec<String>,
+    /// Named mutants (`chaos run --mutant[=NAME]`), each the experiment with variables set (a
+    /// user's system: another config, a feature switched off) or guards of the embedded
+    /// platform switched off; each must fail its gates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mutants: Vec<Mutant>,
     /// Stop conditions: when one fires, faults are rolled back at once, the load goes on for
     /// the condition's `recovery`, and the run ends aborted (exit 3).
     #[serde(default)]
@@ -80,6 +96,20 @@ pub struct Experiment {
     /// The file it came from (set by the loader).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// A variant of the experiment that must fail: what it changes is what the gates prove.
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mutant {
+    /// Its name; its reports go under `reports/<experiment>-<name>/`.
+    pub name: String,
+    /// Variables set for it, as `--set KEY=VALUE` would (they win over `--set`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub set: std::collections::BTreeMap<String, String>,
+    /// Guards of the embedded platform switched off for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guards_off: Vec<String>,
 }
 
 /// The clock (and network) a run happens on.
@@ -121,7 +151,12 @@ impl Experiment {
             return None;
         }
         let why = "live on the wall clock and real sockets; run it with `clock: real`";
-        if self.system.processes {
+        if self.system.kind(self.load.workload()) == SystemKind::Managed {
+            Some((
+                "system",
+                format!("the virtual clock runs the embedded platform: your programs, proxies and control APIs {why}"),
+            ))
+        } else if self.system.processes.platform() {
             Some((
                 "system.processes",
                 format!("the virtual clock runs the platform in this process: instance processes {why}"),
@@ -131,9 +166,22 @@ impl Experiment {
                 "system.external",
                 format!("the virtual clock runs the embedded platform: an external system and its proxies {why}"),
             ))
+        } else if self.has_probes() {
+            Some(("probe", format!("probes ask servers and programs that {why}")))
         } else {
             None
         }
+    }
+
+    /// Whether a check or an abort condition names a probe.
+    pub fn has_probes(&self) -> bool {
+        self.steady_state.iter().chain(&self.gates).any(|c| c.probe.is_some())
+            || self.abort.iter().any(|a| a.probe.is_some())
+    }
+
+    /// The folder relative paths of the experiment are resolved against: its file's.
+    pub fn base_dir(&self) -> &std::path::Path {
+        self.file.as_ref().and_then(|f| f.parent()).unwrap_or(std::path::Path::new("."))
     }
 }
 
@@ -146,9 +194,11 @@ pub struct System {
     /// relative to the experiment.
     #[serde(default = "default_topology")]
     pub topology: String,
-    /// Run every instance as its own OS process (kills are real SIGKILLs).
-    #[serde(default)]
-    pub processes: bool,
+    /// `true`: run every instance of the embedded platform as its own OS process (kills are
+    /// real SIGKILLs). A list: the user's own programs, started and stopped by the runner
+    /// (see [`system::Program`]).
+    #[serde(default, skip_serializing_if = "system::Processes::is_default")]
+    pub processes: system::Processes,
     /// Guards of the platform switched off for this run (`edge/recommendations/fallback`,
     /// `edge/*/ejection`, `player/failover`, ...): how an experiment proves a guard matters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -157,6 +207,42 @@ pub struct System {
     /// embedded platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<External>,
+    /// Proxies the runner runs in its own process, by name (each a fault target).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub proxies: std::collections::BTreeMap<String, system::ProxySpec>,
+    /// Control APIs of fault layers embedded in the user's apps, by name → base URL: a fault
+    /// targets all the API's instances (`shop`) or one (`shop/NAME`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub control: std::collections::BTreeMap<String, String>,
+}
+
+/// Which system a run stands up or reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemKind {
+    /// The embedded streaming platform (`topology`), in this process or as processes.
+    Embedded,
+    /// An edge API elsewhere, faulted through `chaos proxy` control APIs (`external`).
+    External,
+    /// The user's own system: programs, proxies and control APIs (`processes`, `proxies`,
+    /// `control`) — what the HTTP workload runs against.
+    Managed,
+}
+
+impl System {
+    /// The kind of system an experiment with `workload` runs on.
+    pub fn kind(&self, workload: kpi::Workload) -> SystemKind {
+        if self.external.is_some() {
+            SystemKind::External
+        } else if workload == kpi::Workload::Http
+            || !self.processes.programs().is_empty()
+            || !self.proxies.is_empty()
+            || !self.control.is_empty()
+        {
+            SystemKind::Managed
+        } else {
+            SystemKind::Embedded
+        }
+    }
 }
 
 /// A system under test that the runner does not start: the device talks to `edge`; faults go to
@@ -186,7 +272,14 @@ fn default_topology() -> String {
 
 impl Default for System {
     fn default() -> Self {
-        Self { topology: default_topology(), processes: false, guards_off: Vec::new(), external: None }
+        Self {
+            topology: default_topology(),
+            processes: system::Processes::default(),
+            guards_off: Vec::new(),
+            external: None,
+            proxies: Default::default(),
+            control: Default::default(),
+        }
     }
 }
 
@@ -216,6 +309,10 @@ pub struct Load {
     /// 15 segments = 60 s of media).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch_segments: Option<u32>,
+    /// The HTTP workload: requests and flows sent to the system under test instead of Play
+    /// sessions (see [`http::HttpEntry`]); its KPIs are `success_ratio`, `latency_p99`, ... .
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<http::HttpEntry>,
     /// Load before measuring starts (connections warm, caches filled); at most 30 days.
     #[schemars(with = "String")]
     #[serde(with = "humantime_serde", default)]
@@ -256,6 +353,11 @@ impl Load {
     /// The arrival rate at the start (0 for closed loop).
     pub fn start_rate(&self) -> f64 {
         self.rate.map_or(0.0, |r| r.0)
+    }
+
+    /// Who calls the system.
+    pub fn workload(&self) -> kpi::Workload {
+        if self.http.is_empty() { kpi::Workload::Play } else { kpi::Workload::Http }
     }
 }
 
@@ -387,7 +489,8 @@ impl FaultStep {
     }
 }
 
-/// A KPI tolerance on a phase: a steady-state hypothesis or a gate.
+/// A tolerance on a phase, of a KPI or of a probe's samples: a steady-state hypothesis or a
+/// gate. Exactly one of `kpi` and `probe`.
 #[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
@@ -395,7 +498,16 @@ pub struct Check {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The KPI.
-    pub kpi: Kpi,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kpi: Option<Kpi>,
+    /// A probe of the system's own telemetry, sampled through the phase (see `probe`).
+    #[schemars(with = "Option<Probe>")]
+    #[serde(default, with = "serde_yaml::with::singleton_map", skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
+    /// For the HTTP workload's KPIs: the request, flow or flow step (`FLOW/STEP`) it is about;
+    /// without it, every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
     /// The phase it applies to. Gates default to `run`; steady-state checks apply to `before`
     /// and `after` (or `run` when there are no faults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -411,14 +523,57 @@ pub struct Check {
     #[schemars(with = "Option<String>")]
     #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub window: Option<Duration>,
+    /// A probe's value in `[low, high]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between: Option<(f64, f64)>,
+    /// A probe's value equal to this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<f64>,
+    /// A probe is sampled this often through the phase (default 2 s).
+    #[schemars(with = "Option<String>")]
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub every: Option<Duration>,
+    /// Share of a probe's samples that must pass, in (0, 1] (default 1: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+}
+
+impl Check {
+    /// A probe sample's bounds: the check's `at_least`, `at_most`, `between` or `equals`.
+    pub fn comparator(&self) -> Option<Comparator> {
+        match (self.at_least, self.at_most, self.between, self.equals) {
+            (Some(lo), Some(hi), _, _) => Some(Comparator::Between(lo.value(), hi.value())),
+            (Some(b), None, _, _) => Some(Comparator::AtLeast(b.value())),
+            (None, Some(b), _, _) => Some(Comparator::AtMost(b.value())),
+            (None, None, Some((lo, hi)), _) => Some(Comparator::Between(lo, hi)),
+            (None, None, None, Some(b)) => Some(Comparator::Equals(b)),
+            (None, None, None, None) => None,
+        }
+    }
 }
 
 /// A stop condition (AWS FIS's stop conditions, ChAP's automatic abort).
 #[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AbortCondition {
-    /// The KPI watched.
-    pub kpi: Kpi,
+    /// The KPI watched (or `probe`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kpi: Option<Kpi>,
+    /// A probe watched instead of a KPI: the condition fires after `failures` failed samples in
+    /// a row (a Prometheus sample fails when it is `below` or `above` the bound).
+    #[schemars(with = "Option<Probe>")]
+    #[serde(default, with = "serde_yaml::with::singleton_map", skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
+    /// With `probe`: failed samples in a row that fire the condition (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+    /// With `probe`: how often it is sampled (default 2 s).
+    #[schemars(with = "Option<String>")]
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub every: Option<Duration>,
+    /// For the HTTP workload's KPIs: the request it is about (default: every request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
     /// Fires when the KPI falls below this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub below: Option<Bound>,
@@ -457,9 +612,16 @@ impl AbortCondition {
         let (sign, b) = match (self.below, self.above) {
             (Some(b), _) => ("<", b),
             (None, Some(b)) => (">", b),
-            (None, None) => ("?", crate::kpi::Bound::Number(f64::NAN)),
+            (None, None) => ("?", kpi::Bound::Number(f64::NAN)),
         };
-        format!("{} {sign} {} over {}s", self.kpi.name(), self.kpi.format(Some(b.value())), self.window.as_secs())
+        if let Some(p) = &self.probe {
+            let n = self.failures.unwrap_or(1);
+            let bound = if p.is_numeric() { format!(" {sign} {}", b.value()) } else { String::new() };
+            return format!("{} probe `{}`{bound} failing {n} time(s) in a row", p.kind(), p.target());
+        }
+        let Some(kpi) = self.kpi else { return "?".into() };
+        let of = self.request.as_ref().map(|r| format!("[{r}]")).unwrap_or_default();
+        format!("{}{of} {sign} {} over {}s", kpi.name(), kpi.format(Some(b.value())), self.window.as_secs())
     }
 
     /// Whether `value` breaches the condition.
@@ -527,6 +689,38 @@ impl Experiment {
             exp.system.guards_off.push(guard.clone());
         }
         Ok((exp, topology))
+    }
+
+    /// The instances fault targets are chosen among: the topology's, the external system's
+    /// proxies, or the managed system's programs, proxies and control APIs (zones `process`,
+    /// `proxy`, `control`).
+    pub fn instances(&self, topology: &targets::Topology) -> Vec<targets::InstanceInfo> {
+        let sys = &self.system;
+        match sys.kind(self.load.workload()) {
+            SystemKind::Embedded => topology.instances(),
+            SystemKind::External => sys.external.as_ref().map(External::instances).unwrap_or_default(),
+            SystemKind::Managed => {
+                let named = |names: Vec<&String>, zone: &str| {
+                    names
+                        .into_iter()
+                        .map(|n| targets::InstanceInfo { name: n.clone(), service: n.clone(), zone: zone.into() })
+                        .collect::<Vec<_>>()
+                };
+                let programs = sys.processes.programs().iter().map(|p| &p.name).collect();
+                let mut all = named(programs, "process");
+                all.extend(named(sys.proxies.keys().collect(), "proxy"));
+                all.extend(named(sys.control.keys().collect(), "control"));
+                all
+            }
+        }
+    }
+
+    /// A target naming one instance behind a control API (`shop/inventory`), which only that
+    /// API knows: it is taken as it is.
+    pub fn control_instance(&self, target: &Target) -> Option<String> {
+        let name = target.name.as_ref()?;
+        let (api, instance) = name.split_once('/')?;
+        (self.system.control.contains_key(api) && !instance.is_empty()).then(|| name.clone())
     }
 
     /// Warm-up plus measured time.

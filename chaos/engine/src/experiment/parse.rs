@@ -54,7 +54,7 @@ pub fn load_file(path: &Path) -> Result<(Experiment, Topology), ExperimentErrors
 /// [`load_file`] with variables set on the command line (`--set key=value`).
 pub fn load_file_with(path: &Path, set: &BTreeMap<String, String>) -> Result<(Experiment, Topology), ExperimentErrors> {
     let label = path.display().to_string();
-    let src = crate::input::read_text(path, crate::input::SOURCE_MAX_BYTES).map_err(|e| {
+    let src = super::input::read_text(path, super::input::SOURCE_MAX_BYTES).map_err(|e| {
         ExperimentErrors(vec![ExperimentError { file: label.clone(), line: 0, column: 0, message: e.to_string() }])
     })?;
     let (mut exp, topology) = parse_str_with(&src, &label, path.parent().unwrap_or(Path::new(".")), set)?;
@@ -78,6 +78,7 @@ pub fn parse_str_with(
 ) -> Result<(Experiment, Topology), ExperimentErrors> {
     let error = |line, column, message| ExperimentError { file: label.to_string(), line, column, message };
     let src = &super::vars::substitute(src, set).map_err(|(l, c, m)| ExperimentErrors(vec![error(l, c, m)]))?;
+    super::locate::check_depth(src).map_err(|(l, c, m)| ExperimentErrors(vec![error(l, c, m)]))?;
     let doc: serde_yaml::Value = serde_yaml::from_str(src).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         ExperimentErrors(vec![error(line, column, serde_message(&e))])
@@ -142,7 +143,7 @@ fn resolve_topology(name: &str, base: &Path) -> Result<Topology, String> {
         return Topology::synthetic(&spec?).map_err(|e| format!("topology {name}: {e}"));
     }
     let path: PathBuf = base.join(name);
-    let src = crate::input::read_text(&path, crate::input::SOURCE_MAX_BYTES)
+    let src = super::input::read_text(&path, super::input::SOURCE_MAX_BYTES)
         .map_err(|e| format!("cannot read topology {}: {e}", path.display()))?;
     Topology::from_yaml(&src).map_err(|e| format!("topology {}: {e}", path.display()))
 }
@@ -190,6 +191,44 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// The mutants of the experiment at `path` (read with `set`), each loaded anew with its own
+/// variables and guards: all of them, or the one named `only`. The `relies_on` guards make the
+/// one mutant of an experiment without `mutants:`.
+pub fn load_mutants(
+    path: &Path,
+    set: &BTreeMap<String, String>,
+    only: Option<&str>,
+) -> Result<Vec<(Experiment, Topology)>, ExperimentErrors> {
+    let (exp, topology) = load_file_with(path, set)?;
+    let fail = |message: String| {
+        ExperimentErrors(vec![ExperimentError { file: path.display().to_string(), line: 0, column: 0, message }])
+    };
+    if exp.mutants.is_empty() {
+        if only.is_some() {
+            return Err(fail(format!("experiment `{}` declares no `mutants`", exp.name)));
+        }
+        return exp.mutant(&topology).map(|m| vec![m]).map_err(fail);
+    }
+    let chosen: Vec<_> = exp.mutants.iter().filter(|m| only.is_none_or(|n| n == m.name)).collect();
+    if chosen.is_empty() {
+        let names: Vec<&str> = exp.mutants.iter().map(|m| m.name.as_str()).collect();
+        return Err(fail(format!("no mutant `{}` (there are: {})", only.unwrap_or_default(), names.join(", "))));
+    }
+    let mut out = Vec::new();
+    for m in chosen {
+        let mut vars = set.clone();
+        vars.extend(m.set.clone());
+        let (mut mutant, mut topology) = load_file_with(path, &vars)?;
+        for guard in &m.guards_off {
+            topology.switch_off(guard).map_err(fail)?;
+            mutant.system.guards_off.push(guard.clone());
+        }
+        mutant.name = format!("{}-{}", exp.name, m.name);
+        out.push((mutant, topology));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

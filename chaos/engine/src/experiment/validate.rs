@@ -1,8 +1,8 @@
 //! Checks that serde cannot make: values in range, times inside the run, targets that exist,
 //! bounds in the KPI's unit. Each problem carries the path of the value at fault.
 
+use super::kpi::{Bound, Phase};
 use super::{Check, Experiment, MAX_PHASE};
-use crate::kpi::{Bound, Phase};
 use std::time::Duration;
 use targets::Topology;
 
@@ -61,22 +61,8 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
     if let Some((path, message)) = exp.virtual_conflict() {
         problem(path.into(), message);
     }
-    let instances = match &exp.system.external {
-        Some(ext) => ext.instances(),
-        None => topology.instances(),
-    };
-    if let Some(ext) = &exp.system.external {
-        if exp.system.processes {
-            problem("system.processes".into(), "an external system is not started here: no processes".into());
-        }
-        let urls = std::iter::once(("edge".to_string(), &ext.edge))
-            .chain(ext.proxies.iter().map(|(k, v)| (format!("proxies.{k}"), v)));
-        for (field, url) in urls {
-            if !url.starts_with("http://") {
-                problem(format!("system.external.{field}"), format!("`{url}` must be an http:// URL"));
-            }
-        }
-    }
+    let instances = exp.instances(topology);
+    super::validate_system::system_problems(exp, &mut problem);
     for (i, step) in exp.faults.iter().enumerate() {
         let at = |field: &str| format!("faults[{i}].{field}");
         if step.duration.is_zero() {
@@ -92,7 +78,8 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
                 ),
             );
         }
-        if let Err(e) = step.target.validate(&instances) {
+        // A target behind a control API (`shop/inventory`) is known to that API alone.
+        if let (Err(e), None) = (step.target.validate(&instances), exp.control_instance(&step.target)) {
             problem(at("target"), e);
         }
         if let Err(e) = step.fault.validate() {
@@ -148,10 +135,23 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
     }
     for (i, a) in exp.abort.iter().enumerate() {
         let path = format!("abort[{i}]");
+        let kpi = match (a.kpi, &a.probe) {
+            (_, Some(probe)) => {
+                super::validate_probe::abort_problems(a, probe, &path, &mut problem);
+                continue;
+            }
+            (None, None) => {
+                problem(path.clone(), "an abort condition watches a `kpi` or a `probe`".into());
+                continue;
+            }
+            (Some(kpi), None) => kpi,
+        };
+        let probe_only = [("failures", a.failures.is_some()), ("every", a.every.is_some())];
+        super::validate_probe::probe_only_fields(&probe_only, &path, &mut problem);
         match (&a.below, &a.above) {
             (Some(b), None) | (None, Some(b)) => {
                 let field = if a.below.is_some() { "below" } else { "above" };
-                if let Err(e) = b.fits(a.kpi) {
+                if let Err(e) = b.fits(kpi) {
                     problem(format!("{path}.{field}"), e);
                 }
             }
@@ -170,12 +170,25 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
 }
 
 fn check_problems(exp: &Experiment, check: &Check, path: &str, problem: &mut impl FnMut(String, String)) {
+    phase_problems(exp, check, path, problem);
+    let kpi = match (check.kpi, &check.probe) {
+        (_, Some(probe)) => return super::validate_probe::check_problems(check, probe, path, problem),
+        (None, None) => return problem(path.into(), "a check names a `kpi` or a `probe`".into()),
+        (Some(kpi), None) => kpi,
+    };
+    let probe_only = [
+        ("between", check.between.is_some()),
+        ("equals", check.equals.is_some()),
+        ("every", check.every.is_some()),
+        ("share", check.share.is_some()),
+    ];
+    super::validate_probe::probe_only_fields(&probe_only, path, problem);
     match (&check.at_least, &check.at_most) {
         (None, None) => problem(path.into(), "a check needs `at_least` or `at_most`".into()),
         (Some(_), Some(_)) => problem(path.into(), "a check takes `at_least` or `at_most`, not both".into()),
         (Some(b), None) | (None, Some(b)) => {
             let field = if check.at_least.is_some() { "at_least" } else { "at_most" };
-            if let Err(e) = b.fits(check.kpi) {
+            if let Err(e) = b.fits(kpi) {
                 problem(format!("{path}.{field}"), e);
             }
         }
@@ -186,6 +199,10 @@ fn check_problems(exp: &Experiment, check: &Check, path: &str, problem: &mut imp
             format!("window {} must be at least 1s and at most the run's duration", humantime::format_duration(w)),
         );
     }
+}
+
+/// Whether the check's phase exists in this run.
+fn phase_problems(exp: &Experiment, check: &Check, path: &str, problem: &mut impl FnMut(String, String)) {
     if exp.faults.is_empty() && matches!(check.during, Some(Phase::Faults | Phase::After)) {
         problem(format!("{path}.during"), "there are no faults, so there is no `faults` or `after` phase".into());
     }
@@ -196,8 +213,8 @@ fn check_problems(exp: &Experiment, check: &Check, path: &str, problem: &mut imp
 
 impl Bound {
     /// Whether this bound is written in the unit of `kpi`.
-    fn fits(&self, kpi: crate::kpi::Kpi) -> Result<(), String> {
-        use crate::kpi::Unit;
+    fn fits(&self, kpi: super::kpi::Kpi) -> Result<(), String> {
+        use super::kpi::Unit;
         match (self, kpi.unit()) {
             (Bound::Duration(_), Unit::Millis) => Ok(()),
             (Bound::Duration(_), unit) => Err(format!("`{}` is {unit}, not a duration", kpi.name())),

@@ -8,7 +8,7 @@
 //! and its latency counts from when it was *due*, so a target that falls behind shows in the
 //! latency instead of slowing the arrivals (wrk2's corrected latency, no coordinated omission).
 
-mod wire;
+pub(crate) mod wire;
 
 use crate::experiment::MAX_PHASE;
 use chaos_fault::Timer;
@@ -204,7 +204,7 @@ async fn worker(shared: Arc<Shared>) -> Counts {
 async fn exchange(conn: &mut Option<Conn>, shared: &Shared) -> Option<bool> {
     for retry in [false, true] {
         if !conn.as_ref().is_some_and(Conn::usable) {
-            *conn = wire::connect(&shared.addr).await;
+            *conn = wire::connect(&shared.addr).await.ok();
         }
         let Some(c) = conn.as_mut() else {
             // Refused: count it and pace the retries instead of spinning.

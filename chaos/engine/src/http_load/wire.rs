@@ -14,14 +14,21 @@ use tokio::net::TcpStream;
 /// Read buffer size; a response head must fit in it.
 const BUF: usize = 16 * 1024;
 
+/// The most of a body kept for an expectation to search.
+pub(crate) const BODY_KEPT: usize = 1 << 20;
+
 /// Why an exchange failed.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Failure {
+pub(crate) enum Failure {
     /// The connection was closed before any byte of the answer came (a keep-alive connection
     /// the server had dropped): the request may be sent again on a new one.
     Stale,
     /// It failed mid-answer, or the answer was not HTTP.
     Broken,
+    /// The peer reset the connection.
+    Reset,
+    /// The answer was not HTTP/1.x, or its head did not fit the buffer.
+    Malformed,
 }
 
 /// How the body of an answer ends.
@@ -32,25 +39,52 @@ enum Framing {
 }
 
 /// One connection: a stream and the bytes read but not used yet (`buf[start..end]`).
-pub(super) struct Conn {
+pub(crate) struct Conn {
     stream: TcpStream,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
     /// The server said it closes the connection after this answer.
     closing: bool,
+    /// A read ended on an error (a reset) rather than the end of the stream.
+    reset: bool,
+    /// Exchanges this connection has carried.
+    used: u64,
 }
 
 /// Opens a connection to `addr` (`host:port`).
-pub(super) async fn connect(addr: &str) -> Option<Conn> {
-    let stream = TcpStream::connect(addr).await.ok()?;
+pub(crate) async fn connect(addr: &str) -> std::io::Result<Conn> {
+    let stream = TcpStream::connect(addr).await?;
     let _ = stream.set_nodelay(true);
-    Some(Conn { stream, buf: vec![0; BUF].into_boxed_slice(), start: 0, end: 0, closing: false })
+    Ok(Conn { stream, buf: vec![0; BUF].into_boxed_slice(), start: 0, end: 0, closing: false, reset: false, used: 0 })
 }
 
 /// The request's bytes, encoded once: `GET path HTTP/1.1` with `Host`.
 pub(super) fn encode_get(path: &str, host: &str) -> Box<[u8]> {
-    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes().into_boxed_slice()
+    encode("GET", path, host, &[], None).into_boxed_slice()
+}
+
+/// A request's bytes: `METHOD path HTTP/1.1`, `Host`, the headers, and the body with its
+/// `Content-Length`. Names and values are the caller's to have checked (no CR or LF).
+pub(crate) fn encode(method: &str, path: &str, host: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + path.len() + body.map_or(0, <[u8]>::len));
+    for part in [method, " ", path, " HTTP/1.1\r\nHost: ", host, "\r\n"] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    for (name, value) in headers {
+        for part in [name, ": ", value, "\r\n"] {
+            out.extend_from_slice(part.as_bytes());
+        }
+    }
+    if let Some(body) = body {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(body);
+    } else {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
 }
 
 impl Conn {
@@ -59,8 +93,21 @@ impl Conn {
         !self.closing
     }
 
+    /// Whether it has carried an exchange before (a kept-alive connection the server may have
+    /// dropped since).
+    pub fn reused(&self) -> bool {
+        self.used > 0
+    }
+
     /// Sends `request` and reads its answer to the end: `Ok(status < 400)`.
     pub async fn exchange(&mut self, request: &[u8]) -> Result<bool, Failure> {
+        self.exchange_keeping(request, None).await.map(|status| status < 400)
+    }
+
+    /// Sends `request` and reads its answer to the end, its body's first [`BODY_KEPT`] bytes
+    /// into `body` when given: `Ok(status)`.
+    pub async fn exchange_keeping(&mut self, request: &[u8], mut body: Option<&mut Vec<u8>>) -> Result<u16, Failure> {
+        self.used += 1;
         self.stream.write_all(request).await.map_err(|_| Failure::Stale)?;
         let mut first = true;
         let (status, framing) = loop {
@@ -74,23 +121,24 @@ impl Conn {
                     }
                     got.ok_or(Failure::Broken)?;
                 }
-                Err(()) => return Err(Failure::Broken),
+                Err(()) => return Err(Failure::Malformed),
             }
             first = false;
         };
         match framing {
-            Framing::Length(n) => self.skip(n).await,
-            Framing::Chunked => self.skip_chunked().await,
+            Framing::Length(n) => self.skip(n, &mut body).await,
+            Framing::Chunked => self.skip_chunked(&mut body).await,
             Framing::UntilClose => {
                 self.closing = true;
                 while self.fill().await.is_some() {
+                    keep(&mut body, &self.buf[self.start..self.end]);
                     self.start = self.end;
                 }
                 Some(())
             }
         }
-        .ok_or(Failure::Broken)?;
-        Ok(status < 400)
+        .ok_or(if self.reset { Failure::Reset } else { Failure::Broken })?;
+        Ok(status)
     }
 
     /// Parses a complete head in the buffer (consuming it): `Ok(None)` when more bytes are needed.
@@ -141,7 +189,11 @@ impl Conn {
             }
         }
         match self.stream.read(&mut self.buf[self.end..]).await {
-            Ok(0) | Err(_) => None,
+            Ok(0) => None,
+            Err(_) => {
+                self.reset = true;
+                None
+            }
             Ok(n) => {
                 self.end += n;
                 Some(())
@@ -149,10 +201,11 @@ impl Conn {
         }
     }
 
-    /// Consumes `n` bytes, reading as needed.
-    async fn skip(&mut self, mut n: usize) -> Option<()> {
+    /// Consumes `n` bytes, reading as needed (kept in `body` when given).
+    async fn skip(&mut self, mut n: usize, body: &mut Option<&mut Vec<u8>>) -> Option<()> {
         loop {
             let take = n.min(self.end - self.start);
+            keep(body, &self.buf[self.start..self.start + take]);
             self.start += take;
             n -= take;
             if n == 0 {
@@ -162,8 +215,8 @@ impl Conn {
         }
     }
 
-    /// Consumes a chunked body and its trailers.
-    async fn skip_chunked(&mut self) -> Option<()> {
+    /// Consumes a chunked body and its trailers (the data kept in `body` when given).
+    async fn skip_chunked(&mut self, body: &mut Option<&mut Vec<u8>>) -> Option<()> {
         loop {
             match httparse::parse_chunk_size(&self.buf[self.start..self.end]).ok()? {
                 httparse::Status::Complete((used, 0)) => {
@@ -172,7 +225,8 @@ impl Conn {
                 }
                 httparse::Status::Complete((used, size)) => {
                     self.start += used;
-                    self.skip(usize::try_from(size).ok()?.checked_add(2)?).await?; // data, CRLF
+                    self.skip(usize::try_from(size).ok()?, body).await?;
+                    self.skip(2, &mut None).await?; // CRLF
                 }
                 httparse::Status::Partial => self.fill().await?,
             }
@@ -193,6 +247,14 @@ impl Conn {
             }
             self.fill().await?;
         }
+    }
+}
+
+/// Appends `bytes` to `body`, if given, up to [`BODY_KEPT`].
+fn keep(body: &mut Option<&mut Vec<u8>>, bytes: &[u8]) {
+    if let Some(b) = body {
+        let room = BODY_KEPT.saturating_sub(b.len());
+        b.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 }
 
@@ -235,7 +297,9 @@ mod tests {
         .await;
         let request = encode_get("/x", &addr);
         let mut conn = connect(&addr).await.unwrap();
-        assert_eq!(conn.exchange(&request).await, Ok(true));
+        let mut body = Vec::new();
+        assert_eq!(conn.exchange_keeping(&request, Some(&mut body)).await, Ok(200));
+        assert_eq!(body, b"hello wo", "the chunks' data, without sizes or trailers");
         assert_eq!(conn.exchange(&request).await, Ok(false));
         assert_eq!(conn.exchange(&request).await, Ok(true));
         assert!(conn.usable());

@@ -5,9 +5,11 @@ mod seconds;
 
 use crate::cohorts::Side;
 use crate::kpi::{Kpi, Phase, PhaseStats};
+use crate::metrics::RunMetrics;
+use crate::requests::ArrivalOutcome;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use targets::SessionOutcome;
 use tokio::time::Instant;
@@ -58,6 +60,22 @@ pub struct SeriesPoint {
     pub ttff_p50_ms: Option<f64>,
     /// TTFF 99th percentile (ms).
     pub ttff_p99_ms: Option<f64>,
+    /// HTTP workload: its requests in this second, and their successes and latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpPoint>,
+}
+
+/// One second of the HTTP workload's requests (by intended start).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HttpPoint {
+    /// Requests sent.
+    pub requests: u64,
+    /// Of those, successes.
+    pub ok: u64,
+    /// Latency median (ms).
+    pub latency_p50_ms: Option<f64>,
+    /// Latency 99th percentile (ms).
+    pub latency_p99_ms: Option<f64>,
 }
 
 #[derive(Default)]
@@ -72,12 +90,19 @@ pub struct Recorder {
     origin: Instant,
     bounds: PhaseBounds,
     inner: Mutex<Inner>,
+    /// The live series outcomes are also counted in (`--metrics`), warm-up included.
+    metrics: Option<Arc<RunMetrics>>,
 }
 
 impl Recorder {
     /// A recorder whose measurement starts at `origin`.
     pub fn new(origin: Instant, bounds: PhaseBounds) -> Self {
-        Self { origin, bounds, inner: Mutex::default() }
+        Self { origin, bounds, inner: Mutex::default(), metrics: None }
+    }
+
+    /// The same, counting every outcome in `metrics` too.
+    pub fn with_metrics(self, metrics: Option<Arc<RunMetrics>>) -> Self {
+        Self { metrics, ..self }
     }
 
     /// The phase bounds.
@@ -88,12 +113,34 @@ impl Recorder {
     /// Adds a session of cohort `side` that was meant to start at `intended` (warm-up
     /// sessions are ignored).
     pub fn record(&self, intended: Instant, side: Option<Side>, outcome: &SessionOutcome) {
+        if let Some(m) = &self.metrics {
+            m.observe_session(outcome);
+        }
         self.add(intended, side, |p| p.record(outcome));
     }
 
     /// Adds an arrival that was dropped at the in-flight limit: a failed session.
     pub fn record_dropped(&self, intended: Instant, side: Option<Side>) {
+        if let Some(m) = &self.metrics {
+            m.observe_dropped_session();
+        }
         self.add(intended, side, PhaseStats::record_dropped);
+    }
+
+    /// Adds an arrival of the HTTP workload meant to start at `intended`.
+    pub fn record_arrival(&self, intended: Instant, side: Option<Side>, outcome: &ArrivalOutcome) {
+        if let Some(m) = &self.metrics {
+            m.observe_arrival(outcome);
+        }
+        self.add(intended, side, |p| p.record_arrival(outcome));
+    }
+
+    /// Adds an arrival of the HTTP workload's `entry` that was dropped at the in-flight limit.
+    pub fn record_dropped_arrival(&self, intended: Instant, side: Option<Side>, entry: &str) {
+        if let Some(m) = &self.metrics {
+            m.observe_dropped_arrival(entry);
+        }
+        self.add(intended, side, |p| p.record_dropped_arrival(entry));
     }
 
     fn add(&self, intended: Instant, side: Option<Side>, record: impl Fn(&mut PhaseStats)) {
@@ -132,20 +179,22 @@ impl Recorder {
         inner.seconds.merged(from as usize, to as usize)
     }
 
-    /// The worst value of `kpi` over every `window` (whole seconds) inside `[from, to)`:
-    /// the lowest when `lower_is_worse`, else the highest; `None` when no window had a value.
+    /// The worst value of `kpi` (of `request`, for the HTTP workload's KPIs) over every
+    /// `window` (whole seconds) inside `[from, to)`: the lowest when `lower_is_worse`, else the
+    /// highest; `None` when no window had a value.
     pub fn worst_window(
         &self,
         from: Duration,
         to: Duration,
-        kpi: Kpi,
+        kpi: (Kpi, Option<&str>),
         window: Duration,
         lower_is_worse: bool,
     ) -> Option<f64> {
         let (from, to, w) = (from.as_secs_f64().ceil() as u64, to.as_secs(), window.as_secs().max(1));
+        let (kpi, request) = kpi;
         (from..to.saturating_sub(w).saturating_add(1))
             .filter(|t| t + w <= to)
-            .filter_map(|t| self.window(t, t + w).kpi(kpi, w as f64))
+            .filter_map(|t| self.window(t, t + w).value(kpi, request, w as f64))
             .reduce(|a, b| if lower_is_worse { a.min(b) } else { a.max(b) })
     }
 
@@ -158,13 +207,22 @@ impl Recorder {
     pub fn series(&self) -> Vec<SeriesPoint> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let pct = |s: &PhaseStats, q| (!s.ttff_us.is_empty()).then(|| s.ttff_us.value_at_quantile(q) as f64 / 1000.0);
-        let points = inner.seconds.map(|s| (s.sessions, s.play_ok, pct(s, 0.5), pct(s, 0.99)));
-        let point = |(t, (sessions, play_ok, ttff_p50_ms, ttff_p99_ms))| SeriesPoint {
+        let http = |s: &PhaseStats| {
+            s.http.as_ref().map(|h| HttpPoint {
+                requests: h.all.requests,
+                ok: h.all.ok,
+                latency_p50_ms: h.all.latency_ms(0.5),
+                latency_p99_ms: h.all.latency_ms(0.99),
+            })
+        };
+        let points = inner.seconds.map(|s| (s.sessions, s.play_ok, pct(s, 0.5), pct(s, 0.99), http(s)));
+        let point = |(t, (sessions, play_ok, ttff_p50_ms, ttff_p99_ms, http))| SeriesPoint {
             t_s: t as u32,
             sessions,
             play_ok,
             ttff_p50_ms,
             ttff_p99_ms,
+            http,
         };
         points.into_iter().enumerate().map(point).collect()
     }

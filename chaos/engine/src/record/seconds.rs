@@ -29,6 +29,8 @@ enum Slot {
         stats: PhaseStats,
         ttff: Vec<u8>,
         home: Vec<u8>,
+        /// The HTTP workload's histograms, in `HttpStats::histograms_mut`'s order.
+        http: Vec<Vec<u8>>,
     },
 }
 
@@ -42,8 +44,8 @@ impl Seconds {
         let slot = &mut self.slots[second];
         match slot {
             Slot::Open(stats) => record(stats),
-            Slot::Sealed { stats, ttff, home } => {
-                let mut full = decoded(stats, ttff, home);
+            Slot::Sealed { stats, ttff, home, http } => {
+                let mut full = decoded(stats, ttff, home, http);
                 record(&mut full);
                 *slot = Slot::seal(full);
             }
@@ -80,7 +82,9 @@ impl Seconds {
             .iter()
             .map(|s| match s {
                 Slot::Open(p) => open(&p.ttff_us) + open(&p.home_us),
-                Slot::Sealed { ttff, home, .. } => ttff.len() + home.len(),
+                Slot::Sealed { ttff, home, http, .. } => {
+                    ttff.len() + home.len() + http.iter().map(Vec::len).sum::<usize>()
+                }
             })
             .sum()
     }
@@ -91,21 +95,27 @@ impl Slot {
     fn seal(mut stats: PhaseStats) -> Slot {
         let ttff = encode(&std::mem::replace(&mut stats.ttff_us, stub_histogram()));
         let home = encode(&std::mem::replace(&mut stats.home_us, stub_histogram()));
-        Slot::Sealed { stats, ttff, home }
+        let http = stats.http.iter_mut().flat_map(|h| h.histograms_mut());
+        let http = http.map(|r| encode(&std::mem::replace(&mut r.latency_us, stub_histogram()))).collect();
+        Slot::Sealed { stats, ttff, home, http }
     }
 
     /// `f` of the figures, decoded for the call when sealed.
     fn with<T>(&self, f: impl FnOnce(&PhaseStats) -> T) -> T {
         match self {
             Slot::Open(stats) => f(stats),
-            Slot::Sealed { stats, ttff, home } => f(&decoded(stats, ttff, home)),
+            Slot::Sealed { stats, ttff, home, http } => f(&decoded(stats, ttff, home, http)),
         }
     }
 }
 
 /// Sealed figures made whole again.
-fn decoded(stats: &PhaseStats, ttff: &[u8], home: &[u8]) -> PhaseStats {
-    PhaseStats { ttff_us: decode(ttff), home_us: decode(home), ..stats.clone() }
+fn decoded(stats: &PhaseStats, ttff: &[u8], home: &[u8], http: &[Vec<u8>]) -> PhaseStats {
+    let mut full = PhaseStats { ttff_us: decode(ttff), home_us: decode(home), ..stats.clone() };
+    for (r, bytes) in full.http.iter_mut().flat_map(|h| h.histograms_mut()).zip(http) {
+        r.latency_us = decode(bytes);
+    }
+    full
 }
 
 fn encode(h: &Histogram<u64>) -> Vec<u8> {

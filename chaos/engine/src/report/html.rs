@@ -8,7 +8,7 @@
 
 use super::svg::{Band, Chart, Series};
 use super::{Exporter, Report, hgrm};
-use crate::kpi::{Kpi, Phase};
+use crate::kpi::{Kpi, Phase, Workload};
 use crate::record::SeriesPoint;
 use crate::timeline::Action;
 use crate::verdict::{Outcome, Status};
@@ -81,8 +81,67 @@ fn bands(r: &Report) -> Vec<Band> {
     out
 }
 
+/// The per-second series of the run's workload, as Play sessions' fields: for the HTTP
+/// workload requests, successes and latency stand in for sessions, starts and TTFF.
+fn workload_series(r: &Report) -> Vec<SeriesPoint> {
+    if r.experiment.load.workload() == Workload::Play {
+        return r.series.clone();
+    }
+    let point = |p: &SeriesPoint| {
+        let h = p.http.as_ref();
+        SeriesPoint {
+            t_s: p.t_s,
+            sessions: h.map_or(0, |h| h.requests),
+            play_ok: h.map_or(0, |h| h.ok),
+            ttff_p50_ms: h.and_then(|h| h.latency_p50_ms),
+            ttff_p99_ms: h.and_then(|h| h.latency_p99_ms),
+            http: None,
+        }
+    };
+    r.series.iter().map(point).collect()
+}
+
+/// What the charts of a workload are called, and which histograms they draw.
+struct Labels {
+    rate_title: &'static str,
+    rate: &'static str,
+    arrivals: &'static str,
+    success_title: &'static str,
+    success: &'static str,
+    latency_title: &'static str,
+    latency: &'static str,
+    histograms: &'static str,
+    percentiles_title: &'static str,
+}
+
+const PLAY_LABELS: Labels = Labels {
+    rate_title: "Stream starts per second",
+    rate: "SPS",
+    arrivals: "sessions/s",
+    success_title: "Play success",
+    success: "play success %",
+    latency_title: "Time to first frame",
+    latency: "TTFF",
+    histograms: "ttff",
+    percentiles_title: "TTFF by percentile (HdrHistogram)",
+};
+
+const HTTP_LABELS: Labels = Labels {
+    rate_title: "Requests per second",
+    rate: "successes/s",
+    arrivals: "requests/s",
+    success_title: "Request success",
+    success: "success %",
+    latency_title: "Latency from each request's intended start",
+    latency: "latency",
+    histograms: "requests",
+    percentiles_title: "Latency by percentile (HdrHistogram)",
+};
+
 fn charts(r: &Report, s: &mut String) {
-    let points = downsample(&r.series);
+    let series = workload_series(r);
+    let points = downsample(&series);
+    let l = if r.experiment.load.workload() == Workload::Play { &PLAY_LABELS } else { &HTTP_LABELS };
     let line = |name: &str, f: &dyn Fn(&Bucket) -> Option<f64>| Series {
         name: name.into(),
         points: points.iter().filter_map(|b| f(b).map(|y| (b.at, y))).collect(),
@@ -99,27 +158,24 @@ fn charts(r: &Report, s: &mut String) {
         .render()
     };
     s.push_str(&time_chart(
-        "Stream starts per second",
-        "starts/s",
+        l.rate_title,
+        "per second",
         vec![
-            line("SPS", &|b| Some(b.starts as f64 / b.secs)),
-            line("sessions/s", &|b| Some(b.sessions as f64 / b.secs)),
+            line(l.rate, &|b| Some(b.starts as f64 / b.secs)),
+            line(l.arrivals, &|b| Some(b.sessions as f64 / b.secs)),
         ],
     ));
     s.push_str(&time_chart(
-        "Play success",
+        l.success_title,
         "%",
-        vec![line("play success %", &|b| (b.sessions > 0).then(|| 100.0 * b.starts as f64 / b.sessions as f64))],
+        vec![line(l.success, &|b| (b.sessions > 0).then(|| 100.0 * b.starts as f64 / b.sessions as f64))],
     ));
-    s.push_str(&time_chart(
-        "Time to first frame",
-        "ms",
-        vec![line("TTFF p50", &|b| b.p50), line("TTFF p99", &|b| b.p99)],
-    ));
+    let (p50, p99) = (format!("{} p50", l.latency), format!("{} p99", l.latency));
+    s.push_str(&time_chart(l.latency_title, "ms", vec![line(&p50, &|b| b.p50), line(&p99, &|b| b.p99)]));
     let curves: Vec<Series> = Phase::ALL
         .iter()
         .filter_map(|phase| {
-            let h = hgrm::decode(r.histograms.get(&format!("ttff/{phase}"))?)?;
+            let h = hgrm::decode(r.histograms.get(&format!("{}/{phase}", l.histograms))?)?;
             let points = h
                 .iter_quantiles(2)
                 .map(|v| v.quantile_iterated_to())
@@ -129,9 +185,10 @@ fn charts(r: &Report, s: &mut String) {
             (!points.is_empty()).then(|| Series { name: phase.to_string(), points })
         })
         .collect();
+    probe_charts(r, s, &time_chart);
     if !curves.is_empty() {
         let chart = Chart {
-            title: "TTFF by percentile (HdrHistogram)".into(),
+            title: l.percentiles_title.into(),
             x_label: "percentile".into(),
             y_label: "ms".into(),
             log_x: true,
@@ -139,6 +196,44 @@ fn charts(r: &Report, s: &mut String) {
             bands: Vec::new(),
         };
         s.push_str(&chart.render());
+    }
+}
+
+/// One chart per probe, its samples over time with the fault bands: a Prometheus probe's values
+/// (with its bounds), another probe's samples as 100 (passed) or 0 (failed).
+fn probe_charts(r: &Report, s: &mut String, time_chart: &dyn Fn(&str, &str, Vec<Series>) -> String) {
+    let mut names: Vec<&str> = r.probes.iter().map(|p| p.name.as_str()).collect();
+    names.dedup();
+    for name in names {
+        let of_name: Vec<_> = r.probes.iter().filter(|p| p.name == name).collect();
+        let numeric = of_name[0].probe == "prometheus";
+        let points = of_name
+            .iter()
+            .flat_map(|p| &p.samples)
+            .filter_map(|x| {
+                if numeric { x.value.map(|v| (x.at_s, v)) } else { Some((x.at_s, if x.pass { 100.0 } else { 0.0 })) }
+            })
+            .collect();
+        let (label, y) = if numeric { ("value", "value") } else { ("passed", "% (100: passed)") };
+        let mut series = vec![Series { name: label.into(), points }];
+        if let Some(c) = of_name[0].comparator.filter(|_| numeric) {
+            let span = (0.0, r.load.duration_s);
+            for (bound, b) in bound_lines(c) {
+                series.push(Series { name: bound.into(), points: vec![(span.0, b), (span.1, b)] });
+            }
+        }
+        s.push_str(&time_chart(&format!("Probe: {name}"), y, series));
+    }
+}
+
+/// The lines a comparator draws: (name, value).
+fn bound_lines(c: crate::experiment::probe::Comparator) -> Vec<(&'static str, f64)> {
+    use crate::experiment::probe::Comparator::*;
+    match c {
+        AtLeast(b) => vec![("at least", b)],
+        AtMost(b) => vec![("at most", b)],
+        Between(lo, hi) => vec![("at least", lo), ("at most", hi)],
+        Equals(b) => vec![("equals", b)],
     }
 }
 
@@ -153,7 +248,7 @@ fn outcome(o: Outcome) -> &'static str {
 fn tables(r: &Report, s: &mut String) {
     s.push_str("<h2>Checks</h2><table id=\"checks\"><tr><th>check</th><th>phase</th><th>bound</th><th>observed</th><th></th></tr>");
     for c in r.checks() {
-        let sign = if c.op == "at_least" { "≥" } else { "≤" };
+        let sign = c.op.symbol();
         let _ = write!(
             s,
             "<tr><td>{}</td><td>{}</td><td>{sign} {}</td><td>{}</td>{}</tr>",
@@ -162,6 +257,20 @@ fn tables(r: &Report, s: &mut String) {
             c.kpi.format(Some(c.bound)),
             c.kpi.format(c.observed),
             outcome(c.outcome)
+        );
+    }
+    for p in &r.probes {
+        let bound = p.comparator.map(|c| format!("{c}, ")).unwrap_or_default();
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}{:.0} % of samples</td><td>{} of {}</td>{}</tr>",
+            esc(&p.name),
+            p.phase,
+            esc(&bound),
+            p.share * 100.0,
+            p.passed(),
+            p.samples.len(),
+            outcome(p.outcome)
         );
     }
     for c in &r.coverage {
@@ -184,7 +293,7 @@ fn tables(r: &Report, s: &mut String) {
         let _ = write!(s, "<th>{} ({:.0}–{:.0} s)</th>", p.phase, p.from_s, p.to_s);
     }
     s.push_str("</tr>");
-    for kpi in Kpi::ALL {
+    for kpi in Kpi::of(r.experiment.load.workload()) {
         let _ = write!(s, "<tr><td>{}</td>", kpi.name());
         for p in &r.phases {
             let _ = write!(s, "<td>{}</td>", kpi.format(p.kpis.get(&kpi).copied().flatten()));
@@ -237,28 +346,31 @@ fn tables(r: &Report, s: &mut String) {
     s.push_str("</table>");
 
     if let Some(c) = &r.cohorts {
+        let (success, latency) = c.difference.names();
         let _ = write!(
             s,
-            "<h2>Cohorts ({})</h2><table id=\"cohorts\"><tr><th>cohort</th><th>sessions</th><th>play success</th><th>TTFF p50</th><th>TTFF p99</th></tr>",
+            "<h2>Cohorts ({})</h2><table id=\"cohorts\"><tr><th>cohort</th><th>sessions</th><th>{success}</th><th>{latency} p50</th><th>{latency} p99</th></tr>",
             c.phase
         );
         for (name, f) in [("control", &c.control), ("experiment", &c.experiment)] {
+            let (ok, p50, p99) = f.headline();
             let _ = write!(
                 s,
                 "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 f.sessions,
-                Kpi::PlaySuccessRatio.format(f.play_success_ratio),
-                Kpi::TtffP50.format(f.ttff_p50_ms),
-                Kpi::TtffP99.format(f.ttff_p99_ms)
+                Kpi::SuccessRatio.format(ok),
+                Kpi::LatencyP50.format(p50),
+                Kpi::LatencyP99.format(p99)
             );
         }
+        let (drop, (lo, hi), p) = c.difference.figures();
         let _ = write!(
             s,
-            "</table><p>Drop {:.2} pp (95 % interval {:.2}..{:.2}); Mann–Whitney p on TTFF: {}</p>",
-            c.play_success_drop * 100.0,
-            c.drop_ci95.0 * 100.0,
-            c.drop_ci95.1 * 100.0,
-            c.ttff_mann_whitney_p.map_or("–".into(), |p| format!("{p:.4}"))
+            "</table><p>Drop {:.2} pp (95 % interval {:.2}..{:.2}); Mann–Whitney p on {latency}: {}</p>",
+            drop * 100.0,
+            lo * 100.0,
+            hi * 100.0,
+            p.map_or("–".into(), |p| format!("{p:.4}"))
         );
     }
 
@@ -283,12 +395,11 @@ impl Exporter for Html {
     }
 
     fn render(&self, r: &Report) -> Vec<u8> {
+        let details = r.findings.iter().map(|f| f.detail.as_str()).collect::<Vec<_>>().join("; ");
         let (class, verdict) = match r.status {
             Status::Passed => ("passed", "passed — every gate held".to_string()),
-            Status::Failed => ("failed", "FAILED".to_string()),
-            Status::Aborted => {
-                ("aborted", format!("aborted — {}", r.abort_reason.as_deref().unwrap_or("stopped early")))
-            }
+            Status::Failed => ("failed", format!("FAILED — {details}")),
+            Status::Aborted => ("aborted", format!("aborted — {details}")),
         };
         let mut s = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0} — chaos report</title><style>{STYLE}</style></head><body><h1>{0}</h1><p class=\"verdict {class}\" id=\"verdict\">{1}</p><p>{2}</p><p>Seed {3} · {8} · {4:.0} sessions/s · warm-up {5} s · measured {6} s · started {7}</p>",
@@ -322,6 +433,7 @@ mod tests {
                 play_ok: 990,
                 ttff_p50_ms: Some(20.0),
                 ttff_p99_ms: Some(if t == 301 { 900.0 } else { 40.0 }),
+                http: None,
             })
             .collect();
         let buckets = downsample(&series);

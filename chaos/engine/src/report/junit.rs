@@ -29,9 +29,7 @@ fn case(name: &str, outcome: Outcome, message: String) -> TestCase {
 }
 
 fn check_case(experiment: &str, c: &CheckResult) -> TestCase {
-    let observed = c.kpi.format(c.observed);
-    let bound = c.kpi.format(Some(c.bound));
-    let message = format!("{} during {} was {observed}, bound {} {bound}", c.kpi.name(), c.phase, c.op);
+    let message = c.describe();
     let mut tc = case(&c.name, c.outcome, message);
     tc.set_classname(experiment.to_string());
     tc
@@ -54,6 +52,12 @@ impl Exporter for Junit {
         };
         suite("steady state", r.steady_state.iter().map(|c| check_case(name, c)).collect());
         suite("gates", r.gates.iter().map(|c| check_case(name, c)).collect());
+        let probes = r.probes.iter().map(|p| {
+            let mut tc = case(&p.name, p.outcome, p.describe());
+            tc.set_classname(name.to_string());
+            tc
+        });
+        suite("probes", probes.collect());
         let coverage = r.coverage.iter().map(|c| {
             let message = format!("guard {} fired {} time(s), needs at least {}", c.guard, c.observed, c.at_least);
             case(&format!("guard {}", c.guard), c.outcome, message)
@@ -65,6 +69,16 @@ impl Exporter for Junit {
             .flat_map(|c| &c.gates)
             .map(|(gate, outcome)| case(gate, *outcome, format!("cohort gate `{gate}` failed")));
         suite("cohorts", cohorts.collect());
+        let sequential = r.sequential.iter().map(|q| {
+            let outcome = if q.decision == crate::sequential::Decision::Bad { Outcome::Fail } else { Outcome::Pass };
+            let message = r
+                .findings
+                .iter()
+                .find(|f| f.kind == crate::verdict::FindingKind::Sequential)
+                .map_or_else(String::new, |f| f.detail.clone());
+            case("play success (sequential test)", outcome, message)
+        });
+        suite("sequential test", sequential.collect());
         if let Some(reason) = &r.abort_reason {
             let mut aborted = TestCaseStatus::non_success(NonSuccessKind::Error);
             aborted.set_message(format!("run aborted: {reason}"));

@@ -2,7 +2,7 @@
 //! services and guards.
 
 use super::{Exporter, Report};
-use crate::kpi::Kpi;
+use crate::kpi::{Kpi, Workload};
 use crate::verdict::{Outcome, Status};
 use std::fmt::Write;
 
@@ -10,23 +10,11 @@ use std::fmt::Write;
 pub struct Markdown;
 
 fn verdict_line(r: &Report) -> String {
+    let details = || r.findings.iter().map(|f| f.detail.as_str()).collect::<Vec<_>>().join("; ");
     match r.status {
         Status::Passed => "✅ **passed** — every gate held".into(),
-        Status::Failed => {
-            let failed: Vec<String> = r
-                .checks()
-                .filter(|c| c.outcome == Outcome::Fail)
-                .map(|c| c.name.clone())
-                .chain(
-                    r.coverage
-                        .iter()
-                        .filter(|c| c.outcome == Outcome::Fail)
-                        .map(|c| format!("{} never fired enough", c.guard)),
-                )
-                .collect();
-            format!("❌ **failed** — {}", failed.join("; "))
-        }
-        Status::Aborted => format!("⚠️ **aborted** — {}", r.abort_reason.as_deref().unwrap_or("stopped early")),
+        Status::Failed => format!("❌ **failed** — {}", details()),
+        Status::Aborted => format!("⚠️ **aborted** — {}", details()),
     }
 }
 
@@ -42,9 +30,10 @@ impl Exporter for Markdown {
         if !r.experiment.description.is_empty() {
             let _ = writeln!(s, "{}\n", r.experiment.description.trim());
         }
+        let unit = if r.experiment.load.workload() == Workload::Http { "arrivals" } else { "sessions" };
         let _ = writeln!(
             s,
-            "Seed {} · {} · {:.0} sessions/s · warm-up {}s · measured {}s · {} sessions sent, {} dropped · started {} · \
+            "Seed {} · {} · {:.0} {unit}/s · warm-up {}s · measured {}s · {} {unit} sent, {} dropped · started {} · \
              platform up in {:.2} s\n",
             r.seed,
             r.experiment.clock,
@@ -64,7 +53,7 @@ impl Exporter for Markdown {
                 Outcome::Fail => "❌",
                 Outcome::Skipped => "➖",
             };
-            let sign = if c.op == "at_least" { "≥" } else { "≤" };
+            let sign = c.op.symbol();
             let kind = serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
             let _ = writeln!(
                 s,
@@ -74,6 +63,28 @@ impl Exporter for Markdown {
                 c.kpi.format(Some(c.bound)),
                 c.kpi.format(c.observed)
             );
+        }
+
+        if !r.probes.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n## Probes\n\n| | check | kind | phase | samples passed | worst sample |\n|---|---|---|---|---|---|"
+            );
+            for p in &r.probes {
+                let icon = match p.outcome {
+                    Outcome::Pass => "✅",
+                    Outcome::Fail => "❌",
+                    Outcome::Skipped => "➖",
+                };
+                let kind = if p.kind == crate::verdict::CheckKind::Gate { "gate" } else { "steady_state" };
+                let worst = p.worst().map_or("–".into(), |w| {
+                    let value = w.value.map(|v| format!("{v} ")).unwrap_or_default();
+                    format!("{value}{} at {:.1} s", w.detail, w.at_s)
+                });
+                let (n, passed) = (p.samples.len(), p.passed());
+                let _ = writeln!(s, "| {icon} | {} | {kind} | {} | {passed} of {n} | {worst} |", p.name, p.phase);
+            }
+            let _ = writeln!(s);
         }
 
         if let Some(q) = &r.sequential {
@@ -91,28 +102,30 @@ impl Exporter for Markdown {
         }
 
         if let Some(c) = &r.cohorts {
+            let (success, latency) = c.difference.names();
             let _ = writeln!(
                 s,
-                "\n## Control vs experiment ({} phase)\n\n| cohort | sessions | play success | TTFF p50 | TTFF p99 |\n|---|---:|---:|---:|---:|",
+                "\n## Control vs experiment ({} phase)\n\n| cohort | sessions | {success} | {latency} p50 | {latency} p99 |\n|---|---:|---:|---:|---:|",
                 c.phase
             );
             for (name, f) in [("control", &c.control), ("experiment", &c.experiment)] {
+                let (ok, p50, p99) = f.headline();
                 let _ = writeln!(
                     s,
                     "| {name} | {} | {} | {} | {} |",
                     f.sessions,
-                    Kpi::PlaySuccessRatio.format(f.play_success_ratio),
-                    Kpi::TtffP50.format(f.ttff_p50_ms),
-                    Kpi::TtffP99.format(f.ttff_p99_ms)
+                    Kpi::SuccessRatio.format(ok),
+                    Kpi::LatencyP50.format(p50),
+                    Kpi::LatencyP99.format(p99)
                 );
             }
-            let p = c.ttff_mann_whitney_p.map_or("–".into(), |p| format!("{p:.4}"));
+            let (drop, (lo, hi), p) = c.difference.figures();
+            let p = p.map_or("–".into(), |p| format!("{p:.4}"));
+            let (drop, lo, hi) = (drop * 100.0, lo * 100.0, hi * 100.0);
             let _ = writeln!(
                 s,
-                "\nPlay success drop {:.2} pp (95 % CI {:.2}..{:.2}); TTFF Mann–Whitney p = {p}.",
-                c.play_success_drop * 100.0,
-                c.drop_ci95.0 * 100.0,
-                c.drop_ci95.1 * 100.0
+                "\n{} drop {drop:.2} pp (95 % CI {lo:.2}..{hi:.2}); {latency} Mann–Whitney p = {p}.",
+                success[..1].to_ascii_uppercase() + &success[1..]
             );
             for (gate, outcome) in &c.gates {
                 let _ = writeln!(s, "- {} {gate}", if *outcome == Outcome::Pass { "✅" } else { "❌" });
@@ -139,7 +152,8 @@ impl Exporter for Markdown {
             let _ = write!(s, " {} ({:.0}–{:.0} s) |", p.phase, p.from_s, p.to_s);
         }
         let _ = write!(s, "\n|---|{}\n", "---|".repeat(r.phases.len()));
-        for kpi in Kpi::ALL {
+        let workload = r.experiment.load.workload();
+        for kpi in Kpi::of(workload) {
             let _ = write!(s, "| {} |", kpi.name());
             for p in &r.phases {
                 let _ = write!(s, " {} |", kpi.format(p.kpis.get(&kpi).copied().flatten()));
@@ -156,7 +170,29 @@ impl Exporter for Markdown {
             })
             .collect();
         if !failures.is_empty() {
-            let _ = writeln!(s, "\nFailed starts by reason:\n{}", failures.join("\n"));
+            let what = if workload == Workload::Http { "requests" } else { "starts" };
+            let _ = writeln!(s, "\nFailed {what} by reason:\n{}", failures.join("\n"));
+        }
+        if let Some(run) = r.phase(crate::kpi::Phase::Run).filter(|p| !p.requests.is_empty()) {
+            let _ = writeln!(
+                s,
+                "\n## Requests (whole run)\n\n| request | sent | success | rps | p50 | p99 | max | failures |\n|---|---:|---:|---:|---:|---:|---:|---|"
+            );
+            for (name, q) in &run.requests {
+                let v = |k: Kpi| k.format(q.kpis.get(&k).copied().flatten());
+                let failures: Vec<String> = q.failures.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+                let _ = writeln!(
+                    s,
+                    "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+                    v(Kpi::Requests),
+                    v(Kpi::SuccessRatio),
+                    v(Kpi::Rps),
+                    v(Kpi::LatencyP50),
+                    v(Kpi::LatencyP99),
+                    v(Kpi::LatencyMax),
+                    failures.join(", ")
+                );
+            }
         }
 
         if !r.timeline.is_empty() {
@@ -176,40 +212,44 @@ impl Exporter for Markdown {
             }
         }
 
-        let _ = writeln!(
-            s,
-            "\n## Services\n\n| service | requests | errors | injected | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-        );
-        for sv in &r.services {
-            let l = &sv.latency_ms;
+        if !r.services.is_empty() {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-                sv.service, sv.requests, sv.errors, sv.injected, l.p50, l.p90, l.p99, l.p999, l.max
+                "\n## Services\n\n| service | requests | errors | injected | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
             );
+            for sv in &r.services {
+                let l = &sv.latency_ms;
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                    sv.service, sv.requests, sv.errors, sv.injected, l.p50, l.p90, l.p99, l.p999, l.max
+                );
+            }
         }
 
-        let _ = writeln!(
-            s,
-            "\n## Guards\n\n| caller → dependency | calls | timeouts | retries | denied by budget | ejections | breaker opened | short-circuited | failures | fallbacks | amplification |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        );
-        for g in &r.guards {
+        if !r.guards.is_empty() {
             let _ = writeln!(
                 s,
-                "| {} → {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | ×{:.2} |",
-                g.caller,
-                g.callee,
-                g.calls,
-                g.timeouts,
-                g.retries,
-                g.retries_denied_by_budget,
-                g.ejections,
-                g.breaker_opens,
-                g.short_circuited,
-                g.failures,
-                g.fallbacks,
-                g.retry_amplification()
+                "\n## Guards\n\n| caller → dependency | calls | timeouts | retries | denied by budget | ejections | breaker opened | short-circuited | failures | fallbacks | amplification |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
             );
+            for g in &r.guards {
+                let _ = writeln!(
+                    s,
+                    "| {} → {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | ×{:.2} |",
+                    g.caller,
+                    g.callee,
+                    g.calls,
+                    g.timeouts,
+                    g.retries,
+                    g.retries_denied_by_budget,
+                    g.ejections,
+                    g.breaker_opens,
+                    g.short_circuited,
+                    g.failures,
+                    g.fallbacks,
+                    g.retry_amplification()
+                );
+            }
         }
         let faulted: Vec<_> = r.fault_metrics.iter().filter(|(_, m)| !m.injected.is_empty()).collect();
         if !faulted.is_empty() {

@@ -32,7 +32,7 @@ use crate::kpi::{Kpi, Phase};
 use crate::record::SeriesPoint;
 use crate::sequential::SequentialResult;
 use crate::timeline::TimelineEvent;
-use crate::verdict::{CheckResult, Outcome, Status};
+use crate::verdict::{CheckResult, Status};
 use chaos_fault::FaultMetrics;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 use targets::GuardStats;
 
 /// Version of the `report.json` schema; bumped on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Everything a run found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +59,9 @@ pub struct Report {
     pub run: RunInfo,
     /// The verdict.
     pub status: Status,
+    /// What the verdict rests on that did not hold, gates first (empty when it passed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::verdict::Finding>,
     /// Why the run stopped early, when it did.
     pub abort_reason: Option<String>,
     /// The sequential test's early decision, if it stopped the run.
@@ -67,6 +70,9 @@ pub struct Report {
     /// The abort condition that fired, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<AbortFired>,
+    /// The probe checks, each with its samples (hypothesis, then gates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<crate::probes::ProbeResult>,
     /// What the load generator did.
     pub load: LoadReport,
     /// Fault changes as they happened.
@@ -187,6 +193,32 @@ pub struct PhaseReport {
     /// stall-aborted downloads, interruptions).
     #[serde(default)]
     pub qoe: crate::kpi::QoeSums,
+    /// HTTP workload: each request's, flow's and flow step's figures, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requests: BTreeMap<String, RequestReport>,
+}
+
+/// One request's (or flow's) figures in a phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestReport {
+    /// The HTTP workload's KPIs for it.
+    pub kpis: BTreeMap<Kpi, Option<f64>>,
+    /// Its failures by reason (`status 503`, `timeout`, `refused`, `reset`, ...).
+    pub failures: BTreeMap<String, u64>,
+}
+
+impl RequestReport {
+    /// `name`'s figures in `stats`, a phase of `secs` seconds.
+    pub fn of(stats: &crate::kpi::PhaseStats, name: &str, secs: f64) -> Self {
+        let kpis = Kpi::of(crate::kpi::Workload::Http).map(|k| (k, stats.value(k, Some(name), secs))).collect();
+        let failures = stats
+            .http
+            .as_ref()
+            .and_then(|h| h.get(Some(name)))
+            .map(|r| r.failures.iter().map(|(f, n)| (f.to_string(), *n)).collect())
+            .unwrap_or_default();
+        Self { kpis, failures }
+    }
 }
 
 /// One service's request figures over the whole run.
@@ -219,19 +251,13 @@ impl Report {
     /// GUARD`, and `sequential: bad` — the same names in every run of the experiment, so runs
     /// with other seeds or timelines can be asked whether *this* gate failed again.
     pub fn failed(&self) -> Vec<String> {
-        let checks = self.gates.iter().chain(&self.steady_state);
-        let checks = checks.filter(|c| c.outcome == Outcome::Fail).map(|c| c.name.clone());
-        let cohorts = self.cohorts.iter().flat_map(|c| &c.gates);
-        let cohorts = cohorts.filter(|(_, o)| *o == Outcome::Fail).map(|(g, _)| format!("cohorts: {}", gate_name(g)));
-        let coverage =
-            self.coverage.iter().filter(|c| c.outcome == Outcome::Fail).map(|c| format!("coverage: {}", c.guard));
-        let sequential = self.sequential.iter().filter(|s| s.decision == crate::sequential::Decision::Bad);
-        checks.chain(cohorts).chain(coverage).chain(sequential.map(|_| "sequential: bad".to_string())).collect()
+        let failed = self.findings.iter().filter(|f| f.kind != crate::verdict::FindingKind::Aborted);
+        failed.map(|f| f.name.clone()).collect()
     }
 }
 
 /// A cohort gate's name without its measured figures (`play success drop 0.42 pp (…) within
 /// 0.50 pp` → `play success drop`; `TTFF unchanged: Mann–Whitney p …` → `TTFF unchanged`).
-fn gate_name(gate: &str) -> &str {
+pub(crate) fn gate_name(gate: &str) -> &str {
     gate.split(|c: char| c.is_ascii_digit() || c == ':').next().unwrap_or(gate).trim()
 }

@@ -164,7 +164,7 @@ impl Api {
                 if selected.is_empty() {
                     return error(StatusCode::NOT_FOUND, format!("no instance `{name}`"), None);
                 }
-                self.instance(&method, &selected, rest, &body).await
+                self.instance(&method, (*name == "*", &selected), rest, &body).await
             }
             _ => error(StatusCode::NOT_FOUND, format!("no route {method} {}", path.join("/")), None),
         }
@@ -187,18 +187,20 @@ impl Api {
         reply(StatusCode::OK, &list)
     }
 
+    /// A call on the instances `selected` (`all`: by `*`).
     async fn instance(
         &self,
         method: &Method,
-        selected: &[(String, super::registry::Entry)],
+        (all, selected): (bool, &[(String, super::registry::Entry)]),
         rest: &[&str],
         body: &Bytes,
     ) -> Reply {
         let tables = selected.iter().map(|(_, e)| &e.table);
         match (method, rest) {
             (&Method::GET, ["rules"]) => {
-                // One instance: its rules; several (`*`): one entry per instance.
-                if let [(_, e)] = selected {
+                // One instance by name: its rules; `*`: one entry per instance, however many there
+                // are (a registry of one, as a proxy's, answers in the same shape as any other).
+                if let ([(_, e)], false) = (selected, all) {
                     return reply(StatusCode::OK, &e.table.rules());
                 }
                 let rules: Vec<Value> =

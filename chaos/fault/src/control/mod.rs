@@ -23,3 +23,25 @@ mod registry;
 
 pub use api::{ControlConfig, ControlError, ControlServer, serve};
 pub use registry::Registry;
+
+/// Serves the control API for an app's own fault tables, each under its name, on `addr` (a
+/// loopback address; elsewhere use [`serve`] with a token): the one call an app that embeds
+/// [`FaultLayer`](crate::FaultLayer) needs so that `chaos fault` and experiments can reach it.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), chaos_fault::control::ControlError> {
+/// let inventory = chaos_fault::FaultTable::new();
+/// let api = chaos_fault::control::serve_tables(([127, 0, 0, 1], 7474).into(), [("inventory", inventory.clone())]).await?;
+/// println!("control API on {}", api.url());
+/// # Ok(()) }
+/// ```
+pub async fn serve_tables<N: Into<String>>(
+    addr: std::net::SocketAddr,
+    tables: impl IntoIterator<Item = (N, crate::FaultTable)>,
+) -> Result<ControlServer, ControlError> {
+    let registry = Registry::new();
+    for (name, table) in tables {
+        registry.register(name, table, None);
+    }
+    serve(registry, ControlConfig { addr, ..ControlConfig::default() }).await
+}

@@ -16,6 +16,7 @@ pin_project! {
     pub struct ResponseFuture<F, B> {
         #[pin]
         kind: Kind<F, B>,
+        applied: Vec<crate::RuleId>,
     }
 }
 
@@ -29,11 +30,18 @@ pin_project! {
 
 impl<F, B> ResponseFuture<F, B> {
     pub(crate) fn passthrough(fut: F) -> Self {
-        Self { kind: Kind::Passthrough { fut } }
+        Self { kind: Kind::Passthrough { fut }, applied: Vec::new() }
     }
 
-    pub(crate) fn faulted(fut: Faulted<B>) -> Self {
-        Self { kind: Kind::Faulted { fut } }
+    pub(crate) fn faulted(fut: Faulted<B>, applied: Vec<crate::RuleId>) -> Self {
+        Self { kind: Kind::Faulted { fut }, applied }
+    }
+
+    /// The rules that act on this request (empty when none does), known as soon as the service
+    /// is called: a server's own metrics can count a request whose caller gave up while a rule
+    /// delayed it (the future dropped unfinished) as a faulted one, not lose it.
+    pub fn applied(&self) -> &[crate::RuleId] {
+        &self.applied
     }
 }
 

@@ -143,7 +143,7 @@ pub(crate) fn plan(rules: &[Arc<ActiveRule>], req: &Request<'_>, draws: &Draws, 
         }
         let rule = &entry.rule;
         let rng = rng.get_or_insert_with(|| draws.next_rng());
-        if matches!(rule.fault, Fault::Kill { .. })
+        if rule.fault.is_instance_level()
             || !entry.is_live(|| *now.get_or_insert_with(Instant::now))
             || !rule.scope.matches(req.method, req.path, req.headers)
         {
@@ -180,7 +180,7 @@ pub(crate) fn plan(rules: &[Arc<ActiveRule>], req: &Request<'_>, draws: &Draws, 
             Fault::Error(e) => Outcome::Error(e.clone(), id),
             Fault::Reset => Outcome::Reset(id),
             Fault::Hang { max } => Outcome::Hang(*max, id),
-            Fault::Kill { .. } => continue,
+            Fault::Kill { .. } | Fault::Pause => continue,
         };
         break;
     }

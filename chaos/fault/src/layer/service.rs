@@ -98,46 +98,51 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let timer = self.timer;
-        ResponseFuture::faulted(Box::pin(async move {
-            // `slots` (max_active) live until the answer is out, or in the body for body faults.
-            let slots = plan.slots;
-            let applied = Applied(slots.iter().map(|s| s.rule_id().into()).collect());
-            timer.sleep(plan.before).await;
-            match plan.outcome {
-                Outcome::Pass => {
-                    let res = context::scope(downstream, inner.oneshot(req)).await.map_err(Into::into)?;
-                    timer.sleep(plan.after).await;
-                    let shape = plan.shape;
-                    let mut res = res.map(|body| {
-                        if shape.is_none() { FaultBody::inner(body) } else { FaultBody::shaped(body, shape, slots) }
-                    });
-                    if !applied.0.is_empty() {
-                        res.extensions_mut().insert(applied);
-                    }
-                    Ok(res)
-                }
-                Outcome::Error(e, rule) => {
-                    let mut res = Response::new(FaultBody::synthetic(e.body));
-                    *res.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    for (name, value) in &e.headers {
-                        // Validated when the rule was made; a bad one is skipped, not a panic.
-                        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
-                        {
-                            res.headers_mut().insert(n, v);
+        let rules: Vec<crate::RuleId> = plan.slots.iter().map(|s| s.rule_id().into()).collect();
+        let applied = Applied(rules.clone());
+        ResponseFuture::faulted(
+            Box::pin(async move {
+                // `slots` (max_active) live until the answer is out, or in the body for body faults.
+                let slots = plan.slots;
+                timer.sleep(plan.before).await;
+                match plan.outcome {
+                    Outcome::Pass => {
+                        let res = context::scope(downstream, inner.oneshot(req)).await.map_err(Into::into)?;
+                        timer.sleep(plan.after).await;
+                        let shape = plan.shape;
+                        let mut res = res.map(|body| {
+                            if shape.is_none() { FaultBody::inner(body) } else { FaultBody::shaped(body, shape, slots) }
+                        });
+                        if !applied.0.is_empty() {
+                            res.extensions_mut().insert(applied);
                         }
+                        Ok(res)
                     }
-                    if let Ok(v) = HeaderValue::from_str(&rule) {
-                        res.headers_mut().insert(INJECTED_HEADER_NAME, v);
+                    Outcome::Error(e, rule) => {
+                        let mut res = Response::new(FaultBody::synthetic(e.body));
+                        *res.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                        for (name, value) in &e.headers {
+                            // Validated when the rule was made; a bad one is skipped, not a panic.
+                            if let (Ok(n), Ok(v)) =
+                                (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+                            {
+                                res.headers_mut().insert(n, v);
+                            }
+                        }
+                        if let Ok(v) = HeaderValue::from_str(&rule) {
+                            res.headers_mut().insert(INJECTED_HEADER_NAME, v);
+                        }
+                        res.extensions_mut().insert(applied);
+                        Ok(res)
                     }
-                    res.extensions_mut().insert(applied);
-                    Ok(res)
+                    Outcome::Reset(rule) => Err(InjectedFault::Reset { rule }.into()),
+                    Outcome::Hang(max, rule) => {
+                        timer.sleep(max).await;
+                        Err(InjectedFault::Hang { rule, max }.into())
+                    }
                 }
-                Outcome::Reset(rule) => Err(InjectedFault::Reset { rule }.into()),
-                Outcome::Hang(max, rule) => {
-                    timer.sleep(max).await;
-                    Err(InjectedFault::Hang { rule, max }.into())
-                }
-            }
-        }))
+            }),
+            rules,
+        )
     }
 }

@@ -1,0 +1,11 @@
+//! Workloads: who calls the system under test. Each turns the schedule's arrivals
+//! ([`crate::load::Sessions`]) into calls and records their outcomes; the engine's phases,
+//! windows, abort conditions, cohorts and sequential test work on what they record alike.
+//!
+//! - [`play`]: devices pressing Play on the platform's edge (the embedded platform, or an edge
+//!   API elsewhere);
+//! - [`http`]: the user's own requests and flows (`load.http`).
+
+mod client;
+pub(crate) mod http;
+pub(crate) mod play;
