@@ -186,6 +186,28 @@ pub enum Command {
         /// Seed of the proxy's random draws.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// A TCP proxy (any protocol: Redis, PostgreSQL, …) with Toxiproxy's toxics instead of
+        /// the HTTP one; `--upstream` is `host:port`, and `--control` serves Toxiproxy's API with
+        /// this proxy under the name `proxy`.
+        #[arg(long)]
+        tcp: bool,
+    },
+    /// A drop-in Toxiproxy server: its HTTP API (proxies, toxics, populate, reset, version) over
+    /// TCP proxies with its toxics, for Toxiproxy's clients and the tools built on them. Runs
+    /// until Ctrl-C or SIGTERM. Exit: 0 stopped, 2 bad input (a port taken, a bad --config).
+    Toxiproxy {
+        /// Host to listen on (Toxiproxy's flag).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to listen on (Toxiproxy's flag and default).
+        #[arg(long, default_value_t = 8474)]
+        port: u16,
+        /// A JSON list of proxies to create at start, as Toxiproxy's `-config` reads it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seed of the toxics' draws (toxicity, jitter, slices).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Serve one instance described on stdin (used by process mode; not for people).
     #[command(name = "__instance", hide = true)]

@@ -242,3 +242,108 @@ async fn every_kind_can_hold_the_steady_state_or_break_it_and_fire_an_abort() {
     svc.shutdown().await;
     prom.shutdown().await;
 }
+
+/// Debian's `prometheus` on a free port, scraping itself every 500 ms, with its store in a
+/// temporary folder; killed when dropped, on every path. `None` when it is not installed.
+struct RealPrometheus {
+    child: std::process::Child,
+    url: String,
+    _store: tempfile::TempDir,
+}
+
+impl Drop for RealPrometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RealPrometheus {
+    async fn start() -> Option<Self> {
+        use std::io::Write as _;
+        let store = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = store.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{ scrape_interval: 500ms, scrape_timeout: 500ms }}\n\
+                 scrape_configs:\n  - job_name: self\n    static_configs: [{{ targets: [\"127.0.0.1:{port}\"] }}]\n"
+            ),
+        )
+        .unwrap();
+        let spawned = std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", store.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = spawned else {
+            let _ = writeln!(std::io::stderr(), "prometheus is not installed here: skipping (CI installs it)");
+            return None;
+        };
+        let me = Self { child, url: format!("http://127.0.0.1:{port}"), _store: store };
+        // Its first scrape of itself lands within a few seconds (scrape loops start up to 5 s
+        // after it is ready): wait for `up` to have a value, 30 s at most.
+        let query = format!("{}/api/v1/query?query=up", me.url);
+        for _ in 0..150 {
+            let body = match reqwest::get(&query).await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if body.contains(r#""job":"self""#) {
+                return Some(me);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("prometheus on {} did not scrape itself within 30 s", me.url);
+    }
+}
+
+/// The probe against Prometheus itself (2.42, Debian's), not a stand-in: instant and range
+/// queries, a bound that holds and one that does not, no series, and the server's own parse error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_probe_reads_a_real_prometheus() {
+    let Some(prom) = RealPrometheus::start().await else { return };
+    let svc = service().await;
+    let port = free_port();
+    let q =
+        |query: &str, extra: &str| format!("{{ prometheus: {{ url: \"{}\", query: '{query}'{extra} }} }}", prom.url);
+    let checks = format!(
+        "steady_state:
+  - {{ name: scraped, probe: {}, every: 500ms, equals: 1 }}
+gates:
+  - {{ name: head-series, probe: {}, every: 1s, at_least: 1 }}
+  - {{ name: not-down, probe: {}, every: 1s, equals: 0 }}
+  - {{ name: nothing-there, probe: {}, every: 1s, at_most: 1 }}
+  - {{ name: broken, probe: {}, every: 1s, at_most: 1 }}
+",
+        q(r#"up{job="self"}"#, ""),
+        q("prometheus_tsdb_head_series", ", range: 3s, step: 500ms, reduce: max"),
+        q(r#"up{job="self"}"#, ""),
+        q("no_such_metric_anywhere", ""),
+        q("sum(", ""),
+    );
+    let report = run_yaml(&experiment(&svc, port, &checks)).await.unwrap();
+    let probe = |name: &str| report.probes.iter().find(|p| p.name == name).unwrap();
+    let scraped = probe("scraped");
+    assert_eq!(scraped.outcome, Outcome::Pass, "{scraped:?}");
+    assert!(scraped.samples.iter().all(|s| s.value == Some(1.0)), "{scraped:?}");
+    let head = probe("head-series");
+    assert_eq!(head.outcome, Outcome::Pass, "a range query reduced by max: {head:?}");
+    assert!(head.samples.iter().all(|s| s.value.is_some_and(|v| v >= 1.0)), "{head:?}");
+    let not_down = probe("not-down");
+    assert_eq!(not_down.outcome, Outcome::Fail, "up is 1, not 0: {not_down:?}");
+    assert!(not_down.samples.iter().all(|s| s.value == Some(1.0)));
+    let nothing = probe("nothing-there");
+    assert_eq!(nothing.outcome, Outcome::Fail);
+    assert!(nothing.samples.iter().all(|s| s.detail == "no series"), "{nothing:?}");
+    let broken = probe("broken");
+    assert_eq!(broken.outcome, Outcome::Fail);
+    assert!(broken.samples[0].detail.contains("parse error"), "Prometheus' own message: {broken:?}");
+    let failed: Vec<&str> = report.findings.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(failed, ["not-down", "nothing-there", "broken"]);
+    svc.shutdown().await;
+}

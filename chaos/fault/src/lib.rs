@@ -4,7 +4,8 @@
 //! the active [`Rule`]s of one service instance from a lock-free [`FaultTable`] and applies the
 //! matching [`Fault`] — latency, an HTTP error, a connection reset or a hang — to each request.
 //! With the `server` feature, `server::Instance` serves any tower service on a TCP port and can
-//! be killed (listener closed, open connections dropped) and restarted on the same port.
+//! be killed (listener closed, open connections dropped) and restarted on the same port. With
+//! the `tcp` feature, `tcp::TcpProxy` puts Toxiproxy's toxics in front of any TCP service.
 //!
 //! In an axum app, whose `Router::layer` takes no service error, use [`FaultLayer::answering`];
 //! with the `control` feature, `control::serve_tables` serves the JSON control API for the
@@ -51,6 +52,8 @@ mod seed;
 #[cfg(feature = "server")]
 pub mod server;
 pub(crate) mod table;
+#[cfg(feature = "tcp")]
+pub mod tcp;
 
 pub use answer::{AnswerBody, AnswerFuture, AnswerLayer, AnswerService, Failing};
 pub use distribution::{Distribution, DistributionError, LognormalParams, NormalParams, ParetoParams, UniformParams};

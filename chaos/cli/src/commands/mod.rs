@@ -128,9 +128,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Fault { target, token, action } => fault::run(target, token, action),
-        Command::Proxy { listen, upstream, control, token, seed } => {
+        Command::Proxy { listen, upstream, control, seed, tcp: true, .. } => {
+            serve::tcp_proxy(listen, &upstream, control, seed)
+        }
+        Command::Proxy { listen, upstream, control, token, seed, tcp: false } => {
             serve::proxy(listen, &upstream, control, token, seed)
         }
+        Command::Toxiproxy { host, port, config, seed } => serve::toxiproxy(&host, port, config.as_deref(), seed),
         Command::Targets { action: TargetsAction::Up { seed, control, metrics } } => {
             serve::targets_up(seed, control, metrics)
         }

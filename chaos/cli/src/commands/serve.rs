@@ -35,6 +35,57 @@ pub fn proxy(
     })
 }
 
+/// `chaos proxy --tcp`: one TCP proxy, its toxics managed through Toxiproxy's API on `control`.
+pub fn tcp_proxy(listen: SocketAddr, upstream: &str, control: SocketAddr, seed: u64) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        control.ip().is_loopback(),
+        "--control {control}: Toxiproxy's API has no authentication, so with --tcp it listens on loopback only"
+    );
+    let port =
+        upstream.rsplit_once(':').and_then(|(host, port)| port.parse::<u16>().ok().filter(|_| !host.contains('/')));
+    anyhow::ensure!(port.is_some(), "--upstream {upstream}: with --tcp, give host:port (no scheme)");
+    runtime()?.block_on(async {
+        let stop = shutdown_signal();
+        let (server, api) =
+            chaos_fault::tcp::api::serve(control, seed).await.with_context(|| format!("cannot listen on {control}"))?;
+        let proxy = serde_json::json!([{ "name": "proxy", "listen": listen.to_string(), "upstream": upstream }]);
+        api.populate_json(proxy.to_string().as_bytes()).await.map_err(|e| anyhow::anyhow!("--listen {listen}: {e}"))?;
+        println!("proxy   tcp://{listen} → {upstream}");
+        println!("control {}  (Toxiproxy's API; the proxy's name: proxy)", server.url());
+        stop.await;
+        server.shutdown().await;
+        api.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `chaos toxiproxy`: Toxiproxy's API on HOST:PORT, with the proxies of `config` made first.
+pub fn toxiproxy(host: &str, port: u16, config: Option<&std::path::Path>, seed: u64) -> anyhow::Result<ExitCode> {
+    let populate = config
+        .map(|path| std::fs::read(path).map(|json| (path.display().to_string(), json)))
+        .transpose()
+        .context("reading --config")?;
+    runtime()?.block_on(async {
+        let stop = shutdown_signal();
+        let addr = tokio::net::lookup_host((host, port))
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .with_context(|| format!("--host {host}: not an address"))?;
+        let (server, api) =
+            chaos_fault::tcp::api::serve(addr, seed).await.with_context(|| format!("cannot listen on {addr}"))?;
+        if let Some((path, json)) = populate {
+            let made = api.populate_json(&json).await.map_err(|e| anyhow::anyhow!("--config {path}: {e}"))?;
+            println!("populated {made} proxies from {path}");
+        }
+        println!("toxiproxy API {}  (Toxiproxy {})", server.url(), chaos_fault::tcp::api::TOXIPROXY_VERSION);
+        stop.await;
+        server.shutdown().await;
+        api.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// `chaos targets up`: the default platform, its control API and its metrics until Ctrl-C.
 pub fn targets_up(seed: u64, control: SocketAddr, metrics: SocketAddr) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
