@@ -1,6 +1,8 @@
-//! `chaos toxiproxy` driven by clients nobody here wrote: Toxiproxy's own Python client
-//! (`toxiproxy-python`, from PyPI; `.ci/run` installs it) creating a proxy, adding each kind of
-//! toxic and checking it from a socket's side (tests/toxiproxy/client.py).
+//! `chaos toxiproxy` driven by clients nobody here wrote, from PyPI (`.ci/run` installs them):
+//! Toxiproxy's own Python client (`toxiproxy-python`) creating a proxy, adding each kind of toxic
+//! and checking it from a socket's side (tests/toxiproxy/client.py), and Chaos Toolkit with its
+//! Toxiproxy extension running an experiment whose verdict must follow the fault
+//! (tests/toxiproxy/chaostoolkit_run.py).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -60,6 +62,19 @@ fn toxiproxys_python_client_drives_every_toxic() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
     assert!(said.contains("ok: reset_peer resets the connection") && !said.contains("FAILED"), "{said}");
+}
+
+#[test]
+fn chaos_toolkit_with_its_toxiproxy_extension_deviates_under_the_fault_and_holds_without_it() {
+    if !python_has("chaostoolkit") || !python_has("chaostoxi") {
+        return;
+    }
+    let (_server, port) = start_toxiproxy();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/toxiproxy/chaostoolkit_run.py");
+    let out = Command::new("python3").arg(script).arg(port.to_string()).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("latency toxic: exit 1") && said.contains("toxicity 0: exit 0"), "{said}");
 }
 
 #[test]
