@@ -274,6 +274,36 @@ async fn names_are_unique_and_a_disabled_proxy_refuses_then_serves_again() {
     proxy.set_enabled(true).await.unwrap();
     let mut c = client(&proxy).await;
     round_trip(&mut c, b"back").await;
+    // Back to back, as Toxiproxy clients' `down()` does: the address is free again at once.
+    for _ in 0..20 {
+        proxy.set_enabled(false).await.unwrap();
+        proxy.set_enabled(true).await.unwrap();
+    }
+    let mut c = client(&proxy).await;
+    round_trip(&mut c, b"still there").await;
+}
+
+#[tokio::test]
+async fn a_timeout_removed_and_added_again_counts_from_its_return() {
+    let server = echo().await;
+    let proxy = proxy_to(&server).await;
+    let stall = || toxic(Stream::Downstream, ToxicKind::Timeout(TimeoutToxic { timeout: 400 }));
+    let mut c = client(&proxy).await;
+    round_trip(&mut c, b"warm").await;
+    proxy.add_toxic(stall()).unwrap();
+    c.write_all(b"a").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.remove_toxic("timeout_downstream").unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    proxy.add_toxic(stall()).unwrap();
+    let (_, err) = read_all(&mut c).await;
+    assert_eq!(err, None, "closed by the timeout");
+    assert!(
+        start.elapsed() >= Duration::from_millis(380),
+        "a fresh 400 ms, not the first one's rest: {:?}",
+        start.elapsed()
+    );
 }
 
 /// Debian's `redis-server` on a free port (nothing saved), killed when dropped; `None` when it

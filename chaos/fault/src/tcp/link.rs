@@ -143,7 +143,10 @@ async fn write(mut rx: mpsc::Receiver<Chunk>, dst: OwnedWriteHalf, d: Direction)
         tokio::select! {
             biased;
             how = ending.ended() => return w.finish(how).await,
-            _ = toxics.changed() => {}
+            changed = toxics.changed() => if changed.is_err() {
+                // The proxy is gone (it outlives its connections, so this is only defence).
+                ending.end(Close::Graceful);
+            },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => ending.end(Close::Graceful),
             chunk = rx.recv() => match chunk {
                 None => return w.close_later(&active).await,
@@ -167,6 +170,8 @@ async fn write(mut rx: mpsc::Receiver<Chunk>, dst: OwnedWriteHalf, d: Direction)
 impl Writer {
     /// The toxics of this stream that act on this connection.
     fn active<'t>(&mut self, list: &'t [Toxic]) -> Vec<&'t Toxic> {
+        // A toxic removed and added again starts afresh (a `timeout` counts from its return).
+        self.since.retain(|name, _| list.iter().any(|t| t.name == *name));
         let (rng, chosen) = (&mut self.rng, &mut self.chosen);
         list.iter()
             .filter(|t| t.stream == self.stream)

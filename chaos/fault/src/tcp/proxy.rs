@@ -101,8 +101,12 @@ impl TcpProxy {
                 self.shared.accept_on(listener);
             }
             (false, true) => {
-                if let Some(accept) = self.shared.accepting.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let accept = self.shared.accepting.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(accept) = accept {
                     accept.abort();
+                    // Waits for the listener to be dropped, so that enabling at once can bind
+                    // the address again (Toxiproxy clients disable and enable back to back).
+                    let _ = accept.await;
                 }
                 self.end_connections(Close::Graceful);
             }
