@@ -1,6 +1,7 @@
-//! Prometheus metrics of the platform's instances, in the OpenMetrics text format: requests,
-//! errors and latency per route, status and injected fault (measured outside the fault layer, so
-//! what a caller saw), and each instance's fault-layer counters.
+//! Prometheus metrics of the platform's instances: requests, errors and latency per route, status
+//! and injected fault (measured outside the fault layer, so what a caller saw), and each
+//! instance's fault-layer counters. Encoded as OpenMetrics, and answered in the Prometheus text
+//! format to a scraper that does not ask for OpenMetrics (see [`exposition`]).
 //!
 //! Every instance serves its own on `GET /metrics` (see [`Exposed`]); `chaos targets up` also
 //! serves the whole platform on one address, for a single scrape job. Series carry `service`,

@@ -7,26 +7,14 @@ must not (completed, exit 0). An echo server is the upstream; the proxy is made 
 """
 import json
 import os
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import urllib.request
 
+from echo import start_echo
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-class Echo(socketserver.BaseRequestHandler):
-    def handle(self):
-        try:
-            while True:
-                data = self.request.recv(65536)
-                if not data:
-                    return
-                self.request.sendall(data)
-        except ConnectionResetError:
-            return
 
 
 def make_proxy(api_port, upstream_port):
@@ -50,11 +38,8 @@ def run(experiment, env, work):
 
 
 def main(api_port):
-    echo = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo)
-    echo.daemon_threads = True
-    threading.Thread(target=echo.serve_forever, daemon=True).start()
     env = dict(os.environ, TOXIPROXY_PORT=str(api_port), PYTHONPATH=HERE,
-               ECHO_PROXY_PORT=str(make_proxy(api_port, echo.server_address[1])))
+               ECHO_PROXY_PORT=str(make_proxy(api_port, start_echo())))
     with open(os.path.join(HERE, "chaostoolkit.json")) as f:
         experiment = json.load(f)
     with tempfile.TemporaryDirectory() as work:

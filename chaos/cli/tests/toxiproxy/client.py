@@ -8,32 +8,16 @@ as a reset, timeout as silence; then disable, reset and destroy. Prints one line
 exits 0 when all hold, 1 (with the reason) when one does not.
 """
 import socket
-import socketserver
 import sys
-import threading
 import time
 
+from echo import start_echo
 from toxiproxy import Toxiproxy
 from toxiproxy.exceptions import ProxyExists
 
 
-class Echo(socketserver.BaseRequestHandler):
-    def handle(self):
-        try:
-            while True:
-                data = self.request.recv(65536)
-                if not data:
-                    return
-                self.request.sendall(data)
-        except ConnectionResetError:
-            return  # reset_peer resets the upstream side too
-
-
 def main(port):
-    echo = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo)
-    echo.daemon_threads = True
-    threading.Thread(target=echo.serve_forever, daemon=True).start()
-    upstream = "127.0.0.1:%d" % echo.server_address[1]
+    upstream = "127.0.0.1:%d" % start_echo()
 
     server = Toxiproxy()
     server.update_api_consumer("127.0.0.1", port)

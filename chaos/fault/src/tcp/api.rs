@@ -96,6 +96,9 @@ impl ApiError {
     fn proxy_not_found() -> Self {
         Self(StatusCode::NOT_FOUND, "proxy not found".into())
     }
+    fn internal(e: impl std::fmt::Display) -> Self {
+        Self(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
 }
 
 impl From<ToxicError> for ApiError {
@@ -242,8 +245,7 @@ impl Toxiproxy {
         let addr = listen_addr(&input.listen).await?;
         let seed = crate::derive_seed(self.seed, &input.name);
         let proxy = TcpProxy::start(&input.name, addr, &input.upstream, seed).await;
-        let proxy =
-            proxy.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("listen tcp {addr}: {e}")))?;
+        let proxy = proxy.map_err(|e| ApiError::internal(format!("listen tcp {addr}: {e}")))?;
         if !input.enabled {
             let _ = proxy.set_enabled(false).await;
         }
@@ -284,7 +286,7 @@ impl Toxiproxy {
             let proxy = match (existing, same) {
                 (Some(p), true) => match p.set_enabled(input.enabled).await {
                     Ok(()) => Ok(p),
-                    Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+                    Err(e) => Err(ApiError::internal(e)),
                 },
                 (existing, _) => {
                     if let Some(old) = existing {
@@ -325,7 +327,7 @@ impl Toxiproxy {
             }
             _ => proxy,
         };
-        proxy.set_enabled(enabled).await.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        proxy.set_enabled(enabled).await.map_err(ApiError::internal)?;
         Ok(reply(StatusCode::OK, &view(&proxy)))
     }
 
@@ -333,7 +335,7 @@ impl Toxiproxy {
     async fn reset(&self) -> Result<Reply, ApiError> {
         for proxy in self.proxies.lock().await.values() {
             proxy.clear_toxics();
-            proxy.set_enabled(true).await.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            proxy.set_enabled(true).await.map_err(ApiError::internal)?;
         }
         Ok(no_content())
     }
