@@ -211,3 +211,37 @@ fn deeply_nested_input_is_refused_at_the_first_node_too_deep() {
     let errs = parse_str(&src, "deep.yaml", Path::new(".")).unwrap_err();
     assert_eq!((errs.0[0].line, errs.0[0].column), (3, 67), "{errs}");
 }
+
+const TCP: &str = "\
+name: t
+system:
+  proxies:
+    redis-px: { tcp: true, listen: \"127.0.0.1:16379\", upstream: \"127.0.0.1:6379\" }
+    web-px: { listen: \"127.0.0.1:18080\", upstream: \"http://127.0.0.1:8080\" }
+load:
+  rate: 10/s
+  duration: 10s
+  http: [{ name: get, url: \"http://127.0.0.1:18080/\" }]
+faults:
+  - { at: 2s, for: 3s, target: redis-px, fault: { toxic: { type: latency, attributes: { latency: 100 } } } }
+";
+
+#[test]
+fn toxics_go_on_tcp_proxies_and_tcp_proxies_take_only_toxics_and_kill() {
+    parse_str(TCP, "exp.yaml", Path::new(".")).unwrap();
+    let kill = TCP.replace("fault: { toxic: { type: latency, attributes: { latency: 100 } } }", "fault: kill");
+    parse_str(&kill, "exp.yaml", Path::new(".")).unwrap();
+    let e = one(&TCP.replace("target: redis-px", "target: web-px"));
+    assert!(e.message.contains("`web-px` is not a TCP proxy"), "{e}");
+    let e =
+        one(&TCP.replace("{ toxic: { type: latency, attributes: { latency: 100 } } }", "{ error: { status: 503 } }"));
+    assert!(e.message.contains("`redis-px` is a TCP proxy") && e.message.contains("not `error`"), "{e}");
+    let e = one(&TCP.replace("latency: 100 } } } }", "latency: 100 } } }, scope: { probability: 0.5 } }"));
+    assert!(e.message.contains("its share is `toxicity`"), "{e}");
+    let e = one(&TCP.replace("upstream: \"127.0.0.1:6379\"", "upstream: \"redis://127.0.0.1:6379\""));
+    assert!(e.message.contains("must be HOST:PORT"), "{e}");
+    let e = one(&TCP.replace("{ latency: 100 }", "{ latncy: 100 }"));
+    assert!(e.message.contains("latncy") && e.line == 11, "a misspelt attribute is named at its line: {e}");
+    let e = one(&TCP.replace("attributes: { latency: 100 }", "toxicity: 1.5"));
+    assert!(e.message.contains("toxicity must be between 0 and 1"), "{e}");
+}

@@ -82,6 +82,52 @@ gates:
     svc.shutdown().await;
 }
 
+/// HTTP is a TCP protocol too: Toxiproxy's toxics on a runner-run TCP proxy in front of the
+/// service, each seen by the workload as what it does to the bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toxics_on_a_tcp_proxy_are_seen_as_their_client_sees_them() {
+    let svc = service().await;
+    let port = free_port();
+    let report = run_yaml(&format!(
+        "name: tcp-toxics
+seed: 5
+system:
+  proxies:
+    px: {{ tcp: true, listen: \"127.0.0.1:{port}\", upstream: \"{up}\" }}
+load:
+  rate: 200/s
+  warmup: 500ms
+  duration: 3500ms
+  http:
+    - {{ name: get, url: \"http://127.0.0.1:{port}/items\", timeout: 150ms }}
+faults:
+  - {{ name: slow, at: 500ms, for: 500ms, target: px, fault: {{ toxic: {{ type: latency, attributes: {{ latency: 400 }} }} }} }}
+  - {{ name: resets, at: 1000ms, for: 500ms, target: px, fault: {{ toxic: {{ type: reset_peer, stream: upstream }} }} }}
+  - {{ name: cut, at: 1500ms, for: 500ms, target: px, fault: {{ toxic: {{ type: limit_data, attributes: {{ bytes: 10 }} }} }} }}
+  - {{ name: down, at: 2000ms, for: 500ms, target: px, fault: kill }}
+gates:
+  - {{ kpi: success_ratio, during: faults, at_least: 0.99 }}
+  - {{ kpi: success_ratio, during: after, at_least: 0.99 }}
+",
+        up = svc.url().trim_start_matches("http://")
+    ))
+    .await;
+    let failed: Vec<_> = report.findings.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(failed, ["success_ratio faults >= 99.00 %"], "the faults phase only; after them all is well");
+    let faults = report.phase(Phase::Faults).unwrap();
+    for reason in ["timeout", "reset", "refused"] {
+        assert!(faults.failures.get(reason).copied().unwrap_or(0) > 20, "{reason}: {:?}", faults.failures);
+    }
+    assert!(report.phase(Phase::Before).unwrap().failures.is_empty());
+    let px = &report.fault_metrics["px"];
+    for toxic in ["slow", "resets", "cut"] {
+        assert!(px.by_rule.get(toxic).copied().unwrap_or(0) >= 1, "{toxic} acted on no connection: {px:?}");
+    }
+    let applied = report.timeline.iter().filter(|e| e.action == Action::Applied).count();
+    assert_eq!(applied, 4, "{:?}", report.timeline);
+    svc.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flow_stops_at_its_first_failed_step_and_expectations_are_checked() {
     let svc = service().await;

@@ -56,6 +56,10 @@ pub enum Fault {
     /// process whose port still accepts connections, which health checks miss. Applied by the
     /// runner to the user's programs, not by the layer.
     Pause,
+    /// A Toxiproxy toxic on a TCP proxy's connections (`{ toxic: { type: latency, stream:
+    /// downstream, toxicity: 1, attributes: { latency: 100 } } }`): the TCP-level faults, for
+    /// dependencies that do not speak HTTP. Applied by the TCP proxy, not by the layer.
+    Toxic(crate::Toxic),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,8 +102,19 @@ struct KillParams {
 
 impl OneKey for Fault {
     const WHAT: &'static str = "a fault";
-    const VARIANTS: &'static [&'static str] =
-        &["latency", "slow_first_byte", "error", "reset", "hang", "throttle", "truncate", "stall", "kill", "pause"];
+    const VARIANTS: &'static [&'static str] = &[
+        "latency",
+        "slow_first_byte",
+        "error",
+        "reset",
+        "hang",
+        "throttle",
+        "truncate",
+        "stall",
+        "kill",
+        "pause",
+        "toxic",
+    ];
 
     fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -128,6 +143,7 @@ impl OneKey for Fault {
                 map.next_value::<PauseParams>()?;
                 Self::Pause
             }
+            "toxic" => Self::Toxic(map.next_value()?),
             _ => {
                 map.next_value::<de::IgnoredAny>()?;
                 Self::Reset
@@ -160,6 +176,7 @@ impl Serialize for Fault {
             }
             Self::Kill { restart_after } => serialize_one(s, "kill", &KillParams { restart_after: *restart_after }),
             Self::Pause => s.serialize_str("pause"),
+            Self::Toxic(t) => serialize_one(s, "toxic", t),
         }
     }
 }
@@ -196,6 +213,7 @@ impl Fault {
             Self::Stall { .. } => "stall",
             Self::Kill { .. } => "kill",
             Self::Pause => "pause",
+            Self::Toxic(_) => "toxic",
         }
     }
 
@@ -211,6 +229,7 @@ impl Fault {
             Self::Error(e) => e.validate_headers(),
             Self::Hang { max } if max.is_zero() => Err("hang max must be > 0".into()),
             Self::Throttle { bytes_per_s: 0 } => Err("throttle bytes_per_s must be > 0".into()),
+            Self::Toxic(t) => t.clone().checked().map(drop).map_err(|e| e.to_string()),
             _ => Ok(()),
         }
     }

@@ -54,6 +54,7 @@ pub mod server;
 pub(crate) mod table;
 #[cfg(feature = "tcp")]
 pub mod tcp;
+pub mod toxic;
 
 pub use answer::{AnswerBody, AnswerFuture, AnswerLayer, AnswerService, Failing};
 pub use distribution::{Distribution, DistributionError, LognormalParams, NormalParams, ParetoParams, UniformParams};
@@ -66,3 +67,4 @@ pub use rule::{Rule, RuleId};
 pub use scope::{Cohort, Scope, cohort_position};
 pub use seed::derive_seed;
 pub use table::{FaultMetrics, FaultTable};
+pub use toxic::Toxic;

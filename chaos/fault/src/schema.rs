@@ -62,7 +62,7 @@ impl JsonSchema for Fault {
     fn json_schema(g: &mut SchemaGenerator) -> Schema {
         let duration = || json_schema!({ "type": "string", "description": DURATION });
         json_schema!({
-            "description": "What happens to a request: one key (or `reset`, `hang`, `kill`, `pause` alone). Every duration of a fault (a delay or its distribution's parameters, `jitter`, a hang's or stall's `max`, `restart_after`) is at most a day.",
+            "description": "What happens to a request: one key (or `reset`, `hang`, `kill`, `pause` alone); `toxic` (Toxiproxy's toxic JSON) only on a TCP proxy. Every duration of a fault (a delay or its distribution's parameters, `jitter`, a hang's or stall's `max`, `restart_after`) is at most a day.",
             "oneOf": [
                 { "type": "string", "enum": ["reset", "hang", "kill", "pause"] },
                 one_key("latency", g.subschema_for::<Latency>()),
@@ -75,7 +75,34 @@ impl JsonSchema for Fault {
                 one_key("stall", json_schema!({ "type": "object", "properties": { "after_bytes": { "type": "integer", "minimum": 0 }, "max": duration() }, "required": ["after_bytes"], "additionalProperties": false })),
                 one_key("kill", json_schema!({ "type": "object", "properties": { "restart_after": duration() }, "additionalProperties": false })),
                 one_key("pause", json_schema!({ "type": "object", "additionalProperties": false })),
+                one_key("toxic", toxic()),
             ]
         })
     }
+}
+
+/// Toxiproxy's toxic, as `fault: { toxic: ... }` takes it (the attributes by type are in
+/// `chaos_fault::tcp`'s docs and README's "TCP dependencies").
+fn toxic() -> Schema {
+    let count = || json_schema!({ "type": "integer", "minimum": 0 });
+    json_schema!({
+        "type": "object",
+        "description": "A Toxiproxy toxic on a TCP proxy's connections. Attributes by type (milliseconds unless named): latency {latency, jitter}; bandwidth {rate: KB/s}; slow_close {delay}; timeout {timeout: 0 never closes}; reset_peer {timeout}; slicer {average_size, size_variation: bytes, delay: µs}; limit_data {bytes}.",
+        "properties": {
+            "type": { "enum": ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"] },
+            "stream": { "enum": ["upstream", "downstream"], "description": "upstream: client to server; downstream (default): server to client." },
+            "toxicity": { "type": "number", "minimum": 0, "maximum": 1, "description": "The share of connections it acts on (default 1)." },
+            "name": { "type": "string" },
+            "attributes": {
+                "type": "object",
+                "properties": {
+                    "latency": count(), "jitter": count(), "rate": count(), "delay": count(), "timeout": count(),
+                    "average_size": count(), "size_variation": count(), "bytes": count()
+                },
+                "additionalProperties": false
+            }
+        },
+        "required": ["type"],
+        "additionalProperties": false
+    })
 }

@@ -12,6 +12,7 @@
 //!       ready: { http: "http://127.0.0.1:9001/health", within: 10s }
 //!   proxies:
 //!     inventory-px: { listen: "127.0.0.1:9101", upstream: "http://127.0.0.1:9001" }
+//!     redis-px: { tcp: true, listen: "127.0.0.1:16379", upstream: "127.0.0.1:6379" }
 //!   control:
 //!     shop: "http://127.0.0.1:7474"
 //! ```
@@ -141,12 +142,16 @@ fn ten_seconds() -> Duration {
 }
 
 /// A `chaos proxy` the runner runs in its own process, in front of one upstream; faults on it
-/// reach every request that goes through it.
+/// reach every request (HTTP) or connection (`tcp: true`) that goes through it.
 #[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxySpec {
-    /// `HOST:PORT` it listens on (a loopback address).
+    /// A TCP proxy for any protocol (a database, a cache, a queue): its faults are Toxiproxy's
+    /// toxics (`fault: { toxic: ... }`) and `kill`. Default: an HTTP proxy with request faults.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tcp: bool,
+    /// `IP:PORT` it listens on (a loopback address).
     pub listen: String,
-    /// `http://HOST:PORT` it forwards to.
+    /// Where it forwards to: `http://HOST:PORT`, or `HOST:PORT` for a TCP proxy.
     pub upstream: String,
 }

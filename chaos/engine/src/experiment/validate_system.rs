@@ -76,6 +76,14 @@ fn base_url_problem(url: &str) -> Option<String> {
     None
 }
 
+/// `HOST:PORT`, for a TCP proxy's upstream.
+fn host_port_problem(addr: &str) -> Option<String> {
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok() => None,
+        _ => Some(format!("`{addr}` must be HOST:PORT (a TCP proxy forwards bytes, not URLs)")),
+    }
+}
+
 fn managed_problems(exp: &Experiment, problem: &mut impl FnMut(String, String)) {
     let sys = &exp.system;
     let mut names = BTreeSet::new();
@@ -104,7 +112,7 @@ fn managed_problems(exp: &Experiment, problem: &mut impl FnMut(String, String)) 
                 (Some(url), None) if super::http::url_problem(url).is_some() => {
                     problem(at("ready.http"), format!("`{url}` must be an http://HOST:PORT/PATH URL"))
                 }
-                (None, Some(addr)) if addr.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()) => {
+                (None, Some(addr)) if host_port_problem(addr).is_some() => {
                     problem(at("ready.tcp"), format!("`{addr}` must be HOST:PORT"))
                 }
                 _ => {}
@@ -119,7 +127,8 @@ fn managed_problems(exp: &Experiment, problem: &mut impl FnMut(String, String)) 
         if p.listen.parse::<std::net::SocketAddr>().is_err() {
             problem(format!("system.proxies.{name}.listen"), format!("`{}` must be IP:PORT", p.listen));
         }
-        if let Some(why) = base_url_problem(&p.upstream) {
+        let upstream = if p.tcp { host_port_problem(&p.upstream) } else { base_url_problem(&p.upstream) };
+        if let Some(why) = upstream {
             problem(format!("system.proxies.{name}.upstream"), why);
         }
     }
@@ -250,9 +259,12 @@ fn cohort_problems(exp: &Experiment, workload: Workload, problem: &mut impl FnMu
 
 fn fault_target_problems(exp: &Experiment, kind: SystemKind, problem: &mut impl FnMut(String, String)) {
     let programs: BTreeSet<&str> = exp.system.processes.programs().iter().map(|p| p.name.as_str()).collect();
+    let tcp: BTreeSet<&str> = exp.system.proxies.iter().filter(|(_, p)| p.tcp).map(|(n, _)| n.as_str()).collect();
     for (i, step) in exp.faults.iter().enumerate() {
         let at = format!("faults[{i}].fault");
         let target = step.target.name.as_deref().or(step.target.service.as_deref()).unwrap_or_default();
+        let on_tcp = kind == SystemKind::Managed && tcp.contains(target);
+        tcp_fault_problems(step, i, target, on_tcp, problem);
         let on_program = kind == SystemKind::Managed && programs.contains(target);
         match (&step.fault, on_program) {
             (Fault::Pause, false) => {
@@ -267,5 +279,46 @@ fn fault_target_problems(exp: &Experiment, kind: SystemKind, problem: &mut impl 
             ),
             _ => {}
         }
+    }
+}
+
+/// A toxic goes on a TCP proxy, and a TCP proxy takes toxics and `kill` only; a toxic's share
+/// of connections is its `toxicity`, so its step has no `scope` and no `ramp`.
+fn tcp_fault_problems(
+    step: &super::FaultStep,
+    i: usize,
+    target: &str,
+    on_tcp: bool,
+    problem: &mut impl FnMut(String, String),
+) {
+    let at = format!("faults[{i}].fault");
+    match (&step.fault, on_tcp) {
+        (Fault::Toxic(_), false) => problem(
+            at,
+            format!(
+                "`{target}` is not a TCP proxy (`system.proxies` with `tcp: true`): a toxic acts on its connections"
+            ),
+        ),
+        (Fault::Toxic(_), true) => {
+            if step.scope != chaos_fault::Scope::default() {
+                problem(
+                    format!("faults[{i}].scope"),
+                    "a toxic acts on connections, not requests: its share is `toxicity`, not a scope".into(),
+                );
+            }
+            if step.ramp.is_some() {
+                problem(format!("faults[{i}].ramp"), "a toxic takes no ramp; give its `toxicity`".into());
+            }
+        }
+        (Fault::Kill { .. }, true) => {}
+        (f, true) => problem(
+            at,
+            format!(
+                "`{target}` is a TCP proxy: it takes `toxic` (Toxiproxy's latency, bandwidth, slow_close, timeout, \
+                 reset_peer, slicer, limit_data) or `kill`, not `{}`",
+                f.kind()
+            ),
+        ),
+        _ => {}
     }
 }

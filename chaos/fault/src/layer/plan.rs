@@ -180,7 +180,7 @@ pub(crate) fn plan(rules: &[Arc<ActiveRule>], req: &Request<'_>, draws: &Draws, 
             Fault::Error(e) => Outcome::Error(e.clone(), id),
             Fault::Reset => Outcome::Reset(id),
             Fault::Hang { max } => Outcome::Hang(*max, id),
-            Fault::Kill { .. } | Fault::Pause => continue,
+            Fault::Kill { .. } | Fault::Pause | Fault::Toxic(_) => continue,
         };
         break;
     }

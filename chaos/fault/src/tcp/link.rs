@@ -6,18 +6,23 @@
 //! it, and data keeps being read while earlier chunks wait. Each chunk is read once into a
 //! buffer that is reused once written, and written once: no copy besides the kernel's.
 
-use super::toxic::{Stream, Toxic, ToxicKind, ms};
+use crate::toxic::{Stream, Toxic, ToxicKind};
 use bytes::{Bytes, BytesMut};
 use rand::rngs::SmallRng;
 use rand::{Rng, RngExt};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
+
+/// Milliseconds (Toxiproxy's unit) as a duration.
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
 
 /// The most read at once.
 const CHUNK: usize = 32 * 1024;
@@ -70,7 +75,12 @@ pub(crate) struct Direction {
     pub ending: Arc<Ending>,
     /// This direction's draws (toxicity, jitter, slice sizes).
     pub rng: SmallRng,
+    /// The proxy's count of connections each toxic acted on, by name.
+    pub hits: Hits,
 }
+
+/// Connections each toxic acted on, by toxic name (shared by a proxy's connections).
+pub(crate) type Hits = Arc<Mutex<BTreeMap<String, u64>>>;
 
 /// Moves data from `src` to `dst` through the toxics until the source closes (then the close is
 /// passed on, half-closing `dst`) or the connection is ended.
@@ -110,6 +120,7 @@ struct Writer {
     stream: Stream,
     rng: SmallRng,
     ending: Arc<Ending>,
+    hits: Hits,
     /// Whether each toxic (by name and toxicity) acts on this connection, drawn at first sight.
     chosen: HashMap<(String, u32), bool>,
     /// When each toxic was first seen in place here (a `timeout` counts from then).
@@ -121,12 +132,13 @@ struct Writer {
 }
 
 async fn write(mut rx: mpsc::Receiver<Chunk>, dst: OwnedWriteHalf, d: Direction) {
-    let Direction { stream, mut toxics, ending, rng } = d;
+    let Direction { stream, mut toxics, ending, rng, hits } = d;
     let mut w = Writer {
         dst,
         stream,
         rng,
         ending: ending.clone(),
+        hits,
         chosen: HashMap::new(),
         since: HashMap::new(),
         sent: 0,
@@ -172,12 +184,18 @@ impl Writer {
     fn active<'t>(&mut self, list: &'t [Toxic]) -> Vec<&'t Toxic> {
         // A toxic removed and added again starts afresh (a `timeout` counts from its return).
         self.since.retain(|name, _| list.iter().any(|t| t.name == *name));
-        let (rng, chosen) = (&mut self.rng, &mut self.chosen);
+        let (rng, chosen, hits) = (&mut self.rng, &mut self.chosen, &self.hits);
         list.iter()
             .filter(|t| t.stream == self.stream)
             .filter(|t| {
                 let key = (t.name.clone(), t.toxicity.to_bits());
-                *chosen.entry(key).or_insert_with(|| rng.random::<f32>() < t.toxicity)
+                *chosen.entry(key).or_insert_with(|| {
+                    let acts = rng.random::<f32>() < t.toxicity;
+                    if acts {
+                        *hits.lock().unwrap_or_else(|p| p.into_inner()).entry(t.name.clone()).or_default() += 1;
+                    }
+                    acts
+                })
             })
             .collect()
     }

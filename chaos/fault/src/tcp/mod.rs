@@ -20,10 +20,9 @@
 pub mod api;
 mod link;
 mod proxy;
-mod toxic;
 
-pub use proxy::TcpProxy;
-pub use toxic::{
+pub use crate::toxic::{
     BandwidthToxic, LatencyToxic, LimitDataToxic, ResetPeerToxic, SlicerToxic, SlowCloseToxic, Stream, TimeoutToxic,
     Toxic, ToxicError, ToxicKind,
 };
+pub use proxy::{TcpMetrics, TcpProxy};

@@ -1,17 +1,30 @@
 //! [`TcpProxy`]: listens on one address, connects each client to one upstream, and passes the
 //! bytes both ways through the proxy's toxics, which may change while connections are open.
 
-use super::link::{Close, Direction, Ending, pump};
-use super::toxic::{Stream, Toxic, ToxicError};
+use super::link::{Close, Direction, Ending, Hits, pump};
 use crate::derive_seed;
+use crate::toxic::{Stream, Toxic, ToxicError};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// What a [`TcpProxy`] has done since it started.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TcpMetrics {
+    /// Connections accepted and connected upstream.
+    pub connections: u64,
+    /// Connections open now.
+    pub open: usize,
+    /// Connections each toxic acted on (drawn by its toxicity), by toxic name; a toxic removed
+    /// keeps its count.
+    pub toxicated: BTreeMap<String, u64>,
+}
 
 /// A TCP proxy with Toxiproxy's toxics.
 ///
@@ -36,6 +49,7 @@ struct Shared {
     toxics: watch::Sender<Arc<[Toxic]>>,
     seed: u64,
     connections: AtomicU64,
+    hits: Hits,
     open: Mutex<Vec<Weak<Ending>>>,
     accepting: Mutex<Option<JoinHandle<()>>>,
 }
@@ -60,6 +74,7 @@ impl TcpProxy {
             toxics: watch::channel(Arc::from(Vec::new())).0,
             seed,
             connections: AtomicU64::new(0),
+            hits: Hits::default(),
             open: Mutex::default(),
             accepting: Mutex::default(),
         });
@@ -176,6 +191,22 @@ impl TcpProxy {
         self.shared.toxics.send_replace(Arc::from(Vec::new()));
     }
 
+    /// What it has done so far: connections accepted, and the connections each toxic acted on.
+    pub fn metrics(&self) -> TcpMetrics {
+        TcpMetrics {
+            connections: self.shared.connections.load(Ordering::Relaxed),
+            open: self
+                .shared
+                .open
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|e| e.strong_count() > 0)
+                .count(),
+            toxicated: self.shared.hits.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
+    }
+
     /// Stops listening and ends every connection.
     pub async fn shutdown(&self) {
         let _ = self.set_enabled(false).await;
@@ -217,6 +248,7 @@ impl Shared {
             toxics: self.toxics.subscribe(),
             ending: ending.clone(),
             rng: SmallRng::seed_from_u64(derive_seed(self.seed, &format!("{}/{n}/{}", self.name, stream.name()))),
+            hits: self.hits.clone(),
         };
         let (client_in, client_out) = client.into_split();
         let (server_in, server_out) = server.into_split();

@@ -1,5 +1,6 @@
 //! Toxiproxy's toxics: names, attributes and JSON shape as Toxiproxy's HTTP API writes them,
-//! so that its clients' requests deserialize unchanged.
+//! so that its clients' requests deserialize unchanged. The TCP proxy (feature `tcp`) applies
+//! them; an experiment's `fault: { toxic: ... }` names one in the same shape.
 //!
 //! ```json
 //! {"name": "latency_downstream", "type": "latency", "stream": "downstream", "toxicity": 1.0,
@@ -7,7 +8,6 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 /// Which way the data a toxic acts on flows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ impl Stream {
 }
 
 /// A toxic: what it does, on which stream, to which share of the connections.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Toxic {
     /// Unique per proxy; Toxiproxy's default is `TYPE_STREAM`.
     #[serde(default)]
@@ -49,6 +49,34 @@ pub struct Toxic {
 
 fn always() -> f32 {
     1.0
+}
+
+/// A toxic as written: `attributes` may be left out (each defaults to 0, as in Toxiproxy), and
+/// a key or attribute it does not know is refused rather than ignored — a misspelt `latncy`
+/// would otherwise make a fault that does nothing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToxicInput {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    stream: Stream,
+    #[serde(default = "always")]
+    toxicity: f32,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    attributes: Option<serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for Toxic {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let ToxicInput { name, stream, toxicity, kind, attributes } = ToxicInput::deserialize(de)?;
+        let attributes = attributes.unwrap_or_else(|| serde_json::json!({}));
+        let kind = ToxicKind::deserialize(serde_json::json!({ "type": kind, "attributes": attributes }))
+            .map_err(serde::de::Error::custom)?;
+        Ok(Toxic { name, stream, toxicity, kind })
+    }
 }
 
 /// What a toxic does, with Toxiproxy's attributes (times in milliseconds unless named).
@@ -74,7 +102,7 @@ pub enum ToxicKind {
 
 /// `latency` attributes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LatencyToxic {
     /// Milliseconds.
     pub latency: u64,
@@ -84,7 +112,7 @@ pub struct LatencyToxic {
 
 /// `bandwidth` attributes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BandwidthToxic {
     /// KB per second (1 KB = 1000 bytes, as Toxiproxy counts); 0 lets data through unpaced.
     pub rate: u64,
@@ -92,7 +120,7 @@ pub struct BandwidthToxic {
 
 /// `slow_close` attributes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SlowCloseToxic {
     /// Milliseconds.
     pub delay: u64,
@@ -100,7 +128,7 @@ pub struct SlowCloseToxic {
 
 /// `timeout` attributes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TimeoutToxic {
     /// Milliseconds; 0: never closed.
     pub timeout: u64,
@@ -108,7 +136,7 @@ pub struct TimeoutToxic {
 
 /// `reset_peer` attributes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ResetPeerToxic {
     /// Milliseconds after the first data; 0: at once.
     pub timeout: u64,
@@ -116,7 +144,7 @@ pub struct ResetPeerToxic {
 
 /// `slicer` attributes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SlicerToxic {
     /// Bytes.
     pub average_size: u64,
@@ -128,7 +156,7 @@ pub struct SlicerToxic {
 
 /// `limit_data` attributes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LimitDataToxic {
     /// Bytes let through before the close.
     pub bytes: u64,
@@ -205,11 +233,6 @@ impl ToxicKind {
     }
 }
 
-/// Milliseconds as a duration.
-pub(crate) fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +256,9 @@ mod tests {
         assert_eq!(bad(r#"{"type":"slicer","attributes":{"average_size":4,"size_variation":4}}"#), ToxicError::Slicer);
         assert_eq!(bad(r#"{"type":"timeout","attributes":{"timeout":86400001}}"#), ToxicError::TooLong("timeout"));
         assert!(serde_json::from_str::<Toxic>(r#"{"type":"melt","attributes":{}}"#).is_err());
+        let misspelt = serde_json::from_str::<Toxic>(r#"{"type":"latency","attributes":{"latncy":100}}"#);
+        assert!(misspelt.unwrap_err().to_string().contains("latncy"), "a misspelt attribute is refused");
+        let bare: Toxic = serde_json::from_str(r#"{"type":"reset_peer"}"#).unwrap();
+        assert_eq!(bare.kind, ToxicKind::ResetPeer(ResetPeerToxic { timeout: 0 }), "attributes may be left out");
     }
 }
