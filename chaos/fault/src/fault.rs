@@ -18,7 +18,9 @@ pub enum Fault {
     Latency(Latency),
     /// Answer with an HTTP error without calling the service.
     Error(ErrorFault),
-    /// Drop the connection without any response.
+    /// Answer a gRPC call with a status (trailers-only) without calling the service.
+    Grpc(crate::GrpcFault),
+    /// Drop the connection without any response (on HTTP/2: reset the stream, RST_STREAM).
     Reset,
     /// Answer nothing until `max` has passed (the client is expected to give up first), then drop
     /// the connection.
@@ -106,6 +108,7 @@ impl OneKey for Fault {
         "latency",
         "slow_first_byte",
         "error",
+        "grpc",
         "reset",
         "hang",
         "throttle",
@@ -137,6 +140,7 @@ impl OneKey for Fault {
                 Self::Stall { after_bytes, max }
             }
             "error" => Self::Error(map.next_value()?),
+            "grpc" => Self::Grpc(map.next_value()?),
             "hang" => Self::Hang { max: map.next_value::<HangParams>()?.max },
             "kill" => Self::Kill { restart_after: map.next_value::<KillParams>()?.restart_after },
             "pause" => {
@@ -163,6 +167,7 @@ impl Serialize for Fault {
         match self {
             Self::Latency(l) => serialize_one(s, "latency", l),
             Self::Error(e) => serialize_one(s, "error", e),
+            Self::Grpc(g) => serialize_one(s, "grpc", g),
             Self::Reset => s.serialize_str("reset"),
             Self::Hang { max } => serialize_one(s, "hang", &HangParams { max: *max }),
             Self::Throttle { bytes_per_s } => {
@@ -206,6 +211,7 @@ impl Fault {
         match self {
             Self::Latency(_) => "latency",
             Self::Error(_) => "error",
+            Self::Grpc(_) => "grpc",
             Self::Reset => "reset",
             Self::Hang { .. } => "hang",
             Self::Throttle { .. } => "throttle",
@@ -392,6 +398,20 @@ impl<'de> Deserialize<'de> for Latency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_and_toxic_faults_read_and_write_back_the_same() {
+        for json in [
+            r#"{"grpc":{"code":"unavailable","message":"down"}}"#,
+            r#"{"toxic":{"name":"","stream":"upstream","toxicity":0.5,"type":"latency","attributes":{"latency":100,"jitter":0}}}"#,
+        ] {
+            let f: Fault = serde_json::from_str(json).unwrap();
+            assert_eq!(serde_json::to_string(&f).unwrap(), json);
+        }
+        let istio: Fault = serde_json::from_str(r#"{"grpc":{"code":"UNAVAILABLE"}}"#).unwrap();
+        assert_eq!(istio.kind(), "grpc");
+        assert!(serde_json::from_str::<Fault>(r#"{"grpc":{"code":14,"mesage":"x"}}"#).is_err(), "unknown key refused");
+    }
 
     #[test]
     fn a_duration_longer_than_a_day_is_refused_naming_it_and_a_day_is_not() {

@@ -40,6 +40,7 @@ pub mod context;
 pub mod control;
 mod distribution;
 mod fault;
+mod grpc;
 mod layer;
 mod one_key;
 #[cfg(feature = "proxy")]
@@ -59,6 +60,7 @@ pub mod toxic;
 pub use answer::{AnswerBody, AnswerFuture, AnswerLayer, AnswerService, Failing};
 pub use distribution::{Distribution, DistributionError, LognormalParams, NormalParams, ParetoParams, UniformParams};
 pub use fault::{ErrorFault, Fault, Latency, MAX_DELAY, When, check_delays};
+pub use grpc::{GrpcCode, GrpcFault};
 pub use layer::{
     Applied, BoxError, FaultBody, FaultLayer, FaultService, INJECTED_HEADER, INJECTED_HEADER_NAME, InjectedFault,
     ResponseFuture, Timer,

@@ -1,6 +1,10 @@
 //! A reverse proxy (feature `proxy`) that puts the fault layer in front of any HTTP service: no
 //! code change in the service, bodies streamed both ways (never buffered), faults managed through
 //! the same [`FaultTable`] — and so through the control API.
+//!
+//! It speaks HTTP/1 and h2c (HTTP/2 with prior knowledge) on one port, and forwards each request
+//! in the version it came in: a gRPC call goes upstream as HTTP/2, with its `te: trailers` and
+//! its response trailers (`grpc-status`) passed through.
 
 use crate::server::Instance;
 use crate::{BoxError, FaultLayer, FaultTable, Timer};
@@ -26,6 +30,8 @@ pub type ProxyBody = Either<Incoming, Full<Bytes>>;
 pub struct Forward {
     upstream: Arc<Upstream>,
     client: Client<HttpConnector, Incoming>,
+    /// For requests that came in as HTTP/2.
+    h2: Client<HttpConnector, Incoming>,
 }
 
 struct Upstream {
@@ -74,8 +80,9 @@ impl Forward {
         let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Self { upstream: Arc::new(Upstream { scheme, authority, host }), client })
+        let client = Client::builder(TokioExecutor::new()).build(connector.clone());
+        let h2 = Client::builder(TokioExecutor::new()).http2_only(true).build(connector);
+        Ok(Self { upstream: Arc::new(Upstream { scheme, authority, host }), client, h2 })
     }
 }
 
@@ -92,15 +99,26 @@ impl tower::Service<Request<Incoming>> for Forward {
         let up = &self.upstream;
         let path = req.uri().path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
         let uri = Uri::builder().scheme(up.scheme.clone()).authority(up.authority.clone()).path_and_query(path).build();
-        let client = self.client.clone();
+        let h2 = req.version() == http::Version::HTTP_2;
+        let client = if h2 { self.h2.clone() } else { self.client.clone() };
         let host = up.host.clone();
         Box::pin(async move {
             *req.uri_mut() = uri?;
             let headers = req.headers_mut();
+            // HTTP/2 allows `te: trailers` end to end, and gRPC servers want it.
+            let trailers = h2 && headers.get(header::TE).is_some_and(|v| v == "trailers");
             for h in &HOP_BY_HOP {
                 headers.remove(h);
             }
-            headers.insert(header::HOST, host);
+            if trailers {
+                headers.insert(header::TE, HeaderValue::from_static("trailers"));
+            }
+            if h2 {
+                // HTTP/2 carries the authority in the URI, not a `host` header.
+                headers.remove(header::HOST);
+            } else {
+                headers.insert(header::HOST, host);
+            }
             match client.request(req).await {
                 Ok(res) => {
                     let mut res = res.map(Either::Left);
@@ -125,5 +143,5 @@ pub async fn start(listen: SocketAddr, upstream: &str, table: FaultTable, seed: 
     let forward = Forward::new(upstream)?;
     // Real traffic, real time: delays on the sub-millisecond timer.
     let svc = FaultLayer::new(table).seed(seed).timer(Timer::Precise).layer(forward);
-    Instance::bind("proxy", listen, svc).await.map_err(|source| ProxyError::Bind { addr: listen, source })
+    Instance::bind_h2c("proxy", listen, svc).await.map_err(|source| ProxyError::Bind { addr: listen, source })
 }

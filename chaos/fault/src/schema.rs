@@ -68,6 +68,7 @@ impl JsonSchema for Fault {
                 one_key("latency", g.subschema_for::<Latency>()),
                 one_key("slow_first_byte", g.subschema_for::<Latency>()),
                 one_key("error", g.subschema_for::<crate::ErrorFault>()),
+                one_key("grpc", g.subschema_for::<crate::GrpcFault>()),
                 one_key("reset", json_schema!({ "type": ["object", "null"] })),
                 one_key("hang", json_schema!({ "type": "object", "properties": { "max": duration() }, "additionalProperties": false })),
                 one_key("throttle", json_schema!({ "type": "object", "properties": { "bytes_per_s": { "type": "integer", "minimum": 1 } }, "required": ["bytes_per_s"], "additionalProperties": false })),

@@ -1,7 +1,7 @@
 //! Turning the active rules into what happens to one request.
 
 use crate::table::{ActiveRule, Slot};
-use crate::{ErrorFault, Fault, FaultTable, RuleId, When};
+use crate::{ErrorFault, Fault, FaultTable, GrpcFault, RuleId, When};
 use http::{HeaderMap, Method};
 use rand::{RngExt, SeedableRng, rngs::SmallRng};
 use std::sync::Arc;
@@ -57,6 +57,8 @@ pub(crate) enum Outcome {
     Pass,
     /// Answer with an error response.
     Error(ErrorFault, RuleId),
+    /// Answer a gRPC call with a status.
+    Grpc(GrpcFault, RuleId),
     /// Drop the connection.
     Reset(RuleId),
     /// Wait `max`, then drop the connection.
@@ -178,6 +180,7 @@ pub(crate) fn plan(rules: &[Arc<ActiveRule>], req: &Request<'_>, draws: &Draws, 
                 continue;
             }
             Fault::Error(e) => Outcome::Error(e.clone(), id),
+            Fault::Grpc(g) => Outcome::Grpc(g.clone(), id),
             Fault::Reset => Outcome::Reset(id),
             Fault::Hang { max } => Outcome::Hang(*max, id),
             Fault::Kill { .. } | Fault::Pause | Fault::Toxic(_) => continue,

@@ -7,6 +7,7 @@ use super::{Applied, BoxError, FaultBody, INJECTED_HEADER_NAME, InjectedFault, T
 use crate::FaultTable;
 use crate::context::{self, CONTEXT_HEADER_NAME, FaultContext};
 use crate::table::ActiveRule;
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -129,11 +130,10 @@ where
                                 res.headers_mut().insert(n, v);
                             }
                         }
-                        if let Ok(v) = HeaderValue::from_str(&rule) {
-                            res.headers_mut().insert(INJECTED_HEADER_NAME, v);
-                        }
-                        res.extensions_mut().insert(applied);
-                        Ok(res)
+                        Ok(injected(res, &rule, applied))
+                    }
+                    Outcome::Grpc(g, rule) => {
+                        Ok(injected(g.response(FaultBody::synthetic(Bytes::new())), &rule, applied))
                     }
                     Outcome::Reset(rule) => Err(InjectedFault::Reset { rule }.into()),
                     Outcome::Hang(max, rule) => {
@@ -145,4 +145,13 @@ where
             rules,
         )
     }
+}
+
+/// An answer made here, marked with the rule that made it.
+fn injected<B>(mut res: Response<B>, rule: &str, applied: Applied) -> Response<B> {
+    if let Ok(v) = HeaderValue::from_str(rule) {
+        res.headers_mut().insert(INJECTED_HEADER_NAME, v);
+    }
+    res.extensions_mut().insert(applied);
+    res
 }

@@ -1,4 +1,5 @@
-//! A killable HTTP/1 server for one service instance (feature `server`).
+//! A killable HTTP/1 server for one service instance (feature `server`; HTTP/2 beside it with
+//! feature `http2`).
 //!
 //! [`Instance`] serves a tower service on a TCP port the way a process would, and dies the way a
 //! process does: [`Instance::kill`] closes the listener (new connections are refused) and drops
@@ -131,6 +132,27 @@ impl Instance {
             })
         });
         Self::launch(name.into(), addr, Serving::Streams { net: net.clone(), serve }).await
+    }
+
+    /// [`Instance::bind`] speaking HTTP/1 and HTTP/2 without TLS (h2c with prior knowledge, as
+    /// gRPC clients speak it) on the same port, told apart by each connection's first bytes.
+    #[cfg(feature = "http2")]
+    pub async fn bind_h2c<S: Serve<B>, B: ResponseBody>(
+        name: impl Into<String>,
+        addr: SocketAddr,
+        svc: S,
+    ) -> io::Result<Self> {
+        use hyper_util::rt::TokioExecutor;
+        use hyper_util::server::conn::auto;
+        let serve: ServeConn = Arc::new(move |stream| {
+            let svc = TowerToHyperService::new(svc.clone());
+            Box::pin(async move {
+                // A connection error (including an injected reset) just ends this connection; on
+                // HTTP/2 an injected reset ends its stream (RST_STREAM) and the connection lives.
+                let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
+            })
+        });
+        Self::launch(name.into(), addr, Serving::Streams { net: Net::Tcp, serve }).await
     }
 
     /// Serves `svc` on the in-memory network `net` by direct calls ([`MemNet::direct`]): each
