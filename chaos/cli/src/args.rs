@@ -191,6 +191,11 @@ pub enum Command {
         /// this proxy under the name `proxy`.
         #[arg(long)]
         tcp: bool,
+        /// Honour Envoy's header-controlled faults (`x-envoy-fault-abort-request`,
+        /// `-abort-grpc-request`, `-delay-request`, `-throughput-response`, `…-percentage`), so
+        /// that tests written against Envoy's fault filter run unchanged.
+        #[arg(long, conflicts_with = "tcp")]
+        envoy_headers: bool,
     },
     /// A drop-in Toxiproxy server: its HTTP API (proxies, toxics, populate, reset, version) over
     /// TCP proxies with its toxics, for Toxiproxy's clients and the tools built on them. Runs

@@ -140,8 +140,13 @@ impl tower::Service<Request<Incoming>> for Forward {
 
 /// Listens on `listen` and forwards to `upstream` through a fault layer reading `table`.
 pub async fn start(listen: SocketAddr, upstream: &str, table: FaultTable, seed: u64) -> Result<Instance, ProxyError> {
+    start_layered(listen, upstream, FaultLayer::new(table).seed(seed)).await
+}
+
+/// [`start`] with a layer set up by the caller (its seed, [`FaultLayer::envoy_headers`]).
+pub async fn start_layered(listen: SocketAddr, upstream: &str, layer: FaultLayer) -> Result<Instance, ProxyError> {
     let forward = Forward::new(upstream)?;
     // Real traffic, real time: delays on the sub-millisecond timer.
-    let svc = FaultLayer::new(table).seed(seed).timer(Timer::Precise).layer(forward);
+    let svc = layer.timer(Timer::Precise).layer(forward);
     Instance::bind_h2c("proxy", listen, svc).await.map_err(|source| ProxyError::Bind { addr: listen, source })
 }

@@ -108,3 +108,57 @@ async fn the_proxy_applies_and_removes_faults_live_in_front_of_nginx() {
     drop(nginx);
     assert_eq!(http.get(&hello).send().await.unwrap().status(), 502, "a dead upstream is a 502 from the proxy");
 }
+
+/// Envoy's header-controlled faults, as a test written against Envoy's fault filter sends them,
+/// through a proxy that opted in — and ignored by one that did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_fault_headers_are_honoured_when_the_proxy_opts_in() {
+    let Some(bin) = nginx_binary() else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install nginx (.ci/run does)");
+        let _ = writeln!(std::io::stderr(), "skipped: nginx is not installed");
+        return;
+    };
+    let nginx = start_nginx(&bin);
+    let any = "127.0.0.1:0".parse().unwrap();
+    let layer = chaos_fault::FaultLayer::new(FaultTable::new()).seed(9).envoy_headers(true);
+    let envoy = chaos_fault::proxy::start_layered(any, &nginx.url, layer).await.unwrap();
+    let plain = chaos_fault::proxy::start(any, &nginx.url, FaultTable::new(), 9).await.unwrap();
+    let http = reqwest::Client::new();
+    let get = |base: String, path: &str, headers: &[(&'static str, &str)]| {
+        let mut req = http.get(format!("{base}{path}"));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send()
+    };
+
+    let res = get(envoy.url(), "/hello.txt", &[("x-envoy-fault-abort-request", "503")]).await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.text().await.unwrap(), "fault filter abort");
+    let res = get(plain.url(), "/hello.txt", &[("x-envoy-fault-abort-request", "503")]).await.unwrap();
+    assert_eq!(res.status(), 200, "a proxy that did not opt in ignores the header");
+
+    let res = get(envoy.url(), "/hello.txt", &[("x-envoy-fault-abort-grpc-request", "14")]).await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["grpc-status"].to_str().unwrap()), (200, "14"));
+
+    let start = Instant::now();
+    let res = get(envoy.url(), "/hello.txt", &[("x-envoy-fault-delay-request", "300")]).await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "hello from nginx\n");
+    assert!(start.elapsed() >= Duration::from_millis(300), "{:?}", start.elapsed());
+
+    // 1 MiB at 512 KiB/s: about two seconds, never under one.
+    let start = Instant::now();
+    let res = get(envoy.url(), "/big.bin", &[("x-envoy-fault-throughput-response", "512")]).await.unwrap();
+    assert_eq!(res.bytes().await.unwrap().len(), 1 << 20);
+    assert!(start.elapsed() >= Duration::from_secs(1), "{:?}", start.elapsed());
+
+    // 30 % of 200 requests, drawn from the proxy's seed.
+    let mut aborted = 0;
+    for _ in 0..200 {
+        let headers = [("x-envoy-fault-abort-request", "503"), ("x-envoy-fault-abort-request-percentage", "30")];
+        aborted += usize::from(get(envoy.url(), "/hello.txt", &headers).await.unwrap().status() == 503);
+    }
+    assert!((40..=80).contains(&aborted), "{aborted} of 200 aborted at 30 %");
+    envoy.shutdown().await;
+    plain.shutdown().await;
+}

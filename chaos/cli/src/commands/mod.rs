@@ -131,8 +131,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Proxy { listen, upstream, control, seed, tcp: true, .. } => {
             serve::tcp_proxy(listen, &upstream, control, seed)
         }
-        Command::Proxy { listen, upstream, control, token, seed, tcp: false } => {
-            serve::proxy(listen, &upstream, control, token, seed)
+        Command::Proxy { listen, upstream, control, token, seed, tcp: false, envoy_headers } => {
+            let layer =
+                chaos_fault::FaultLayer::new(chaos_fault::FaultTable::new()).seed(seed).envoy_headers(envoy_headers);
+            serve::proxy(listen, &upstream, control, token, layer)
         }
         Command::Toxiproxy { host, port, config, seed } => serve::toxiproxy(&host, port, config.as_deref(), seed),
         Command::Targets { action: TargetsAction::Up { seed, control, metrics } } => {

@@ -2,25 +2,25 @@
 
 use super::{runtime, shutdown_signal};
 use anyhow::Context;
-use chaos_fault::FaultTable;
+use chaos_fault::FaultLayer;
 use chaos_fault::control::{ControlConfig, Registry};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use targets::{Platform, Topology};
 
-/// `chaos proxy`: the fault layer in front of `upstream`, managed through the control API.
+/// `chaos proxy`: `layer` in front of `upstream`, its table managed through the control API.
 pub fn proxy(
     listen: SocketAddr,
     upstream: &str,
     control: SocketAddr,
     token: Option<String>,
-    seed: u64,
+    layer: FaultLayer,
 ) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let stop = shutdown_signal();
-        let table = FaultTable::new();
-        let proxy = chaos_fault::proxy::start(listen, upstream, table.clone(), seed).await?;
+        let table = layer.table().clone();
+        let proxy = chaos_fault::proxy::start_layered(listen, upstream, layer).await?;
         let registry = Registry::new();
         registry.register("proxy", table, Some(proxy.clone()));
         let api =

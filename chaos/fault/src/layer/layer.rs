@@ -21,6 +21,7 @@ pub struct FaultLayer {
     seed: u64,
     context: Option<ContextNames>,
     timer: Timer,
+    envoy: bool,
 }
 
 /// The names under which a layer honours request-scoped faults.
@@ -33,7 +34,7 @@ pub(crate) struct ContextNames {
 impl FaultLayer {
     /// A layer reading `table`, seeded with 0.
     pub fn new(table: FaultTable) -> Self {
-        Self { table, seed: 0, context: None, timer: Timer::Tokio }
+        Self { table, seed: 0, context: None, timer: Timer::Tokio, envoy: false }
     }
 
     /// Honours request-scoped faults (see [`context`](crate::context)) that name `service` or
@@ -44,11 +45,31 @@ impl FaultLayer {
         self
     }
 
+    /// Honours Envoy's header-controlled faults (`x-envoy-fault-abort-request`,
+    /// `-abort-grpc-request`, `-delay-request`, `-throughput-response` and their `-percentage`),
+    /// so that tests written against Envoy's fault filter run unchanged. Off by default, as in
+    /// Envoy: a header from outside cannot fault a layer that did not opt in.
+    ///
+    /// ```
+    /// use chaos_fault::{FaultLayer, FaultTable};
+    /// let layer = FaultLayer::new(FaultTable::new()).envoy_headers(true);
+    /// # let _ = layer;
+    /// ```
+    pub fn envoy_headers(mut self, on: bool) -> Self {
+        self.envoy = on;
+        self
+    }
+
     /// Sets the clock injected delays run on: [`Timer::Tokio`] (the default, follows a paused
     /// clock) or [`Timer::Precise`] (sub-millisecond, real time).
     pub fn timer(mut self, timer: Timer) -> Self {
         self.timer = timer;
         self
+    }
+
+    /// The table it reads.
+    pub fn table(&self) -> &FaultTable {
+        &self.table
     }
 
     /// Sets the seed of the layer's random draws.
@@ -65,6 +86,7 @@ impl<S> Layer<S> for FaultLayer {
         let mut svc = FaultService::new(inner, self.table.clone(), self.seed);
         svc.context = self.context.clone();
         svc.timer = self.timer;
+        svc.envoy = self.envoy;
         svc
     }
 }

@@ -5,12 +5,15 @@
 //! table order: a rule applies when the path is in its scope and its probability draw succeeds;
 //! every applying `latency` adds its delay, and the first applying `error`, `reset` or `hang` ends
 //! the walk and decides the answer (after the accumulated delay). `kill` rules belong to the
-//! instance's server and are skipped here.
+//! instance's server and are skipped here. A layer may also take faults from the request's own
+//! headers: request-scoped ones ([`crate::context`]) and Envoy's `x-envoy-fault-*` (see
+//! [`FaultLayer::envoy_headers`]), both off unless the layer opts in.
 //!
 //! Draws come from a per-request `SmallRng` seeded from the layer's seed and a request counter,
 //! so the same seed and the same request order give the same faults, without a lock.
 
 mod body;
+mod envoy;
 mod error;
 mod future;
 #[allow(clippy::module_inception)]

@@ -1,6 +1,7 @@
 //! [`FaultService`]: the middleware itself.
 
 use super::ContextNames;
+use super::envoy;
 use super::future::ResponseFuture;
 use super::plan::{Draws, Outcome, Request as Seen, plan};
 use super::{Applied, BoxError, FaultBody, INJECTED_HEADER_NAME, InjectedFault, Timer};
@@ -23,12 +24,14 @@ pub struct FaultService<S> {
     draws: Arc<Draws>,
     pub(crate) context: Option<ContextNames>,
     pub(crate) timer: Timer,
+    /// Envoy's `x-envoy-fault-*` headers are honoured.
+    pub(crate) envoy: bool,
 }
 
 impl<S> FaultService<S> {
     /// Wraps `inner`, reading `table` and drawing from `seed`.
     pub fn new(inner: S, table: FaultTable, seed: u64) -> Self {
-        Self { inner, table, draws: Arc::new(Draws::new(seed)), context: None, timer: Timer::Tokio }
+        Self { inner, table, draws: Arc::new(Draws::new(seed)), context: None, timer: Timer::Tokio, envoy: false }
     }
 
     /// The table this service reads.
@@ -74,16 +77,22 @@ where
             let ctx = req.headers().get(&CONTEXT_HEADER_NAME).and_then(FaultContext::parse)?;
             Some((names, ctx))
         });
-        if rules.is_empty() && context.is_none() {
+        let envoy = self.envoy && envoy::asked(req.headers());
+        if rules.is_empty() && context.is_none() && !envoy {
             return ResponseFuture::passthrough(self.inner.call(req));
         }
         let seen = Seen { method: req.method(), path: req.uri().path(), headers: req.headers() };
+        // The request's own faults (Envoy's headers, request-scoped ones) go before the table's.
+        let headed = if envoy { envoy::header_rules(req.headers()) } else { Vec::new() };
         let (plan, downstream) = match context {
-            None => (plan(&rules, &seen, &self.draws, &self.table), None),
+            None if headed.is_empty() => (plan(&rules, &seen, &self.draws, &self.table), None),
+            None => {
+                let all: Vec<_> = headed.into_iter().chain(rules.iter().cloned()).collect();
+                (plan(&all, &seen, &self.draws, &self.table), None)
+            }
             Some((names, ctx)) => {
-                // Request-scoped faults first, then the table's rules.
                 let own = ctx.rules_for(&names.service, &names.instance).into_iter().map(ActiveRule::ephemeral);
-                let all: Vec<_> = own.chain(rules.iter().cloned()).collect();
+                let all: Vec<_> = headed.into_iter().chain(own).chain(rules.iter().cloned()).collect();
                 let plan = plan(&all, &seen, &self.draws, &self.table);
                 let spent: Vec<usize> =
                     plan.slots.iter().filter_map(|s| s.rule_id().strip_prefix("ctx:")?.parse().ok()).collect();
