@@ -26,6 +26,18 @@ fn nginx_binary() -> Option<PathBuf> {
     ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().map(PathBuf::from).find(|p| p.exists())
 }
 
+/// A started nginx, or `None` (said on stderr) where it is not installed; under CI it must be.
+fn nginx_or_skip() -> Option<Nginx> {
+    let Some(bin) = nginx_binary() else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install nginx (.ci/run does)");
+        // To the process's stderr, not eprintln!: cargo test hides what a passing test prints,
+        // and a skipped check must be seen.
+        let _ = writeln!(std::io::stderr(), "nginx is not installed here: skipping the proxy test (CI installs it)");
+        return None;
+    };
+    Some(start_nginx(&bin))
+}
+
 fn start_nginx(bin: &Path) -> Nginx {
     let dir = tempfile::tempdir().unwrap();
     let www = dir.path().join("www");
@@ -54,14 +66,7 @@ fn start_nginx(bin: &Path) -> Nginx {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_applies_and_removes_faults_live_in_front_of_nginx() {
-    let Some(bin) = nginx_binary() else {
-        assert!(std::env::var_os("CI").is_none(), "CI must install nginx (.ci/run does)");
-        // To the process's stderr, not eprintln!: cargo test hides what a passing test prints,
-        // and a skipped check must be seen.
-        let _ = writeln!(std::io::stderr(), "nginx is not installed here: skipping the proxy test (CI installs it)");
-        return;
-    };
-    let nginx = start_nginx(&bin);
+    let Some(nginx) = nginx_or_skip() else { return };
     let table = FaultTable::new();
     let proxy = chaos_fault::proxy::start("127.0.0.1:0".parse().unwrap(), &nginx.url, table.clone(), 1).await.unwrap();
     let registry = Registry::new();
@@ -113,12 +118,7 @@ async fn the_proxy_applies_and_removes_faults_live_in_front_of_nginx() {
 /// through a proxy that opted in — and ignored by one that did not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envoy_fault_headers_are_honoured_when_the_proxy_opts_in() {
-    let Some(bin) = nginx_binary() else {
-        assert!(std::env::var_os("CI").is_none(), "CI must install nginx (.ci/run does)");
-        let _ = writeln!(std::io::stderr(), "skipped: nginx is not installed");
-        return;
-    };
-    let nginx = start_nginx(&bin);
+    let Some(nginx) = nginx_or_skip() else { return };
     let any = "127.0.0.1:0".parse().unwrap();
     let layer = chaos_fault::FaultLayer::new(FaultTable::new()).seed(9).envoy_headers(true);
     let envoy = chaos_fault::proxy::start_layered(any, &nginx.url, layer).await.unwrap();

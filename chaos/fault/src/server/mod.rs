@@ -124,13 +124,7 @@ impl Instance {
         addr: SocketAddr,
         svc: S,
     ) -> io::Result<Self> {
-        let serve: ServeConn = Arc::new(move |stream| {
-            let svc = TowerToHyperService::new(svc.clone());
-            Box::pin(async move {
-                // A connection error (including an injected reset) just ends this connection.
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-            })
-        });
+        let serve = serve_conn(svc, Protocol::Http1);
         Self::launch(name.into(), addr, Serving::Streams { net: net.clone(), serve }).await
     }
 
@@ -142,16 +136,7 @@ impl Instance {
         addr: SocketAddr,
         svc: S,
     ) -> io::Result<Self> {
-        use hyper_util::rt::TokioExecutor;
-        use hyper_util::server::conn::auto;
-        let serve: ServeConn = Arc::new(move |stream| {
-            let svc = TowerToHyperService::new(svc.clone());
-            Box::pin(async move {
-                // A connection error (including an injected reset) just ends this connection; on
-                // HTTP/2 an injected reset ends its stream (RST_STREAM) and the connection lives.
-                let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
-            })
-        });
+        let serve = serve_conn(svc, Protocol::Auto);
         Self::launch(name.into(), addr, Serving::Streams { net: Net::Tcp, serve }).await
     }
 
@@ -276,6 +261,35 @@ impl Instance {
             let _ = accept.await;
         }
     }
+}
+
+/// What an instance speaks on each connection.
+#[derive(Clone, Copy)]
+enum Protocol {
+    Http1,
+    /// HTTP/1 or h2c, by the connection's first bytes.
+    #[cfg(feature = "http2")]
+    Auto,
+}
+
+/// Serves `svc` on each connection in `protocol`.
+fn serve_conn<S: Serve<B>, B: ResponseBody>(svc: S, protocol: Protocol) -> ServeConn {
+    Arc::new(move |stream| {
+        let svc = TowerToHyperService::new(svc.clone());
+        let io = TokioIo::new(stream);
+        // A connection error (including an injected reset) just ends this connection; on HTTP/2
+        // an injected reset ends its stream (RST_STREAM) and the connection lives.
+        match protocol {
+            Protocol::Http1 => Box::pin(async move {
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+            }),
+            #[cfg(feature = "http2")]
+            Protocol::Auto => Box::pin(async move {
+                let executor = hyper_util::rt::TokioExecutor::new();
+                let _ = hyper_util::server::conn::auto::Builder::new(executor).serve_connection(io, svc).await;
+            }),
+        }
+    })
 }
 
 /// An instance's life while it is up: dropping it kills the instance.
