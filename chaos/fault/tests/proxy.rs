@@ -38,30 +38,53 @@ fn nginx_or_skip() -> Option<Nginx> {
     Some(start_nginx(&bin))
 }
 
+/// nginx on a port that was free a moment ago. Tests of this file run side by side, and a port
+/// found free may be taken by another test's proxy before nginx binds it: then nginx exits, or a
+/// connection would reach that proxy. So the port is tried again (a few times), and nginx counts
+/// as up only when it serves this instance's own `id.txt`.
 fn start_nginx(bin: &Path) -> Nginx {
     let dir = tempfile::tempdir().unwrap();
     let www = dir.path().join("www");
     std::fs::create_dir(&www).unwrap();
     std::fs::write(www.join("hello.txt"), "hello from nginx\n").unwrap();
     std::fs::write(www.join("big.bin"), vec![b'x'; 1 << 20]).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let d = dir.path().display();
-    let conf = format!(
-        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
-         events {{ worker_connections 128; }}
-         http {{ access_log off; client_body_temp_path {d}/b; proxy_temp_path {d}/p; fastcgi_temp_path {d}/f;
-                uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
-                server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}"
-    );
-    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-    let child =
-        Command::new(bin).arg("-p").arg(dir.path()).arg("-c").arg(dir.path().join("nginx.conf")).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start");
-        std::thread::sleep(Duration::from_millis(20));
+    let id = dir.path().display().to_string();
+    std::fs::write(www.join("id.txt"), &id).unwrap();
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let d = dir.path().display();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
+             events {{ worker_connections 128; }}
+             http {{ access_log off; client_body_temp_path {d}/b; proxy_temp_path {d}/p; fastcgi_temp_path {d}/f;
+                    uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
+                    server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let mut child =
+            Command::new(bin).arg("-p").arg(dir.path()).arg("-c").arg(dir.path().join("nginx.conf")).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            if serves(port, &id) {
+                return Nginx { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = (child.kill(), child.wait());
     }
-    Nginx { child, url: format!("http://127.0.0.1:{port}"), _dir: dir }
+    panic!("nginx did not start on any of 5 ports");
+}
+
+/// Whether 127.0.0.1:`port` answers `GET /id.txt` with `id` (one HTTP/1.0 request).
+fn serves(port: u16, id: &str) -> bool {
+    use std::io::Read;
+    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut answer = String::new();
+    conn.write_all(b"GET /id.txt HTTP/1.0\r\n\r\n").is_ok()
+        && conn.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
+        && answer.ends_with(id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
