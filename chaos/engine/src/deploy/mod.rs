@@ -10,6 +10,7 @@ mod control;
 mod external;
 mod managed;
 mod programs;
+mod proxy;
 
 pub use external::ExternalSystem;
 pub use managed::{ManagedSpec, ManagedSystem};
