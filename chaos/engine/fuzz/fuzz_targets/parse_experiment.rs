@@ -1,6 +1,6 @@
 //! Any text given to the experiment parser and validator gets an `Ok` or located errors, never a
 //! panic. Run, seeded with the shipped experiments (see the README): `cd chaos/engine && mkdir -p
-//! fuzz/corpus/parse_experiment && RUSTC_BOOTSTRAP=1 cargo fuzz run parse_experiment
+//! fuzz/corpus/parse_experiment && RUSTC_BOOTSTRAP=1 cargo fuzz run -s none -a parse_experiment
 //! fuzz/corpus/parse_experiment ../../experiments`.
 #![no_main]
 
