@@ -2,6 +2,7 @@
 //! each failed request failed, and latency from each arrival's intended start — for all
 //! requests and for each named request, flow and flow step.
 
+use chaos_fault::GrpcCode;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,6 +25,8 @@ pub enum RequestFailure {
     Expectation,
     /// The answer was not HTTP/1.1 (or its head did not fit 16 KiB).
     Protocol,
+    /// A gRPC call ended with a status it does not accept.
+    Grpc(GrpcCode),
     /// The arrival was never sent: too many requests were in flight (k6's dropped iterations).
     Dropped,
 }
@@ -38,6 +41,7 @@ impl fmt::Display for RequestFailure {
             RequestFailure::Expectation => f.write_str("expectation not met"),
             RequestFailure::Protocol => f.write_str("bad answer"),
             RequestFailure::Dropped => f.write_str("dropped"),
+            RequestFailure::Grpc(code) => write!(f, "grpc {code}"),
         }
     }
 }
@@ -58,10 +62,8 @@ impl<'de> Deserialize<'de> for RequestFailure {
             "expectation not met" => RequestFailure::Expectation,
             "bad answer" => RequestFailure::Protocol,
             "dropped" => RequestFailure::Dropped,
-            other => other
-                .strip_prefix("status ")
-                .and_then(|n| n.parse().ok())
-                .map(RequestFailure::Status)
+            other => (other.strip_prefix("status ").and_then(|n| n.parse().ok()).map(RequestFailure::Status))
+                .or_else(|| other.strip_prefix("grpc ").and_then(GrpcCode::from_name).map(RequestFailure::Grpc))
                 .ok_or_else(|| serde::de::Error::custom(format!("unknown request failure `{other}`")))?,
         })
     }
@@ -225,6 +227,24 @@ mod tests {
 
     fn request(name: &str, ms: u64, result: Result<u16, RequestFailure>) -> RequestOutcome {
         RequestOutcome { name: name.into(), latency: Duration::from_millis(ms), result }
+    }
+
+    #[test]
+    fn failures_are_written_as_reasons_and_read_back() {
+        let all = [
+            RequestFailure::Status(503),
+            RequestFailure::Grpc(GrpcCode::UNAVAILABLE),
+            RequestFailure::Timeout,
+            RequestFailure::Refused,
+            RequestFailure::Reset,
+            RequestFailure::Expectation,
+            RequestFailure::Protocol,
+            RequestFailure::Dropped,
+        ];
+        let json = serde_json::to_string(&all).unwrap();
+        assert!(json.contains(r#""status 503","grpc unavailable","timeout""#), "{json}");
+        assert_eq!(serde_json::from_str::<Vec<RequestFailure>>(&json).unwrap(), all);
+        assert!(serde_json::from_str::<RequestFailure>(r#""grpc down""#).is_err());
     }
 
     #[test]

@@ -245,3 +245,35 @@ fn toxics_go_on_tcp_proxies_and_tcp_proxies_take_only_toxics_and_kill() {
     let e = one(&TCP.replace("attributes: { latency: 100 }", "toxicity: 1.5"));
     assert!(e.message.contains("toxicity must be between 0 and 1"), "{e}");
 }
+
+const GRPC: &str = "\
+name: t
+load:
+  rate: 10/s
+  duration: 10s
+  http:
+    - name: check
+      url: \"http://127.0.0.1:50051\"
+      grpc: { method: /grpc.health.v1.Health/Check, message: CgRzaG9w }
+      expect: { grpc_status: [ok, NOT_FOUND, 14] }
+";
+
+#[test]
+fn a_grpc_call_is_checked_at_its_places() {
+    let (exp, _) = parse_str(GRPC, "exp.yaml", Path::new(".")).unwrap();
+    let codes: Vec<u8> = exp.load.http[0].expect.as_ref().unwrap().grpc_status.iter().map(|c| c.number()).collect();
+    assert_eq!(codes, [0, 5, 14], "names in either case and numbers");
+    let e = one(&GRPC.replace("method: /grpc.health.v1.Health/Check", "method: Check"));
+    assert!(e.message.contains("/package.Service/Method") && (e.line, e.column) == (8, 23), "{e}");
+    let e = one(&GRPC.replace("CgRzaG9w", "not-base64!"));
+    assert!(e.message.contains("base64") && e.line == 8, "{e}");
+    let e = one(&GRPC.replace("[ok, NOT_FOUND, 14]", "[ok, down]"));
+    assert!(e.message.contains("`down` is not a gRPC status") && e.line == 9, "{e}");
+    let e = one(&GRPC.replace("50051\"", "50051/grpc.health.v1.Health/Check\""));
+    assert!(e.message.contains("its path comes from `grpc.method`") && e.line == 7, "{e}");
+    let errs = errors(&GRPC.replace("expect: { grpc_status: [ok, NOT_FOUND, 14] }", "method: GET\n      body: x"));
+    let lines: Vec<_> = errs.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [9, 10], "a GET and a body do not go with a call: {errs:?}");
+    let e = one(&GRPC.replace("      grpc: { method: /grpc.health.v1.Health/Check, message: CgRzaG9w }\n", ""));
+    assert!(e.message.contains("`grpc_status` judges a `grpc` call"), "{e}");
+}

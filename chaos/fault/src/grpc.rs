@@ -9,7 +9,7 @@ use std::fmt;
 
 /// A gRPC status code (grpc/doc/statuscodes.md), written in YAML as its name in either case
 /// (`unavailable`, `UNAVAILABLE` as Istio writes it) or its number (`14`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GrpcCode(u8);
 
 /// The codes' names, by number.
@@ -34,6 +34,8 @@ const NAMES: [&str; 17] = [
 ];
 
 impl GrpcCode {
+    /// `OK` (0): the call succeeded.
+    pub const OK: Self = Self(0);
     /// `UNAVAILABLE` (14): the service is down for now; clients may retry.
     pub const UNAVAILABLE: Self = Self(14);
 

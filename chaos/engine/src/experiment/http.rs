@@ -14,6 +14,10 @@
 //!       body: '{"user": "{{user}}"}'
 //!       timeout: 2s
 //!       expect: { status: [200, 201], body_contains: '"ok"' }
+//!     - name: health                       # a unary gRPC call over h2c
+//!       url: http://127.0.0.1:50051
+//!       grpc: { method: /grpc.health.v1.Health/Check, message: CgA= }
+//!       expect: { grpc_status: [ok] }
 //!     - name: browse-then-buy
 //!       steps:
 //!         - { name: home, url: http://127.0.0.1:8080/ }
@@ -24,6 +28,7 @@
 //! errors inside it and cannot deny unknown keys); the validator refuses `weight` and `steps`
 //! on a step.
 
+use chaos_fault::GrpcCode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -57,7 +62,12 @@ pub struct HttpEntry {
     #[schemars(with = "Option<String>")]
     #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
-    /// What makes an answer a success (default: a status in 200..=399).
+    /// A unary gRPC call instead of an HTTP/1.1 request: sent over HTTP/2 without TLS (h2c) to
+    /// `url`'s host and port, its path the method's. `method`, `body` and `expect.status` /
+    /// `body_contains` do not go with it; `headers` are sent as its metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcCall>,
+    /// What makes an answer a success (default: a status in 200..=399; a gRPC call: `ok`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expect>,
     /// A flow: requests sent in order, each after the last one's answer; the flow succeeds when
@@ -76,6 +86,46 @@ pub struct Expect {
     /// The body must contain this text (the first MiB of it is searched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// A gRPC call's accepted statuses, by name (`ok`, `not_found`) or number (default: `ok`).
+    #[schemars(with = "Vec<String>")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grpc_status: Vec<GrpcCode>,
+}
+
+/// A unary gRPC call: the method and its request message.
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcCall {
+    /// `/package.Service/Method`, as the call's HTTP/2 path.
+    pub method: String,
+    /// The request message as protobuf bytes in base64, e.g. from `protoc --encode=TYPE
+    /// FILE.proto < message.txt | base64` (default: empty, every field at its default).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+impl GrpcCall {
+    /// The request message's bytes, or why `message` is not base64.
+    pub fn message_bytes(&self) -> Result<Vec<u8>, String> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(self.message.trim())
+            .map_err(|e| format!("`message` must be the protobuf bytes in base64: {e}"))
+    }
+
+    /// Why it cannot be sent, field by field: (`method` or `message`, why).
+    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        let parts: Vec<&str> = self.method.split('/').collect();
+        let named = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._".contains(&b));
+        if !(parts.len() == 3 && parts[0].is_empty() && named(parts[1]) && named(parts[2])) {
+            problems.push(("method", format!("`{}` must be /package.Service/Method", self.method)));
+        }
+        if let Err(why) = self.message_bytes() {
+            problems.push(("message", why));
+        }
+        problems
+    }
 }
 
 /// A request's default timeout.
@@ -135,6 +185,18 @@ pub(crate) fn url_problem(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::url_problem;
+
+    #[test]
+    fn a_grpc_call_needs_a_full_method_name_and_base64_bytes() {
+        let call = |method: &str, message: &str| super::GrpcCall { method: method.into(), message: message.into() };
+        assert!(call("/grpc.health.v1.Health/Check", "CgA=").problems().is_empty());
+        assert_eq!(call("/grpc.health.v1.Health/Check", "CgA=").message_bytes(), Ok(vec![10, 0]));
+        assert_eq!(call("/x.S/M", "").message_bytes(), Ok(vec![]));
+        for bad in ["Health/Check", "/Health", "/a/b/c", "/a b/c", "//Check"] {
+            assert_eq!(call(bad, "").problems()[0].0, "method", "{bad}");
+        }
+        assert_eq!(call("/x.S/M", "not base64!").problems()[0].0, "message");
+    }
 
     #[test]
     fn only_plain_http_urls_with_a_host_can_be_sent() {

@@ -2,7 +2,7 @@
 //! proxies and control APIs, the HTTP workload's requests, which KPIs fit which workload, and
 //! which faults fit which target.
 
-use super::http::{HttpEntry, request_names};
+use super::http::{GrpcCall, HttpEntry, request_names};
 use super::kpi::{Kpi, Workload};
 use super::{Experiment, SystemKind};
 use chaos_fault::Fault;
@@ -152,11 +152,12 @@ fn entry_problems(e: &HttpEntry, path: &str, top: bool, problem: &mut impl FnMut
         problem(at("weight"), format!("weight must be > 0, got {w}"));
     }
     if e.is_flow() {
-        let request_keys = [e.url.is_some(), e.method.is_some(), e.body.is_some(), !e.headers.is_empty()];
+        let request_keys =
+            [e.url.is_some(), e.method.is_some(), e.body.is_some(), !e.headers.is_empty(), e.grpc.is_some()];
         if request_keys.into_iter().any(|k| k) || e.expect.is_some() || e.timeout.is_some() {
             problem(
                 path.into(),
-                "a flow takes `steps`; `url`, `method`, `headers`, `body`, `timeout` and `expect` go on each step"
+                "a flow takes `steps`; `url`, `method`, `headers`, `body`, `grpc`, `timeout` and `expect` go on each step"
                     .into(),
             );
         }
@@ -190,6 +191,41 @@ fn entry_problems(e: &HttpEntry, path: &str, top: bool, problem: &mut impl FnMut
     }
     for s in e.expect.iter().flat_map(|x| &x.status).filter(|s| !(100..=599).contains(*s)) {
         problem(at("expect.status"), format!("{s} is not an HTTP status (100..=599)"));
+    }
+    match &e.grpc {
+        Some(call) => grpc_entry_problems(e, call, &at, problem),
+        None if e.expect.as_ref().is_some_and(|x| !x.grpc_status.is_empty()) => {
+            problem(at("expect.grpc_status"), "`grpc_status` judges a `grpc` call; this entry sends HTTP".into())
+        }
+        None => {}
+    }
+}
+
+/// A gRPC call is a POST to its method's path with the message as its body, judged by its status.
+fn grpc_entry_problems(
+    e: &HttpEntry,
+    call: &GrpcCall,
+    at: &dyn Fn(&str) -> String,
+    problem: &mut impl FnMut(String, String),
+) {
+    for (field, why) in call.problems() {
+        problem(at(&format!("grpc.{field}")), why);
+    }
+    if e.method.as_ref().is_some_and(|m| !m.eq_ignore_ascii_case("POST")) {
+        problem(at("method"), "a gRPC call is a POST; leave `method` out".into());
+    }
+    if e.body.is_some() {
+        problem(at("body"), "a gRPC call's request is `grpc.message`".into());
+    }
+    if e.expect.as_ref().is_some_and(|x| !x.status.is_empty() || x.body_contains.is_some()) {
+        problem(at("expect"), "a gRPC call is judged by `expect.grpc_status`, not `status` or `body_contains`".into());
+    }
+    let path = e.url.as_deref().and_then(|u| u.parse::<http::Uri>().ok()).map(|u| u.path_and_query().cloned());
+    if let Some(Some(p)) = path.filter(|p| p.as_ref().is_some_and(|p| p.as_str() != "/")) {
+        problem(
+            at("url"),
+            format!("a gRPC call's URL is http://HOST:PORT; its path comes from `grpc.method`, not `{p}`"),
+        );
     }
 }
 

@@ -4,12 +4,14 @@
 //! arrival was due.
 
 use super::client::{Expectation, Pool};
+use super::grpc::{Call, Channels};
 use crate::cohorts::{Cohorts, Side};
 use crate::experiment::http::HttpEntry;
 use crate::load::Sessions;
 use crate::record::Recorder;
 use crate::requests::{ArrivalOutcome, RequestOutcome};
 use chaos_fault::derive_seed;
+use http::{HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -74,9 +76,7 @@ impl Template {
 /// One request of an entry, ready to send.
 struct Prepared {
     name: Arc<str>,
-    pool: Arc<Pool>,
-    /// The request's bytes when nothing in it varies by arrival.
-    fixed: Option<Box<[u8]>>,
+    transport: Transport,
     method: String,
     path: Template,
     host: String,
@@ -87,17 +87,44 @@ struct Prepared {
     body_contains: Option<Vec<u8>>,
 }
 
+/// How a request goes: HTTP/1.1 on a kept connection, or a gRPC call over HTTP/2.
+enum Transport {
+    Http1 {
+        pool: Arc<Pool>,
+        /// The request's bytes when nothing in it varies by arrival.
+        fixed: Option<Box<[u8]>>,
+    },
+    Grpc(Box<Call>),
+}
+
+/// What a workload's requests share: HTTP/1.1 pools by `host:port`, and one HTTP/2 client.
+#[derive(Default)]
+struct Connections {
+    pools: BTreeMap<String, Arc<Pool>>,
+    channels: Option<Channels>,
+}
+
 impl Prepared {
-    fn new(name: Arc<str>, spec: &HttpEntry, pools: &mut BTreeMap<String, Arc<Pool>>) -> Self {
+    fn new(name: Arc<str>, spec: &HttpEntry, connections: &mut Connections) -> Self {
         let url = spec.url.as_deref().unwrap_or_default();
         // The validator has checked the URL; a template cannot touch the authority.
         let (authority, path) = split_url(url);
         let addr = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
-        let pool = pools.entry(addr.clone()).or_insert_with(|| Arc::new(Pool::new(addr))).clone();
+        let transport = match &spec.grpc {
+            Some(call) => {
+                let channels = connections.channels.get_or_insert_with(Channels::new).clone();
+                let message = call.message_bytes().unwrap_or_default();
+                let accepted = spec.expect.as_ref().map(|e| e.grpc_status.as_slice()).unwrap_or_default();
+                Transport::Grpc(Box::new(Call::new(channels, &addr, &call.method, &message, spec.timeout(), accepted)))
+            }
+            None => {
+                let pool = connections.pools.entry(addr.clone()).or_insert_with(|| Arc::new(Pool::new(addr))).clone();
+                Transport::Http1 { pool, fixed: None }
+            }
+        };
         let mut prepared = Self {
             name,
-            pool,
-            fixed: None,
+            transport,
             method: spec.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase(),
             path: Template::parse(&if path.starts_with('?') { format!("/{path}") } else { path.to_string() }),
             host: authority.to_string(),
@@ -107,13 +134,21 @@ impl Prepared {
             status: spec.expect.as_ref().map(|e| e.status.clone()).unwrap_or_default(),
             body_contains: spec.expect.as_ref().and_then(|e| e.body_contains.as_ref()).map(|b| b.as_bytes().to_vec()),
         };
-        let fixed = prepared.path.is_fixed()
-            && prepared.headers.iter().all(|(_, v)| v.is_fixed())
-            && prepared.body.as_ref().is_none_or(Template::is_fixed);
-        if fixed {
-            prepared.fixed = Some(prepared.encode("", 0, None).into_boxed_slice());
+        if prepared.templated() {
+            return prepared;
+        }
+        let bytes = prepared.encode("", 0, None).into_boxed_slice();
+        if let Transport::Http1 { fixed, .. } = &mut prepared.transport {
+            *fixed = Some(bytes);
         }
         prepared
+    }
+
+    /// Whether something in it varies by arrival (`{{user}}` or `{{index}}`).
+    fn templated(&self) -> bool {
+        !(self.path.is_fixed()
+            && self.headers.iter().all(|(_, v)| v.is_fixed())
+            && self.body.as_ref().is_none_or(Template::is_fixed))
     }
 
     /// The request's bytes for one arrival (`user_header`: the user id sent for cohorts).
@@ -133,9 +168,30 @@ impl Prepared {
         crate::http_load::wire::encode(&self.method, &path, &self.host, &headers, body.as_deref())
     }
 
-    async fn send(&self, bytes: &[u8], start: Instant) -> RequestOutcome {
-        let expect = Expectation { status: &self.status, body_contains: self.body_contains.as_deref() };
-        let result = self.pool.send(bytes, &expect, start + self.timeout).await;
+    /// A gRPC call's metadata for one arrival: the headers, and the user id sent for cohorts.
+    fn metadata(&self, user: &str, index: u64, user_header: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
+        let rendered = self.headers.iter().map(|(k, v)| (k.as_str(), v.render_string(user, index)));
+        let cohort = user_header.map(|u| (targets::USER_HEADER, u.to_string()));
+        // The validator has checked the headers; a user id or a number keeps a value valid.
+        rendered
+            .chain(cohort)
+            .filter_map(|(k, v)| Some((HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(&v).ok()?)))
+            .collect()
+    }
+
+    /// Sends it for one arrival, its time counted from `start`.
+    async fn send(&self, user: &str, index: u64, user_header: Option<&str>, start: Instant) -> RequestOutcome {
+        let deadline = start + self.timeout;
+        let result = match &self.transport {
+            Transport::Grpc(call) => call.send(&self.metadata(user, index, user_header), deadline).await,
+            Transport::Http1 { pool, fixed } => {
+                let expect = Expectation { status: &self.status, body_contains: self.body_contains.as_deref() };
+                match (fixed, user_header) {
+                    (Some(bytes), None) => pool.send(bytes, &expect, deadline).await,
+                    _ => pool.send(&self.encode(user, index, user_header), &expect, deadline).await,
+                }
+            }
+        };
         RequestOutcome { name: self.name.clone(), latency: start.elapsed(), result }
     }
 }
@@ -182,13 +238,16 @@ impl HttpSessions {
         users: u64,
         cohorts: Option<Cohorts>,
     ) -> Self {
-        let mut pools = BTreeMap::new();
+        let mut connections = Connections::default();
         let prepared = entries
             .iter()
             .map(|e| {
-                let requests: Vec<Prepared> =
-                    e.requests().into_iter().map(|(name, spec)| Prepared::new(name.into(), spec, &mut pools)).collect();
-                let templated = requests.iter().any(|r| r.fixed.is_none());
+                let requests: Vec<Prepared> = e
+                    .requests()
+                    .into_iter()
+                    .map(|(name, spec)| Prepared::new(name.into(), spec, &mut connections))
+                    .collect();
+                let templated = requests.iter().any(Prepared::templated);
                 Entry { name: e.name.as_str().into(), flow: e.is_flow(), requests, templated }
             })
             .collect();
@@ -253,10 +312,7 @@ async fn send_arrival(entry: &Entry, user: &str, index: u64, user_header: bool, 
     for (i, r) in entry.requests.iter().enumerate() {
         // The first request counts from when the arrival was due; the next ones from their send.
         let start = if i == 0 { intended } else { Instant::now() };
-        let outcome = match (&r.fixed, user_header) {
-            (Some(bytes), false) => r.send(bytes, start).await,
-            _ => r.send(&r.encode(user, index, user_header.then_some(user)), start).await,
-        };
+        let outcome = r.send(user, index, user_header.then_some(user), start).await;
         let failed = outcome.result.is_err();
         requests.push(outcome);
         if failed {

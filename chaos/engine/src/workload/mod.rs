@@ -4,8 +4,10 @@
 //!
 //! - [`play`]: devices pressing Play on the platform's edge (the embedded platform, or an edge
 //!   API elsewhere);
-//! - [`http`]: the user's own requests and flows (`load.http`).
+//! - [`http`]: the user's own requests and flows (`load.http`), over HTTP/1.1 or as unary gRPC
+//!   calls.
 
 mod client;
+mod grpc;
 pub(crate) mod http;
 pub(crate) mod play;
