@@ -6,6 +6,8 @@ use chaos_fault::control::{ControlConfig, Registry, serve};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// An nginx serving `www/` on a free loopback port; killed on drop.
@@ -184,4 +186,61 @@ async fn envoy_fault_headers_are_honoured_when_the_proxy_opts_in() {
     assert!((40..=80).contains(&aborted), "{aborted} of 200 aborted at 30 %");
     envoy.shutdown().await;
     plain.shutdown().await;
+}
+
+/// A raw HTTP/1.1 upstream answering `ok` to each GET; with `close_each`, it closes every
+/// connection after one answer, saying nothing (no `connection: close`), as a server whose
+/// keep-alive timed out does. Counts the connections it accepted; stops when the task is aborted.
+async fn raw_upstream(close_each: bool) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                // Bounded: a test sends fewer than 100 requests on a connection.
+                for _ in 0..100 {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    buf.drain(..end);
+                    if conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() || close_each {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_kept_and_those_the_upstream_closed_are_not_used_again() {
+    let http = reqwest::Client::new();
+    for close_each in [false, true] {
+        let (url, accepted, server) = raw_upstream(close_each).await;
+        let proxy =
+            chaos_fault::proxy::start("127.0.0.1:0".parse().unwrap(), &url, FaultTable::new(), 1).await.unwrap();
+        for i in 0..20 {
+            let res = http.get(format!("{}/{i}", proxy.url())).send().await.unwrap();
+            assert_eq!((res.status().as_u16(), res.text().await.unwrap()), (200, "ok".into()), "request {i}");
+            if close_each {
+                // Time for the proxy to read the close before the next request.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let expected = if close_each { 20 } else { 1 };
+        assert_eq!(accepted.load(Ordering::SeqCst), expected, "close_each: {close_each}");
+        proxy.shutdown().await;
+        server.abort();
+    }
 }

@@ -41,9 +41,10 @@ pub fn tcp_proxy(listen: SocketAddr, upstream: &str, control: SocketAddr, seed: 
         control.ip().is_loopback(),
         "--control {control}: Toxiproxy's API has no authentication, so with --tcp it listens on loopback only"
     );
-    let port =
-        upstream.rsplit_once(':').and_then(|(host, port)| port.parse::<u16>().ok().filter(|_| !host.contains('/')));
-    anyhow::ensure!(port.is_some(), "--upstream {upstream}: with --tcp, give host:port (no scheme)");
+    anyhow::ensure!(
+        chaos_fault::tcp::is_host_port(upstream),
+        "--upstream {upstream}: with --tcp, give host:port (no scheme)"
+    );
     runtime()?.block_on(async {
         let stop = shutdown_signal();
         let (server, api) =

@@ -78,10 +78,8 @@ fn base_url_problem(url: &str) -> Option<String> {
 
 /// `HOST:PORT`, for a TCP proxy's upstream.
 fn host_port_problem(addr: &str) -> Option<String> {
-    match addr.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok() => None,
-        _ => Some(format!("`{addr}` must be HOST:PORT (a TCP proxy forwards bytes, not URLs)")),
-    }
+    (!chaos_fault::tcp::is_host_port(addr))
+        .then(|| format!("`{addr}` must be HOST:PORT (a TCP proxy forwards bytes, not URLs)"))
 }
 
 fn managed_problems(exp: &Experiment, problem: &mut impl FnMut(String, String)) {

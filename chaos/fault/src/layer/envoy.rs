@@ -22,6 +22,11 @@ use http::HeaderMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+const ABORT: &str = "x-envoy-fault-abort-request";
+const ABORT_GRPC: &str = "x-envoy-fault-abort-grpc-request";
+const DELAY: &str = "x-envoy-fault-delay-request";
+const THROUGHPUT: &str = "x-envoy-fault-throughput-response";
+
 /// The body of an abort, as Envoy writes it.
 const ABORT_BODY: &str = "fault filter abort";
 
@@ -33,15 +38,15 @@ pub(crate) fn header_rules(headers: &HeaderMap) -> Vec<Arc<ActiveRule>> {
         let scope = Scope { probability, ..Scope::default() };
         rules.push(ActiveRule::ephemeral(Rule::new(id, fault, scope)));
     };
-    if let Some(ms) = number(headers, "x-envoy-fault-delay-request") {
-        add("envoy-delay", Fault::fixed_latency(Duration::from_millis(ms)), "x-envoy-fault-delay-request");
+    if let Some(ms) = number(headers, DELAY) {
+        add("envoy-delay", Fault::fixed_latency(Duration::from_millis(ms)), DELAY);
     }
-    if let Some(kib) = number(headers, "x-envoy-fault-throughput-response").filter(|k| *k > 0) {
+    if let Some(kib) = number(headers, THROUGHPUT).filter(|k| *k > 0) {
         let bytes_per_s = kib.saturating_mul(1024);
-        add("envoy-throughput", Fault::Throttle { bytes_per_s }, "x-envoy-fault-throughput-response");
+        add("envoy-throughput", Fault::Throttle { bytes_per_s }, THROUGHPUT);
     }
-    let http = number(headers, "x-envoy-fault-abort-request").filter(|s| (200..600).contains(s));
-    let grpc = number(headers, "x-envoy-fault-abort-grpc-request").and_then(|c| GrpcCode::new(u8::try_from(c).ok()?));
+    let http = number(headers, ABORT).filter(|s| (200..600).contains(s));
+    let grpc = number(headers, ABORT_GRPC).and_then(|c| GrpcCode::new(u8::try_from(c).ok()?));
     let abort = match (http, grpc) {
         (Some(status), _) => Some(Fault::Error(ErrorFault {
             status: status as u16,
@@ -53,21 +58,14 @@ pub(crate) fn header_rules(headers: &HeaderMap) -> Vec<Arc<ActiveRule>> {
     };
     if let Some(abort) = abort {
         // Envoy reads one percentage header for both kinds of abort.
-        add("envoy-abort", abort, "x-envoy-fault-abort-request");
+        add("envoy-abort", abort, ABORT);
     }
     rules
 }
 
 /// Whether any header asks for a fault (a cheap first look).
 pub(crate) fn asked(headers: &HeaderMap) -> bool {
-    [
-        "x-envoy-fault-abort-request",
-        "x-envoy-fault-abort-grpc-request",
-        "x-envoy-fault-delay-request",
-        "x-envoy-fault-throughput-response",
-    ]
-    .iter()
-    .any(|h| headers.contains_key(*h))
+    [ABORT, ABORT_GRPC, DELAY, THROUGHPUT].iter().any(|h| headers.contains_key(*h))
 }
 
 fn number(headers: &HeaderMap, name: &str) -> Option<u64> {

@@ -26,3 +26,9 @@ pub use crate::toxic::{
     Toxic, ToxicError, ToxicKind,
 };
 pub use proxy::{TcpMetrics, TcpProxy};
+
+/// Whether `addr` is `HOST:PORT`, as a TCP proxy's upstream must be (no scheme, no path).
+pub fn is_host_port(addr: &str) -> bool {
+    addr.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok())
+}

@@ -6,6 +6,8 @@
 //! in the version it came in: a gRPC call goes upstream as HTTP/2, with its `te: trailers` and
 //! its response trailers (`grpc-status`) passed through.
 
+mod pool;
+
 use crate::server::Instance;
 use crate::{BoxError, FaultLayer, FaultTable, Timer};
 use bytes::Bytes;
@@ -22,16 +24,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::Layer;
 
-/// The body of a proxied answer: the upstream's, streamed, or a 502 made here.
-pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub use pool::Kept;
+
+/// The body of a proxied answer: the upstream's, streamed (over HTTP/1 or HTTP/2), or a 502
+/// made here.
+pub type ProxyBody = Either<Either<Kept, Incoming>, Full<Bytes>>;
 
 /// Forwards every request to one upstream (`http://host:port`), keeping path and query.
 #[derive(Clone)]
 pub struct Forward {
     upstream: Arc<Upstream>,
-    client: Client<HttpConnector, Incoming>,
+    /// For requests that came in as HTTP/1.
+    http1: Arc<pool::Pool>,
     /// For requests that came in as HTTP/2.
-    h2: Client<HttpConnector, Incoming>,
+    h2: Arc<Client<HttpConnector, Incoming>>,
 }
 
 struct Upstream {
@@ -80,9 +86,10 @@ impl Forward {
         let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector.clone());
-        let h2 = Client::builder(TokioExecutor::new()).http2_only(true).build(connector);
-        Ok(Self { upstream: Arc::new(Upstream { scheme, authority, host }), client, h2 })
+        let h2 = Arc::new(Client::builder(TokioExecutor::new()).http2_only(true).build(connector));
+        let port = authority.port_u16().unwrap_or(80);
+        let http1 = pool::Pool::new(format!("{}:{port}", authority.host()));
+        Ok(Self { upstream: Arc::new(Upstream { scheme, authority, host }), http1, h2 })
     }
 }
 
@@ -98,33 +105,37 @@ impl tower::Service<Request<Incoming>> for Forward {
     fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
         let up = &self.upstream;
         let path = req.uri().path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-        let uri = Uri::builder().scheme(up.scheme.clone()).authority(up.authority.clone()).path_and_query(path).build();
         let h2 = req.version() == http::Version::HTTP_2;
-        let client = if h2 { self.h2.clone() } else { self.client.clone() };
-        let host = up.host.clone();
+        // HTTP/1 goes to the upstream in origin form with a `host`; HTTP/2 carries the
+        // authority in the URI.
+        let uri = if h2 {
+            Uri::builder().scheme(up.scheme.clone()).authority(up.authority.clone()).path_and_query(path).build()
+        } else {
+            Uri::builder().path_and_query(path).build()
+        };
+        let client = if h2 { Via::Http2(self.h2.clone()) } else { Via::Http1(self.http1.clone(), up.host.clone()) };
         Box::pin(async move {
             *req.uri_mut() = uri?;
             let headers = req.headers_mut();
             // HTTP/2 allows `te: trailers` end to end, and gRPC servers want it.
             let trailers = h2 && headers.get(header::TE).is_some_and(|v| v == "trailers");
-            for h in &HOP_BY_HOP {
-                headers.remove(h);
-            }
+            strip_hop_by_hop(headers);
             if trailers {
                 headers.insert(header::TE, HeaderValue::from_static("trailers"));
             }
-            if h2 {
-                // HTTP/2 carries the authority in the URI, not a `host` header.
-                headers.remove(header::HOST);
-            } else {
-                headers.insert(header::HOST, host);
-            }
-            match client.request(req).await {
-                Ok(res) => {
-                    let mut res = res.map(Either::Left);
-                    for h in &HOP_BY_HOP {
-                        res.headers_mut().remove(h);
-                    }
+            let answer = match client {
+                Via::Http2(h2) => {
+                    headers.remove(header::HOST);
+                    h2.request(req).await.map(|res| res.map(|b| Either::Left(Either::Right(b)))).map_err(BoxError::from)
+                }
+                Via::Http1(pool, host) => {
+                    headers.insert(header::HOST, host);
+                    pool.send(req).await.map(|res| res.map(|b| Either::Left(Either::Left(b))))
+                }
+            };
+            match answer {
+                Ok(mut res) => {
+                    strip_hop_by_hop(res.headers_mut());
                     Ok(res)
                 }
                 Err(e) => {
@@ -135,6 +146,23 @@ impl tower::Service<Request<Incoming>> for Forward {
                 }
             }
         })
+    }
+}
+
+/// The client a request goes upstream with, by the version it came in.
+enum Via {
+    Http1(Arc<pool::Pool>, HeaderValue),
+    Http2(Arc<Client<HttpConnector, Incoming>>),
+}
+
+/// Removes the hop-by-hop headers; one look at the names first, as most messages have none
+/// or only `connection` (each removal hashes its name).
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
+    for h in &HOP_BY_HOP {
+        headers.remove(h);
     }
 }
 
