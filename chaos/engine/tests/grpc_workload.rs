@@ -2,34 +2,28 @@
 //! here wrote) through a proxy the runner runs: a call is judged by its `grpc-status`, and the
 //! `grpc` fault, a latency and a reset stream are each seen as a gRPC client sees them.
 
+mod common;
 use chaos_engine::kpi::{Kpi, Phase};
 use chaos_engine::timeline::Action;
 use chaos_engine::verdict::Status;
-use chaos_engine::{Report, RunOptions, parse_str, run};
-use std::path::Path;
+use common::{free_port, run_yaml};
 use tonic::transport::server::TcpIncoming;
 
 /// `HealthCheckRequest { service: "shop" }`: field 1, a string of 4 bytes.
 const SHOP: &str = "CgRzaG9w";
 
-/// A loopback port that was free a moment ago (the proxy's address must be known up front).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn run_yaml(src: &str) -> Report {
-    let (exp, topology) = parse_str(src, "grpc.yaml", Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
-    run(&exp, &topology, &RunOptions::default(), std::future::pending()).await.unwrap()
+/// tonic-health's service on a free loopback port: SERVING for the server as a whole (service
+/// "") and NOT_FOUND for a service nobody registered. Aborting the task stops it.
+fn health_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<Result<(), tonic::transport::Error>>) {
+    let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = incoming.local_addr().unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    (addr, tokio::spawn(tonic::transport::Server::builder().add_service(health).serve_with_incoming(incoming)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_calls_are_judged_by_their_status_and_each_fault_is_seen_as_a_grpc_client_sees_it() {
-    let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let upstream = incoming.local_addr().unwrap();
-    // tonic-health answers SERVING for the server as a whole (service "") and NOT_FOUND for a
-    // service nobody registered.
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let server = tokio::spawn(tonic::transport::Server::builder().add_service(health).serve_with_incoming(incoming));
+    let (upstream, server) = health_server();
     let port = free_port();
     let report = run_yaml(&format!(
         "name: grpc-calls
@@ -79,10 +73,7 @@ gates:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_the_call_does_not_expect_fails_it_and_no_server_is_a_refusal() {
-    let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let upstream = incoming.local_addr().unwrap();
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let server = tokio::spawn(tonic::transport::Server::builder().add_service(health).serve_with_incoming(incoming));
+    let (upstream, server) = health_server();
     let nobody = free_port();
     let report = run_yaml(&format!(
         "name: grpc-expectations

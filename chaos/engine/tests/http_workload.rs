@@ -3,17 +3,17 @@
 //! at their first failed step, expectations are checked, and a fault that cannot be applied
 //! aborts the run instead of passing it.
 
+mod common;
 use bytes::Bytes;
 use chaos_engine::kpi::{Kpi, Phase};
 use chaos_engine::report::{Exporter, Html, Markdown};
 use chaos_engine::timeline::Action;
 use chaos_engine::verdict::{FindingKind, Status};
-use chaos_engine::{Report, RunOptions, parse_str, run};
 use chaos_fault::FaultTable;
 use chaos_fault::control::{ControlConfig, Registry, serve};
 use chaos_fault::server::Instance;
+use common::{free_port, run_yaml};
 use std::convert::Infallible;
-use std::path::Path;
 
 /// A service answering `{"status":"ok"}`, or `{"status":"degraded"}` on `/degraded`.
 async fn service() -> Instance {
@@ -22,16 +22,6 @@ async fn service() -> Instance {
         Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(Bytes::from(body))))
     });
     Instance::bind("svc", "127.0.0.1:0".parse().unwrap(), svc).await.unwrap()
-}
-
-/// A loopback port that was free a moment ago (the proxy's address must be known up front).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn run_yaml(src: &str) -> Report {
-    let (exp, topology) = parse_str(src, "http.yaml", Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
-    run(&exp, &topology, &RunOptions::default(), std::future::pending()).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
