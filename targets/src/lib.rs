@@ -30,8 +30,12 @@ mod topology;
 pub use client::{Connector, DepClient, DepRequest, DepResponse, Ejection, Endpoints, HttpClient, Io, http_client};
 pub use guards::{GuardCounters, GuardStats};
 pub use platform::{InstanceHandle, Platform, PlatformError};
+pub use player::manifest;
 pub use player::stream::Qoe;
-pub use player::{HomeOutcome, Media, PlayFailure, PlayOutcome, PlaybackClient, SessionOutcome};
+pub use player::{
+    HomeOutcome, LoadError, Media, PlayFailure, PlayOutcome, PlaybackClient, Segmentation, SessionOutcome,
+    StreamPlayer, StreamSpec,
+};
 pub use process::ProcessPlatform;
 pub use services::{PLAY_FAILURE_HEADER, numbered};
 pub use stats::{InstanceStats, Metered, MeteredFuture, StatsSnapshot, latency_histogram};

@@ -10,15 +10,16 @@ use http_body_util::BodyExt;
 pub(super) struct HttpSource<'a> {
     client: &'a PlaybackClient,
     cdns: Vec<Origin>,
+    ladder: &'a [u32],
     user: User<'a>,
     /// `/segments/{title}/`, to which each request adds `{kbps}/{n}`.
     prefix: String,
 }
 
 impl<'a> HttpSource<'a> {
-    pub fn new(client: &'a PlaybackClient, cdns: &[String], user: User<'a>, title: &str) -> Self {
+    pub fn new(client: &'a PlaybackClient, cdns: &[String], ladder: &'a [u32], user: User<'a>, title: &str) -> Self {
         let cdns = cdns.iter().map(|base| Origin::new(base)).collect();
-        Self { client, cdns, user, prefix: format!("/segments/{title}/") }
+        Self { client, cdns, ladder, user, prefix: format!("/segments/{title}/") }
     }
 }
 
@@ -27,13 +28,14 @@ impl<'a> HttpSource<'a> {
 /// Neither the head nor a chunk is bounded here: the session bounds every wait of an attempt
 /// itself (the stall guard, the CDN timeout), and a second timer on the same wait would only
 /// cost time.
-pub(super) struct HttpBody(http::Response<AnswerBody>);
+pub(super) struct HttpBody(pub(super) http::Response<AnswerBody>);
 
 impl SegmentSource for HttpSource<'_> {
     type Body = HttpBody;
 
-    async fn open(&self, cdn: usize, kbps: u32, n: u32) -> Result<HttpBody, ()> {
+    async fn open(&self, cdn: usize, rendition: usize, n: u32) -> Result<HttpBody, ()> {
         let origin = self.cdns.get(cdn).ok_or(())?;
+        let kbps = *self.ladder.get(rendition).ok_or(())?;
         let (mut kbps_digits, mut n_digits) = (itoa::Buffer::new(), itoa::Buffer::new());
         let path = [self.prefix.as_str(), kbps_digits.format(kbps), "/", n_digits.format(n)].concat();
         match self.client.send(origin, path, self.user).await {
@@ -44,6 +46,10 @@ impl SegmentSource for HttpSource<'_> {
 }
 
 impl SegmentBody for HttpBody {
+    fn len(&self) -> Option<usize> {
+        http_body::Body::size_hint(self.0.body()).exact().and_then(|n| usize::try_from(n).ok())
+    }
+
     async fn next(&mut self) -> Result<Option<usize>, ()> {
         loop {
             match self.0.body_mut().frame().await {

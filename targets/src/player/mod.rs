@@ -9,6 +9,8 @@
 pub mod abr;
 pub mod buffer;
 mod cdn;
+pub mod manifest;
+mod remote;
 #[cfg(test)]
 mod scripted;
 pub mod stream;
@@ -19,6 +21,7 @@ use crate::topology::PlayerSpec;
 use chaos_fault::server::Net;
 use http::HeaderValue;
 use http_body_util::BodyExt;
+pub use remote::{LoadError, StreamPlayer, StreamSpec};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -90,6 +93,8 @@ pub enum PlayFailure {
     /// The first frame did not arrive within the start budget: the viewer left (an exit before
     /// video start).
     Budget,
+    /// A real stream's manifest could not be read from any origin, or cannot be played.
+    Manifest,
 }
 
 impl std::fmt::Display for PlayFailure {
@@ -99,6 +104,7 @@ impl std::fmt::Display for PlayFailure {
             Self::EdgeUnreachable => f.write_str("edge_unreachable"),
             Self::Cdn => f.write_str("cdn"),
             Self::Budget => f.write_str("budget"),
+            Self::Manifest => f.write_str("manifest"),
         }
     }
 }
@@ -135,19 +141,57 @@ struct Rendition {
 pub struct Media {
     /// Rendition bitrates, kbit/s, ascending.
     pub ladder: Vec<u32>,
-    /// Bytes of one segment of each rendition.
+    /// Bytes of one `segment`-long segment of each rendition.
     pub bytes: Vec<usize>,
-    /// Media time per segment.
+    /// Whether `bytes` is exact (the platform's manifest says it) or an estimate from the
+    /// bitrate (a real stream's segments vary; their bodies give their lengths).
+    pub exact_sizes: bool,
+    /// Media time of a typical segment: the unit of the start-up and resume thresholds.
     pub segment: Duration,
+    /// Media time of each segment.
+    pub segmentation: Segmentation,
     /// Media seconds per wall-clock second.
     pub scale: f64,
-    /// Segments in the title.
-    pub segments: u32,
-    /// CDNs the manifest lists.
+    /// CDNs (or origins and their copies) segments can come from.
     pub cdns: usize,
 }
 
+/// How a title is cut into segments.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Segmentation {
+    /// This many segments of [`Media::segment`] each (the platform's).
+    Uniform(u32),
+    /// Each segment's own length (a real stream's `EXTINF`s, timeline or template).
+    Listed(std::sync::Arc<[Duration]>),
+}
+
 impl Media {
+    /// Segments in the title.
+    pub fn segments(&self) -> u32 {
+        match &self.segmentation {
+            Segmentation::Uniform(n) => *n,
+            Segmentation::Listed(d) => u32::try_from(d.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Media time of segment `n`.
+    pub fn duration(&self, n: u32) -> Duration {
+        match &self.segmentation {
+            Segmentation::Uniform(_) => self.segment,
+            Segmentation::Listed(d) => d.get(n as usize).copied().unwrap_or(self.segment),
+        }
+    }
+
+    /// Bytes expected of segment `n` of `rendition`: `bytes` scaled by its length.
+    pub fn expected_bytes(&self, rendition: usize, n: u32) -> usize {
+        let nominal = self.bytes[rendition];
+        let length = self.duration(n);
+        if length == self.segment {
+            return nominal;
+        }
+        (nominal as f64 * length.as_secs_f64() / self.segment.as_secs_f64().max(1e-9)).round() as usize
+    }
+
     /// Wall-clock time of a media duration.
     pub fn to_wall(&self, media: Duration) -> Duration {
         media.div_f64(self.scale)
@@ -165,9 +209,10 @@ impl Media {
         ok.then(|| Self {
             ladder: renditions.iter().map(|r| r.kbps).collect(),
             bytes: renditions.iter().map(|r| r.bytes).collect(),
+            exact_sizes: true,
             segment: Duration::from_millis(m.segment_ms),
+            segmentation: Segmentation::Uniform(m.segments),
             scale: m.time_scale,
-            segments: m.segments,
             cdns: m.cdns.len(),
         })
     }
@@ -241,7 +286,7 @@ impl PlaybackClient {
             Ok(Err(failure)) => return PlayOutcome::failed(failure),
             Err(_) => return PlayOutcome::failed(PlayFailure::Budget),
         };
-        let source = cdn::HttpSource::new(self, &manifest.cdns, user, title);
+        let source = cdn::HttpSource::new(self, &manifest.cdns, &media.ladder, user, title);
         let StreamOutcome { ttff, failure, failovers, qoe } = stream::play(&source, &media, &self.spec, pressed).await;
         PlayOutcome { ok: ttff.is_some(), ttff, failure, failovers, qoe: ttff.map(|_| qoe) }
     }

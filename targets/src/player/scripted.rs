@@ -1,7 +1,7 @@
 //! The session loop on scripted CDN links, under tokio's paused clock: no sockets, exact timing.
 
 use super::stream::{SegmentBody, SegmentSource, StreamOutcome, play};
-use super::{Media, PlayFailure};
+use super::{Media, PlayFailure, Segmentation};
 use crate::topology::{MediaSpec, Topology};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -38,14 +38,14 @@ struct Body {
 impl SegmentSource for Script {
     type Body = Body;
 
-    async fn open(&self, cdn: usize, kbps: u32, n: u32) -> Result<Body, ()> {
+    async fn open(&self, cdn: usize, rendition: usize, n: u32) -> Result<Body, ()> {
         let link = self.0[cdn];
         if link.refuse {
             return Err(());
         }
         let rate = if link.slow_from.is_some_and(|s| n >= s) { link.rate / 20.0 } else { link.rate };
         tokio::time::sleep(Duration::from_millis(1)).await; // a round trip
-        let total = self.1.segment_bytes(kbps);
+        let total = self.1.segment_bytes(self.1.ladder_kbps[rendition]);
         let stall_at = link.stall_from.filter(|s| n >= *s).map(|_| total.saturating_sub(1000));
         let chunk = (rate / 1000.0).max(1.0);
         Ok(Body { left: total, chunk: chunk as usize, chunk_wait: Duration::from_secs_f64(chunk / rate), stall_at })
@@ -53,6 +53,10 @@ impl SegmentSource for Script {
 }
 
 impl SegmentBody for Body {
+    fn len(&self) -> Option<usize> {
+        None
+    }
+
     async fn next(&mut self) -> Result<Option<usize>, ()> {
         if self.left == 0 {
             return Ok(None);
@@ -71,9 +75,10 @@ fn media(spec: &MediaSpec, cdns: usize) -> Media {
     Media {
         ladder: spec.ladder_kbps.clone(),
         bytes: spec.ladder_kbps.iter().map(|&k| spec.segment_bytes(k)).collect(),
+        exact_sizes: true,
         segment: spec.segment,
+        segmentation: Segmentation::Uniform(spec.segments),
         scale: spec.time_scale,
-        segments: spec.segments,
         cdns,
     }
 }

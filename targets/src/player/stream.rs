@@ -14,8 +14,8 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
-/// Where segments come from: CDN `cdn` (an index into the manifest's list), the rendition at
-/// `kbps`, segment `n`.
+/// Where segments come from: CDN `cdn` (an index into the manifest's list), rendition
+/// `rendition` (an index into the ladder), segment `n`.
 ///
 /// Sources need no timeouts of their own: the session bounds every wait, for the head and for
 /// each chunk, by the stall guard and the CDN timeout.
@@ -23,11 +23,13 @@ pub trait SegmentSource: Sync {
     /// A body being received.
     type Body: SegmentBody;
     /// Starts a download; `Err` when the CDN refused it or could not be reached.
-    fn open(&self, cdn: usize, kbps: u32, n: u32) -> impl Future<Output = Result<Self::Body, ()>> + Send;
+    fn open(&self, cdn: usize, rendition: usize, n: u32) -> impl Future<Output = Result<Self::Body, ()>> + Send;
 }
 
 /// A segment body arriving in chunks.
 pub trait SegmentBody: Send {
+    /// The body's length when its head says it (`content-length`).
+    fn len(&self) -> Option<usize>;
     /// The length of the next chunk; `None` at the end; `Err` when the connection failed.
     fn next(&mut self) -> impl Future<Output = Result<Option<usize>, ()>> + Send;
 }
@@ -72,8 +74,8 @@ pub struct StreamOutcome {
 
 /// How one download attempt ended.
 enum Attempt {
-    /// The body arrived whole, at this instant.
-    Done(Instant),
+    /// The body arrived whole, at this instant, with this many bytes.
+    Done(Instant, usize),
     /// Given up for this lower rendition: it could not arrive before the buffer ran dry.
     Abandoned(usize),
     /// Refused, cut off or timed out; `stalled` when the stall guard gave up on a wait before
@@ -119,12 +121,15 @@ impl<S: SegmentSource> Session<'_, S> {
             false => limit,
         };
         let timed_out = || Attempt::Failed { stalled: Instant::now() < limit };
-        let total = self.media.bytes[rendition];
-        let mut body = match timeout_at(idle(start), self.source.open(cdn, self.media.ladder[rendition], n)).await {
+        let mut body = match timeout_at(idle(start), self.source.open(cdn, rendition, n)).await {
             Ok(Ok(body)) => body,
             Ok(Err(())) => return Attempt::Failed { stalled: false },
             Err(_) => return timed_out(),
         };
+        // A length the body does not give is the manifest's: exact on the platform, an estimate
+        // (bitrate × duration) for a real stream, whose end then completes it.
+        let expected = self.media.expected_bytes(rendition, n);
+        let (total, exact) = body.len().map_or((expected, self.media.exact_sizes), |len| (len, true));
         let mut received = 0;
         // The clock is read again only after a wait: a chunk that was already there took no
         // time on the virtual clock, and only the CPU time of taking it on the real one (on the
@@ -140,7 +145,7 @@ impl<S: SegmentSource> Session<'_, S> {
             }
             match next {
                 Err(()) => return Attempt::Failed { stalled: false },
-                Ok(None) if received == total => return Attempt::Done(now),
+                Ok(None) if received == total || !exact => return Attempt::Done(now, received),
                 Ok(None) => return Attempt::Failed { stalled: false },
                 Ok(Some(len)) => received += len,
             }
@@ -169,6 +174,7 @@ async fn within<F: Future>(deadline: Instant, fut: F) -> Result<(F::Output, bool
 /// Plays `spec.watch_segments` segments of `media` from `source`; `pressed` is the Play press.
 pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec, pressed: Instant) -> StreamOutcome {
     let startup = media.segment * spec.first_frame_segments.max(1);
+    let watch = spec.watch_segments.clamp(spec.first_frame_segments.max(1), media.segments());
     let abr = AbrRule { spec: spec.abr.clone(), adaptive: spec.adaptive };
     let mut rendition = abr.start(&media.ladder);
     let mut s =
@@ -178,12 +184,12 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
     let mut last: Option<usize> = None;
     let mut cdn = 0;
     let start_deadline = pressed + spec.start_budget;
-    let watch = spec.watch_segments.clamp(spec.first_frame_segments.max(1), media.segments);
     // The buffer is brought up to date after each segment (and after a wait), so each
     // iteration starts up to date, at `s.clock`: a segment's first attempt starts then, without
     // reading the clock again (nothing waited in between).
     'segments: for n in 0..watch {
-        let wait = s.buffer.wait_for_room(media.segment, spec.abr.max_buffer);
+        let length = media.duration(n);
+        let wait = s.buffer.wait_for_room(length, spec.abr.max_buffer);
         if !wait.is_zero() {
             tokio::time::sleep(media.to_wall(wait)).await;
             s.tick();
@@ -196,8 +202,8 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
         let end = loop {
             let limit = if s.buffer.started() { now + spec.cdn_timeout } else { start_deadline };
             match s.fetch(cdn, rendition, n, now, limit).await {
-                Attempt::Done(end) => {
-                    throughput.sample(media.bytes[rendition], end - now);
+                Attempt::Done(end, bytes) => {
+                    throughput.sample(bytes, end - now);
                     break end;
                 }
                 Attempt::Abandoned(lower) => {
@@ -235,9 +241,9 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
         out.qoe.switches += u32::from(last.is_some_and(|l| l != rendition));
         out.qoe.down_switches += u32::from(last.is_some_and(|l| l > rendition));
         last = Some(rendition);
-        out.qoe.kbps_seconds += f64::from(media.ladder[rendition]) * media.segment.as_secs_f64();
-        out.qoe.delivered += media.segment;
-        if s.buffer.push(media.segment) == Event::Started {
+        out.qoe.kbps_seconds += f64::from(media.ladder[rendition]) * length.as_secs_f64();
+        out.qoe.delivered += length;
+        if s.buffer.push(length) == Event::Started {
             out.ttff = Some(end - pressed);
         }
     }

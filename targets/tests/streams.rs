@@ -1,0 +1,268 @@
+//! The player on real media nobody here encoded by hand: ffmpeg cuts a generated source
+//! (`testsrc2`, 30 s, three renditions, 2 s segments) into HLS and three kinds of DASH, nginx
+//! serves it twice (two origins), and the player reads and plays each. ffprobe, a reader nobody
+//! here wrote, lists the same renditions and duration the player read.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::OnceLock;
+use std::time::Duration;
+use targets::manifest::{ManifestError, Unsupported};
+use targets::{LoadError, PlayFailure, StreamPlayer, StreamSpec, Topology};
+use url::Url;
+
+/// The manifests made, relative to the media directory.
+const MANIFESTS: [&str; 4] =
+    ["hls/master.m3u8", "dash-number/manifest.mpd", "dash-time/manifest.mpd", "dash-list/manifest.mpd"];
+
+/// The ladder ffmpeg is asked for (kbit/s): HLS declares about 10 % more (its BANDWIDTH is a peak).
+const LADDER: [u32; 3] = [200, 500, 1200];
+
+/// The test media, made once under cargo's target directory and kept across runs.
+fn media() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stream-media-v1");
+        if !dir.join("done").exists() {
+            let work = dir.with_extension("part");
+            let _ = std::fs::remove_dir_all(&work);
+            std::fs::create_dir_all(&work).unwrap();
+            encode(&work);
+            std::fs::write(work.join("done"), "").unwrap();
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::rename(&work, &dir).unwrap();
+        }
+        dir
+    })
+}
+
+/// Runs ffmpeg for each format into `dir`.
+fn encode(dir: &Path) {
+    let ladder = "[0:v]split=3[a][b][c];[a]scale=256:144[v0];[b]scale=426:240[v1];[c]scale=640:360[v2]";
+    let mut common: Vec<String> =
+        ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"].into_iter().map(String::from).collect();
+    common.extend(["testsrc2=size=640x360:rate=25", "-t", "30", "-filter_complex", ladder].map(String::from));
+    for (v, kbps) in LADDER.iter().enumerate() {
+        common.extend(["-map".into(), format!("[v{v}]"), format!("-b:v:{v}"), format!("{kbps}k")]);
+    }
+    common.extend(
+        ["-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0"]
+            .map(String::from),
+    );
+    let hls = [
+        "-f",
+        "hls",
+        "-hls_time",
+        "2",
+        "-hls_playlist_type",
+        "vod",
+        "-master_pl_name",
+        "master.m3u8",
+        "-var_stream_map",
+        "v:0 v:1 v:2",
+        "-hls_segment_filename",
+        "hls/%v/s%03d.ts",
+        "hls/%v/index.m3u8",
+    ];
+    let dash = |name: &str, extra: &[&str]| {
+        let mut args = vec!["-f", "dash", "-seg_duration", "2"];
+        args.extend_from_slice(extra);
+        let out = format!("{name}/manifest.mpd");
+        (args.into_iter().map(String::from).chain([out]).collect::<Vec<_>>(), name.to_string())
+    };
+    let runs = [
+        (hls.map(String::from).to_vec(), "hls".to_string()),
+        dash("dash-number", &["-use_timeline", "0", "-use_template", "1"]),
+        dash(
+            "dash-time",
+            &[
+                "-use_timeline",
+                "1",
+                "-use_template",
+                "1",
+                "-adaptation_sets",
+                "id=0,streams=v",
+                "-media_seg_name",
+                "chunk-$RepresentationID$-$Time$.m4s",
+            ],
+        ),
+        dash("dash-list", &["-use_timeline", "0", "-use_template", "0"]),
+    ];
+    for (args, out) in runs {
+        std::fs::create_dir_all(dir.join(&out)).unwrap();
+        let status = Command::new("ffmpeg").current_dir(dir).args(&common).args(&args).status();
+        let status = status.expect("ffmpeg must be installed (.ci/run installs it)");
+        assert!(status.success(), "ffmpeg failed making {out}");
+    }
+}
+
+/// An nginx serving the media on a free loopback port; stopped on drop.
+struct Origin {
+    child: Child,
+    url: Url,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn origin() -> Origin {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| Path::new(p).exists());
+    let nginx = nginx.expect("nginx must be installed (.ci/run installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
+             events {{ worker_connections 256; }}
+             http {{ access_log off; client_body_temp_path {d}/b; proxy_temp_path {d}/p; fastcgi_temp_path {d}/f;
+                    uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
+                    types {{ application/vnd.apple.mpegurl m3u8; application/dash+xml mpd; video/mp2t ts; video/iso.segment m4s; }}
+                    server {{ listen 127.0.0.1:{port}; root {}; location = /whoami {{ return 200 '{d}'; }} }} }}",
+            media().display()
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let mut child =
+            Command::new(nginx).arg("-p").arg(dir.path()).arg("-c").arg(dir.path().join("nginx.conf")).spawn().unwrap();
+        for _ in 0..200 {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if answers(port, &d.to_string()) {
+                let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+                return Origin { child, url, _dir: dir };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = (child.kill(), child.wait());
+    }
+    panic!("nginx did not start on any of 5 ports");
+}
+
+/// Whether this nginx (not another test's server that took the port) answers on `port`.
+fn answers(port: u16, id: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut answer = String::new();
+    conn.write_all(b"GET /whoami HTTP/1.0\r\n\r\n").is_ok()
+        && conn.read_to_string(&mut answer).is_ok()
+        && answer.ends_with(id)
+}
+
+fn player(manifest: Url, origins: Vec<Url>, watch: Duration) -> StreamPlayer {
+    StreamPlayer::new(StreamSpec { manifest, origins, watch }, real_time_player())
+}
+
+/// The platform's player with timeouts for real media time (its own are for ×100 scaled media).
+fn real_time_player() -> targets::PlayerSpec {
+    let mut spec = Topology::default_platform().player;
+    spec.start_budget = Duration::from_secs(4);
+    spec.cdn_timeout = Duration::from_secs(2);
+    spec.stall_timeout = Duration::from_millis(500);
+    spec.first_frame_segments = 1;
+    spec
+}
+
+#[tokio::test]
+async fn every_format_plays_end_to_end_from_nginx() {
+    let a = origin();
+    for manifest in MANIFESTS {
+        let url = a.url.join(manifest).unwrap();
+        let p = player(url, vec![], Duration::from_secs(8));
+        let out = p.play().await;
+        assert!(out.ok, "{manifest}: {out:?}");
+        let qoe = out.qoe.as_ref().unwrap();
+        assert_eq!(qoe.delivered, Duration::from_secs(8), "{manifest}: four 2 s segments");
+        assert_eq!((qoe.rebuffers, qoe.interrupted, out.failovers), (0, false, 0), "{manifest}: {out:?}");
+        let avg = qoe.kbps_seconds / qoe.delivered.as_secs_f64();
+        assert!((200.0..=1330.0).contains(&avg), "{manifest}: average {avg} kbit/s outside the ladder");
+    }
+}
+
+#[tokio::test]
+async fn the_player_reads_what_ffprobe_reads() {
+    let a = origin();
+    for manifest in MANIFESTS {
+        let url = a.url.join(manifest).unwrap();
+        let read = player(url.clone(), vec![], Duration::from_secs(8)).load().await.unwrap();
+        let (bitrates, duration) = ffprobe(&url);
+        let ours: Vec<u32> = read.renditions.iter().map(|r| r.kbps).collect();
+        assert_eq!(ours, bitrates, "{manifest}: renditions");
+        assert!(
+            (read.duration().as_secs_f64() - duration).abs() < 0.1,
+            "{manifest}: {:?} vs {duration}",
+            read.duration()
+        );
+        assert!(read.durations.iter().all(|d| *d <= Duration::from_millis(2100)), "{manifest}: {:?}", read.durations);
+    }
+}
+
+/// ffprobe's variant bitrates (kbit/s, ascending) and duration (s) of the stream at `url`.
+fn ffprobe(url: &Url) -> (Vec<u32>, f64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream_tags=variant_bitrate",
+            "-of",
+            "json",
+            url.as_str(),
+        ])
+        .output()
+        .expect("ffprobe must be installed (.ci/run installs ffmpeg)");
+    assert!(out.status.success(), "ffprobe {url}: {}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut rates: Vec<u32> = json["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["tags"]["variant_bitrate"].as_str()?.parse::<u32>().ok())
+        .map(|bps| bps.div_ceil(1000))
+        .collect();
+    rates.sort_unstable();
+    rates.dedup();
+    (rates, json["format"]["duration"].as_str().unwrap().parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_dead_origin_fails_over_to_the_next() {
+    let b = origin();
+    let dead = Url::parse(&format!("http://{}/", free_addr())).unwrap();
+    for manifest in ["hls/master.m3u8", "dash-number/manifest.mpd"] {
+        let url = dead.join(manifest).unwrap();
+        let out = player(url, vec![dead.clone(), b.url.clone()], Duration::from_secs(6)).play().await;
+        assert!(out.ok, "{manifest}: {out:?}");
+        assert!(out.failovers >= 1, "{manifest}: the first segment was asked of the dead origin first: {out:?}");
+        let out = player(dead.join(manifest).unwrap(), vec![dead.clone()], Duration::from_secs(6)).play().await;
+        assert_eq!(out.failure, Some(PlayFailure::Manifest), "{manifest}: no origin has it");
+    }
+}
+
+#[tokio::test]
+async fn what_cannot_be_played_says_why() {
+    let a = origin();
+    let not_a_manifest = a.url.join("hls/0/s000.ts").unwrap();
+    let err = player(not_a_manifest, vec![], Duration::from_secs(4)).load().await.unwrap_err();
+    assert!(matches!(err, LoadError::Manifest(ManifestError::UnknownFormat { .. })), "{err}");
+    let media_playlist = a.url.join("hls/0/index.m3u8").unwrap();
+    let err = player(media_playlist, vec![], Duration::from_secs(4)).load().await.unwrap_err();
+    assert!(
+        matches!(err, LoadError::Manifest(ManifestError::Unsupported { feature: Unsupported::MediaPlaylistOnly, .. })),
+        "{err}"
+    );
+    let missing = a.url.join("nothing.m3u8").unwrap();
+    let err = player(missing, vec![], Duration::from_secs(4)).load().await.unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+}
+
+/// An address nothing listens on (bound, then closed).
+fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
