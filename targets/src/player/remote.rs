@@ -38,6 +38,19 @@ pub struct StreamSpec {
 }
 
 /// A viewer of a real stream. Cheap to clone (one connection pool).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use targets::{StreamPlayer, StreamSpec, Topology};
+/// let stream = StreamSpec {
+///     manifest: "http://127.0.0.1:8080/video/master.m3u8".parse()?,
+///     origins: vec!["http://127.0.0.1:8080/".parse()?, "http://127.0.0.1:8081/".parse()?],
+///     watch: std::time::Duration::from_secs(60),
+/// };
+/// let outcome = StreamPlayer::new(stream, Topology::default_platform().player).play().await;
+/// println!("{:?} rebuffers {:?}", outcome.ttff, outcome.qoe.map(|q| q.rebuffers));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct StreamPlayer {
     http: HttpClient,
