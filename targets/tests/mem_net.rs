@@ -53,7 +53,7 @@ async fn sessions_through_the_edge_its_dependencies_and_the_cdns_open_no_socket(
     for n in 0..3 {
         let out = player.session(&format!("u{n}"), "t3", Instant::now()).await;
         let play = out.play.as_ref().unwrap();
-        assert!(out.home.ok && play.ok && play.qoe.is_some(), "{out:?}");
+        assert!(out.home.as_ref().unwrap().ok && play.ok && play.qoe.is_some(), "{out:?}");
     }
     assert!(platform.service_stats()["cdn"].requests >= 3);
     if std::path::Path::new("/proc/self/fd").exists() {
@@ -72,7 +72,7 @@ async fn a_session_in_memory_runs_on_a_paused_clock() {
     let start = Instant::now();
     let out = player.session("u1", "t3", start).await;
     let play = out.play.unwrap();
-    assert!(out.home.ok && play.ok, "{:?}", play);
+    assert!(out.home.as_ref().unwrap().ok && play.ok, "{:?}", play);
     assert!(play.qoe.unwrap().played > std::time::Duration::ZERO);
     // The paused clock moves only when every task waits on a timer (here the services' service
     // times): the first frame came after a positive stretch of virtual time.

@@ -1,5 +1,5 @@
 //! The player on real media nobody here encoded by hand: ffmpeg cuts a generated source
-//! (`testsrc2`, 30 s, three renditions, 2 s segments) into HLS and three kinds of DASH, nginx
+//! (`testsrc2`, 60 s, three renditions, 2 s segments) into HLS and three kinds of DASH, nginx
 //! serves it twice (two origins), and the player reads and plays each. ffprobe, a reader nobody
 //! here wrote, lists the same renditions and duration the player read.
 
@@ -15,85 +15,17 @@ use url::Url;
 const MANIFESTS: [&str; 4] =
     ["hls/master.m3u8", "dash-number/manifest.mpd", "dash-time/manifest.mpd", "dash-list/manifest.mpd"];
 
-/// The ladder ffmpeg is asked for (kbit/s): HLS declares about 10 % more (its BANDWIDTH is a peak).
-const LADDER: [u32; 3] = [200, 500, 1200];
-
-/// The test media, made once under cargo's target directory and kept across runs.
+/// The test media (experiments/streams/origin/make-media.sh: 60 s, 200/500/1200 kbit/s, 2 s
+/// segments), made once under cargo's target directory and kept across runs.
 fn media() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stream-media-v1");
-        if !dir.join("done").exists() {
-            let work = dir.with_extension("part");
-            let _ = std::fs::remove_dir_all(&work);
-            std::fs::create_dir_all(&work).unwrap();
-            encode(&work);
-            std::fs::write(work.join("done"), "").unwrap();
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::rename(&work, &dir).unwrap();
-        }
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stream-media");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/streams/origin/make-media.sh");
+        let status = Command::new("sh").arg(script).arg(&dir).status().expect("sh runs");
+        assert!(status.success(), "make-media.sh failed (ffmpeg must be installed: .ci/run installs it)");
         dir
     })
-}
-
-/// Runs ffmpeg for each format into `dir`.
-fn encode(dir: &Path) {
-    let ladder = "[0:v]split=3[a][b][c];[a]scale=256:144[v0];[b]scale=426:240[v1];[c]scale=640:360[v2]";
-    let mut common: Vec<String> =
-        ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"].into_iter().map(String::from).collect();
-    common.extend(["testsrc2=size=640x360:rate=25", "-t", "30", "-filter_complex", ladder].map(String::from));
-    for (v, kbps) in LADDER.iter().enumerate() {
-        common.extend(["-map".into(), format!("[v{v}]"), format!("-b:v:{v}"), format!("{kbps}k")]);
-    }
-    common.extend(
-        ["-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0"]
-            .map(String::from),
-    );
-    let hls = [
-        "-f",
-        "hls",
-        "-hls_time",
-        "2",
-        "-hls_playlist_type",
-        "vod",
-        "-master_pl_name",
-        "master.m3u8",
-        "-var_stream_map",
-        "v:0 v:1 v:2",
-        "-hls_segment_filename",
-        "hls/%v/s%03d.ts",
-        "hls/%v/index.m3u8",
-    ];
-    let dash = |name: &str, extra: &[&str]| {
-        let mut args = vec!["-f", "dash", "-seg_duration", "2"];
-        args.extend_from_slice(extra);
-        let out = format!("{name}/manifest.mpd");
-        (args.into_iter().map(String::from).chain([out]).collect::<Vec<_>>(), name.to_string())
-    };
-    let runs = [
-        (hls.map(String::from).to_vec(), "hls".to_string()),
-        dash("dash-number", &["-use_timeline", "0", "-use_template", "1"]),
-        dash(
-            "dash-time",
-            &[
-                "-use_timeline",
-                "1",
-                "-use_template",
-                "1",
-                "-adaptation_sets",
-                "id=0,streams=v",
-                "-media_seg_name",
-                "chunk-$RepresentationID$-$Time$.m4s",
-            ],
-        ),
-        dash("dash-list", &["-use_timeline", "0", "-use_template", "0"]),
-    ];
-    for (args, out) in runs {
-        std::fs::create_dir_all(dir.join(&out)).unwrap();
-        let status = Command::new("ffmpeg").current_dir(dir).args(&common).args(&args).status();
-        let status = status.expect("ffmpeg must be installed (.ci/run installs it)");
-        assert!(status.success(), "ffmpeg failed making {out}");
-    }
 }
 
 /// An nginx serving the media on a free loopback port; stopped on drop.

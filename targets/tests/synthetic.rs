@@ -37,7 +37,7 @@ async fn a_failing_mid_tier_service_is_absorbed_by_its_callers_fallback() {
     platform.resolve("mid-0-001")[0].table.insert(Rule::new("down", Fault::error(503), Scope::default()));
     for n in 0..3 {
         let out = player.session(&format!("u{n}"), "t7", Instant::now()).await;
-        assert!(out.home.ok && out.play.as_ref().unwrap().ok, "{out:?}");
+        assert!(out.home.as_ref().unwrap().ok && out.play.as_ref().unwrap().ok, "{out:?}");
     }
     let auth = platform.guard_stats().into_iter().find(|g| g.caller == "auth" && g.callee == "mid-0-001").unwrap();
     assert!(auth.fallbacks >= 3 && auth.retries >= 3, "{auth:?}");

@@ -452,11 +452,13 @@ fn in_chromium(html: &Path) {
             return;
         }
     };
-    // One fault step: one band on each of the three time charts.
-    assert_eq!(dom.matches("class=\"fault-band\"").count(), 3, "{dom}");
-    // SPS and sessions/s, play success, TTFF p50 and p99, and a percentile curve per phase with starts.
+    // One fault step: one band on each of the nine time charts (three of starts, six of QoE).
+    assert_eq!(dom.matches("class=\"fault-band\"").count(), 9, "{dom}");
+    // SPS and sessions/s, play success, TTFF p50 and p99, one line per QoE KPI, and a percentile
+    // curve per phase with starts.
     let series = dom.matches("<polyline class=\"series\"").count();
-    assert!((6..=9).contains(&series), "{series} series");
+    assert!((12..=15).contains(&series), "{series} series");
+    assert!(dom.contains("data-series=\"rebuffer_ratio\"") && dom.contains("data-series=\"interrupted_ratio\""));
     assert!(dom.contains("id=\"verdict\"") && dom.contains("<td class=\"fail\">FAIL</td>"), "{dom}");
     let shot = html.with_file_name("report.png");
     let out = browser(&["--window-size=900,1400", &format!("--screenshot={}", shot.display())]).unwrap();

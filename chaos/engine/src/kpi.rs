@@ -20,6 +20,8 @@ pub struct PhaseStats {
     pub plays: u64,
     /// Successful starts.
     pub play_ok: u64,
+    /// Sessions that opened the home page (a real stream's viewers do not).
+    pub homes: u64,
     /// Home pages loaded.
     pub home_ok: u64,
     /// Home pages loaded with a fallback.
@@ -66,6 +68,24 @@ pub struct QoeSums {
 }
 
 impl QoeSums {
+    /// A QoE KPI over these sums (`exits` of `plays`: presses without a first frame in time, for
+    /// `exits_before_video_start`); `None` when undefined or not a QoE KPI.
+    pub fn value(&self, kpi: Kpi, (exits, plays): (u64, u64)) -> Option<f64> {
+        let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
+        match kpi {
+            Kpi::RebufferRatio => {
+                let watched = self.played_s + self.stalled_s;
+                (watched > 0.0).then(|| self.stalled_s / watched)
+            }
+            Kpi::RebuffersPerSession => ratio(self.rebuffers, self.started),
+            Kpi::AvgBitrateKbps => (self.delivered_s > 0.0).then(|| self.kbps_s / self.delivered_s),
+            Kpi::SwitchesPerMinute => (self.played_s > 0.0).then(|| self.switches as f64 / (self.played_s / 60.0)),
+            Kpi::ExitsBeforeVideoStart => ratio(exits, plays),
+            Kpi::InterruptedRatio => ratio(self.interrupted, self.started),
+            _ => None,
+        }
+    }
+
     fn add(&mut self, q: &targets::Qoe) {
         self.merge(&QoeSums::of(q));
     }
@@ -87,7 +107,7 @@ impl QoeSums {
         }
     }
 
-    fn merge(&mut self, o: &QoeSums) {
+    pub(crate) fn merge(&mut self, o: &QoeSums) {
         self.started += o.started;
         self.played_s += o.played_s;
         self.stalled_s += o.stalled_s;
@@ -134,6 +154,7 @@ impl PhaseStats {
             sessions: 0,
             plays: 0,
             play_ok: 0,
+            homes: 0,
             home_ok: 0,
             home_degraded: 0,
             failovers: 0,
@@ -161,6 +182,7 @@ impl PhaseStats {
         self.sessions += other.sessions;
         self.plays += other.plays;
         self.play_ok += other.play_ok;
+        self.homes += other.homes;
         self.home_ok += other.home_ok;
         self.home_degraded += other.home_degraded;
         self.failovers += other.failovers;
@@ -222,10 +244,13 @@ impl PhaseStats {
     /// Adds one session.
     pub fn record(&mut self, s: &SessionOutcome) {
         self.sessions += 1;
-        self.home_ok += u64::from(s.home.ok);
-        self.home_degraded += u64::from(s.home.ok && s.home.degraded);
-        if s.home.ok {
-            self.home_us.saturating_record(us(s.home.latency));
+        if let Some(home) = &s.home {
+            self.homes += 1;
+            self.home_ok += u64::from(home.ok);
+            self.home_degraded += u64::from(home.ok && home.degraded);
+            if home.ok {
+                self.home_us.saturating_record(us(home.latency));
+            }
         }
         let Some(play) = &s.play else { return };
         self.plays += 1;
@@ -266,26 +291,19 @@ impl PhaseStats {
             Kpi::TtffP99 => pct(&self.ttff_us, 0.99),
             Kpi::TtffP999 => pct(&self.ttff_us, 0.999),
             Kpi::TtffMax => pct(&self.ttff_us, 1.0),
-            Kpi::HomeSuccessRatio => ratio(self.home_ok, self.sessions),
+            // Over every session (a dropped one failed its home page too), where sessions open one.
+            Kpi::HomeSuccessRatio => ratio(self.home_ok, self.sessions).filter(|_| self.homes > 0),
             Kpi::HomeDegradedRatio => ratio(self.home_degraded, self.home_ok),
             Kpi::HomeP90 => pct(&self.home_us, 0.9),
             Kpi::HomeP99 => pct(&self.home_us, 0.99),
             Kpi::Sessions => Some(self.sessions as f64),
-            Kpi::RebufferRatio => {
-                let q = &self.qoe;
-                (q.played_s + q.stalled_s > 0.0).then(|| q.stalled_s / (q.played_s + q.stalled_s))
-            }
-            Kpi::RebuffersPerSession => ratio(self.qoe.rebuffers, self.qoe.started),
-            Kpi::AvgBitrateKbps => (self.qoe.delivered_s > 0.0).then(|| self.qoe.kbps_s / self.qoe.delivered_s),
-            Kpi::SwitchesPerMinute => {
-                (self.qoe.played_s > 0.0).then(|| self.qoe.switches as f64 / (self.qoe.played_s / 60.0))
-            }
-            Kpi::ExitsBeforeVideoStart => {
-                ratio(self.failures.get(&targets::PlayFailure::Budget.to_string()).copied().unwrap_or(0), self.plays)
-            }
-            Kpi::InterruptedRatio => ratio(self.qoe.interrupted, self.qoe.started),
-            _ => None,
+            _ => self.qoe.value(kpi, (self.exits(), self.plays)),
         }
+    }
+
+    /// Play presses with no first frame within the start budget.
+    pub fn exits(&self) -> u64 {
+        self.failures.get(&targets::PlayFailure::Budget.to_string()).copied().unwrap_or(0)
     }
 
     fn http_kpi(&self, kpi: Kpi, request: Option<&str>, secs: f64) -> Option<f64> {
@@ -321,7 +339,7 @@ mod tests {
 
     fn session(ok: bool, ttff_ms: u64) -> SessionOutcome {
         SessionOutcome {
-            home: HomeOutcome { ok: true, degraded: !ok, latency: Duration::from_millis(5) },
+            home: Some(HomeOutcome { ok: true, degraded: !ok, latency: Duration::from_millis(5) }),
             play: Some(PlayOutcome {
                 ok,
                 ttff: ok.then(|| Duration::from_millis(ttff_ms)),

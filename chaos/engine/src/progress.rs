@@ -92,7 +92,7 @@ mod tests {
 
     fn play(ttff_ms: Option<u64>) -> SessionOutcome {
         SessionOutcome {
-            home: HomeOutcome { ok: true, degraded: false, latency: Duration::from_millis(5) },
+            home: Some(HomeOutcome { ok: true, degraded: false, latency: Duration::from_millis(5) }),
             play: Some(PlayOutcome {
                 ok: ttff_ms.is_some(),
                 ttff: ttff_ms.map(Duration::from_millis),

@@ -20,6 +20,7 @@ use crate::timeline::{Stop, Timeline};
 use crate::verdict::{self, CheckKind, Outcome};
 use crate::workload::http::HttpSessions;
 use crate::workload::play::PlaySessions;
+use crate::workload::stream::StreamSessions;
 use chaos_fault::server::{MemNet, Net};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -153,7 +154,7 @@ async fn run_in_span(
     let platform_start_s = wall.elapsed().as_secs_f64();
     tracing::info!(edge = %platform.edge_url(), platform_start_s, "system up");
     // Nothing passes by accident: every target must be there before the load starts.
-    if let Err(missing) = platform.check_targets().await {
+    if let Err(missing) = check_targets(exp, topology, &platform).await {
         platform.shutdown().await;
         return Err(RunError::TargetMissing(missing));
     }
@@ -186,7 +187,7 @@ async fn start(
     started_at: &str,
 ) -> Result<Deployment, RunError> {
     let sys = &exp.system;
-    Ok(match sys.kind(exp.load.workload()) {
+    Ok(match sys.kind(&exp.load) {
         SystemKind::External => {
             Deployment::External(crate::deploy::ExternalSystem::new(sys.external.as_ref().expect("kind External")))
         }
@@ -233,6 +234,15 @@ struct Driven {
 
 /// Runs the workload on its schedule while the timeline applies and removes the faults, and
 /// the watchers (progress, sequential test, abort conditions) look on.
+/// The system's targets, and a stream's manifest: read and playable.
+async fn check_targets(exp: &Experiment, topology: &Topology, platform: &Deployment) -> Result<(), String> {
+    platform.check_targets().await?;
+    if let Some(stream) = &exp.load.player {
+        stream.viewer(topology.player.clone()).load().await.map_err(|e| format!("load.player.manifest: {e}"))?;
+    }
+    Ok(())
+}
+
 async fn drive(
     exp: &Experiment,
     topology: &Topology,
@@ -312,8 +322,13 @@ async fn drive(
         }
     };
     let load = async {
-        let stats = match exp.load.workload() {
-            Workload::Play => {
+        let stats = match (exp.load.workload(), &exp.load.player) {
+            (Workload::Play, Some(stream)) => {
+                let sessions =
+                    StreamSessions { player: stream.viewer(topology.player.clone()), recorder: recorder.clone() };
+                load::drive(schedule, &sessions, until(&load_halted)).await
+            }
+            (Workload::Play, None) => {
                 let mut device = topology.player.clone();
                 device.watch_segments = exp.load.watch_segments.unwrap_or(device.watch_segments);
                 let flows = &exp.load.flows;
@@ -327,7 +342,7 @@ async fn drive(
                 };
                 load::drive(schedule, &sessions, until(&load_halted)).await
             }
-            Workload::Http => {
+            (Workload::Http, _) => {
                 let (users, cohorts) = (exp.load.users, exp.cohorts.clone());
                 let sessions = HttpSessions::new(&exp.load.http, recorder.clone(), seed, users, cohorts);
                 load::drive(schedule, &sessions, until(&load_halted)).await
@@ -452,7 +467,10 @@ fn judge(exp: &Experiment, d: &Driven, guards: &[targets::GuardStats]) -> Judged
         match workload {
             Workload::Play => {
                 histograms.insert(format!("ttff/{phase}"), hgrm::encode(&stats.ttff_us));
-                histograms.insert(format!("home/{phase}"), hgrm::encode(&stats.home_us));
+                // A real stream's viewers open no home page.
+                if exp.load.player.is_none() {
+                    histograms.insert(format!("home/{phase}"), hgrm::encode(&stats.home_us));
+                }
             }
             Workload::Http => {
                 for (name, r) in stats.http.iter().flat_map(|h| &h.by_name) {

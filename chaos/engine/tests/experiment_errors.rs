@@ -277,3 +277,44 @@ fn a_grpc_call_is_checked_at_its_places() {
     let e = one(&GRPC.replace("      grpc: { method: /grpc.health.v1.Health/Check, message: CgRzaG9w }\n", ""));
     assert!(e.message.contains("`grpc_status` judges a `grpc` call"), "{e}");
 }
+
+const PLAYER: &str = "\
+name: t
+system:
+  proxies:
+    a-px: { listen: \"127.0.0.1:19601\", upstream: \"http://127.0.0.1:19611\" }
+load:
+  rate: 2/s
+  duration: 10s
+  player:
+    manifest: http://127.0.0.1:19601/hls/master.m3u8
+    origins: [http://127.0.0.1:19601, http://127.0.0.1:19602]
+    watch: 20s
+faults:
+  - { at: 2s, for: 3s, target: a-px, fault: { throttle: { bytes_per_s: 100000 } } }
+gates:
+  - { kpi: rebuffer_ratio, during: faults, at_most: 0.02 }
+";
+
+#[test]
+fn a_stream_workload_is_checked_at_its_places() {
+    let (exp, _) = parse_str(PLAYER, "exp.yaml", Path::new(".")).unwrap();
+    let p = exp.load.player.as_ref().unwrap();
+    assert_eq!((p.watch.as_secs(), p.start_budget.as_secs(), p.start_kbps), (20, 4, 500), "defaults");
+    let e = one(&PLAYER.replace("manifest: http://127.0.0.1:19601/", "manifest: https://127.0.0.1:19601/"));
+    assert!(e.message.contains("https is not supported") && e.line == 9, "{e}");
+    let e = one(&PLAYER.replace("manifest: http://127.0.0.1:19601/hls/master.m3u8", "manifest: not a url"));
+    assert!(e.message.contains("relative URL") && (e.line, e.column) == (9, 15), "a URL the parser refuses: {e}");
+    let e = one(&PLAYER.replace("http://127.0.0.1:19602]", "http://127.0.0.1:19602/v]"));
+    assert!(e.message.contains("without a path") && e.line == 10, "{e}");
+    let e = one(&PLAYER.replace("watch: 20s", "watch: 0s"));
+    assert!(e.message.contains("more than 0") && e.line == 11, "{e}");
+    let e = one(&PLAYER.replace("kpi: rebuffer_ratio, during: faults, at_most: 0.02", "kpi: home_p99, at_most: 100ms"));
+    assert!(e.message.contains("a stream has none") && e.line == 15, "{e}");
+    let both = PLAYER.replace("  player:", "  http: [{ name: x, url: \"http://127.0.0.1:1/\" }]\n  player:");
+    assert!(errors(&both).iter().any(|e| e.message.contains("not both")), "one workload a run");
+    let mutant = |guard: &str| format!("{PLAYER}mutants: [{{ name: m, guards_off: [{guard}] }}]\n");
+    assert!(parse_str(&mutant("player/adaptive"), "exp.yaml", Path::new(".")).is_ok(), "the player's guards");
+    let e = one(&mutant("edge/license/retries"));
+    assert!(e.message.contains("guards belong to the embedded platform"), "{e}");
+}

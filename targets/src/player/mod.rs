@@ -42,8 +42,8 @@ pub struct PlaybackClient {
 /// What one session saw.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionOutcome {
-    /// The home page.
-    pub home: HomeOutcome,
+    /// The home page; `None` for a viewer of a real stream, who opens none.
+    pub home: Option<HomeOutcome>,
     /// The Play press; `None` for a home-only (browsing) session.
     pub play: Option<PlayOutcome>,
 }
@@ -75,7 +75,7 @@ pub struct PlayOutcome {
 }
 
 impl PlayOutcome {
-    fn failed(failure: PlayFailure) -> Self {
+    pub(crate) fn failed(failure: PlayFailure) -> Self {
         Self { ok: false, ttff: None, failure: Some(failure), failovers: 0, qoe: None }
     }
 }
@@ -254,7 +254,7 @@ impl PlaybackClient {
     /// A browsing session: the home page only.
     pub async fn browse(&self, user: &str, intended: Instant) -> SessionOutcome {
         let user = HeaderValue::from_str(user).ok();
-        SessionOutcome { home: self.home(user.as_ref(), intended).await, play: None }
+        SessionOutcome { home: Some(self.home(user.as_ref(), intended).await), play: None }
     }
 
     /// One session for `user`: the home page, then Play on `title` and watching it.
@@ -263,7 +263,7 @@ impl PlaybackClient {
     pub async fn session(&self, user: &str, title: &str, intended: Instant) -> SessionOutcome {
         let user = HeaderValue::from_str(user).ok();
         let home = self.home(user.as_ref(), intended).await;
-        SessionOutcome { home, play: Some(self.play(user.as_ref(), title).await) }
+        SessionOutcome { home: Some(home), play: Some(self.play(user.as_ref(), title).await) }
     }
 
     async fn home(&self, user: User<'_>, intended: Instant) -> HomeOutcome {

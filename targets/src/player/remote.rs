@@ -88,9 +88,11 @@ impl StreamPlayer {
 
     /// The presentation and the origin it came from (its URLs are on that origin).
     async fn load_any(&self) -> Result<(Presentation, Url), LoadError> {
+        // The failover guard covers the manifest too: without it only the first origin is asked.
         let origins = self.origins();
+        let tried = if self.spec.failover { origins.len() } else { 1 };
         let mut last = None;
-        for origin in &origins {
+        for origin in &origins[..tried] {
             match self.load_from(&on_origin(&self.stream.manifest, &self.home(), origin)).await {
                 Ok(p) => return Ok((p, origin.clone())),
                 Err(e @ LoadError::Manifest(_)) => return Err(e),
@@ -154,6 +156,11 @@ impl StreamPlayer {
         let StreamOutcome { ttff, failure, failovers, qoe } =
             super::stream::play(&source, &media, &spec, pressed).await;
         PlayOutcome { ok: ttff.is_some(), ttff, failure, failovers, qoe: ttff.map(|_| qoe) }
+    }
+
+    /// One viewer's session: no home page, Play on the stream.
+    pub async fn session(&self) -> super::SessionOutcome {
+        super::SessionOutcome { home: None, play: Some(self.play().await) }
     }
 
     fn origins(&self) -> Vec<Url> {

@@ -141,6 +141,11 @@ impl Kpi {
         Kpi::Dropped,
     ];
 
+    /// Whether it measures the platform's home page (which a real stream's viewers do not open).
+    pub fn is_home(self) -> bool {
+        matches!(self, Kpi::HomeSuccessRatio | Kpi::HomeDegradedRatio | Kpi::HomeP90 | Kpi::HomeP99)
+    }
+
     /// The workload whose KPI this is.
     pub fn workload(self) -> Workload {
         if self >= Kpi::SuccessRatio { Workload::Http } else { Workload::Play }

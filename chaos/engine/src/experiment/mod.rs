@@ -20,6 +20,7 @@ pub mod kpi;
 mod lenient;
 mod locate;
 mod parse;
+pub mod player;
 pub mod probe;
 pub mod system;
 mod target;
@@ -151,7 +152,7 @@ impl Experiment {
             return None;
         }
         let why = "live on the wall clock and real sockets; run it with `clock: real`";
-        if self.system.kind(self.load.workload()) == SystemKind::Managed {
+        if self.system.kind(&self.load) == SystemKind::Managed {
             Some((
                 "system",
                 format!("the virtual clock runs the embedded platform: your programs, proxies and control APIs {why}"),
@@ -229,11 +230,11 @@ pub enum SystemKind {
 }
 
 impl System {
-    /// The kind of system an experiment with `workload` runs on.
-    pub fn kind(&self, workload: kpi::Workload) -> SystemKind {
+    /// The kind of system an experiment with `load` runs on.
+    pub fn kind(&self, load: &Load) -> SystemKind {
         if self.external.is_some() {
             SystemKind::External
-        } else if workload == kpi::Workload::Http
+        } else if load.calls_own_system()
             || !self.processes.programs().is_empty()
             || !self.proxies.is_empty()
             || !self.control.is_empty()
@@ -313,6 +314,11 @@ pub struct Load {
     /// sessions (see [`http::HttpEntry`]); its KPIs are `success_ratio`, `latency_p99`, ... .
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http: Vec<http::HttpEntry>,
+    /// Viewers of a real HLS or DASH stream on your own origins instead of Play sessions on the
+    /// platform (see [`player::PlayerLoad`]); its KPIs are the Play sessions' but the home page's
+    /// (`play_success_ratio`, `ttff_p99`, `rebuffer_ratio`, `avg_bitrate_kbps`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player: Option<player::PlayerLoad>,
     /// Load before measuring starts (connections warm, caches filled); at most 30 days.
     #[schemars(with = "String")]
     #[serde(with = "humantime_serde", default)]
@@ -358,6 +364,12 @@ impl Load {
     /// Who calls the system.
     pub fn workload(&self) -> kpi::Workload {
         if self.http.is_empty() { kpi::Workload::Play } else { kpi::Workload::Http }
+    }
+
+    /// Whether it calls the user's own system (HTTP requests, a real stream) rather than the
+    /// platform's edge.
+    pub fn calls_own_system(&self) -> bool {
+        !self.http.is_empty() || self.player.is_some()
     }
 }
 
@@ -696,7 +708,7 @@ impl Experiment {
     /// `proxy`, `control`).
     pub fn instances(&self, topology: &targets::Topology) -> Vec<targets::InstanceInfo> {
         let sys = &self.system;
-        match sys.kind(self.load.workload()) {
+        match sys.kind(&self.load) {
             SystemKind::Embedded => topology.instances(),
             SystemKind::External => sys.external.as_ref().map(External::instances).unwrap_or_default(),
             SystemKind::Managed => {

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 pub(super) fn system_problems(exp: &Experiment, problem: &mut impl FnMut(String, String)) {
     let sys = &exp.system;
     let workload = exp.load.workload();
-    let kind = sys.kind(workload);
+    let kind = sys.kind(&exp.load);
     if let Some(ext) = &sys.external {
         if sys.processes != super::system::Processes::Platform(false) {
             problem("system.processes".into(), "an external system is not started here: no processes".into());
@@ -29,14 +29,15 @@ pub(super) fn system_problems(exp: &Experiment, problem: &mut impl FnMut(String,
             }
         }
     }
-    if workload == Workload::Play && kind == SystemKind::Managed {
+    if workload == Workload::Play && kind == SystemKind::Managed && exp.load.player.is_none() {
         problem(
             "load".into(),
             "Play sessions need the embedded platform or `system.external.edge`; to call your own \
-             service, give the requests in `load.http`"
+             service, give the requests in `load.http`, to play your own stream `load.player`"
                 .into(),
         );
     }
+    player_problems(exp, kind, problem);
     managed_problems(exp, problem);
     for (i, e) in exp.load.http.iter().enumerate() {
         entry_problems(e, &format!("load.http[{i}]"), true, problem);
@@ -58,8 +59,44 @@ pub(super) fn system_problems(exp: &Experiment, problem: &mut impl FnMut(String,
         if m.set.is_empty() && m.guards_off.is_empty() {
             problem(format!("mutants[{i}]"), "a mutant changes something: `set` variables or `guards_off`".into());
         }
-        if !m.guards_off.is_empty() && kind != SystemKind::Embedded {
-            problem(format!("mutants[{i}].guards_off"), "guards belong to the embedded platform".into());
+        let players_only = exp.load.player.is_some() && m.guards_off.iter().all(|g| g.starts_with("player/"));
+        if !m.guards_off.is_empty() && kind != SystemKind::Embedded && !players_only {
+            problem(
+                format!("mutants[{i}].guards_off"),
+                "guards belong to the embedded platform (and its player)".into(),
+            );
+        }
+    }
+}
+
+/// `load.player`: its URLs and durations; alone (not with `load.http`, browsing or an edge);
+/// no home page KPIs.
+fn player_problems(exp: &Experiment, kind: SystemKind, problem: &mut impl FnMut(String, String)) {
+    let Some(p) = &exp.load.player else { return };
+    for (field, why) in p.problems() {
+        problem(format!("load.player.{field}"), why);
+    }
+    if !exp.load.http.is_empty() {
+        problem("load.player".into(), "one workload a run: `load.player` or `load.http`, not both".into());
+    }
+    if exp.load.flows.browse > 0.0 {
+        problem("load.flows.browse".into(), "a stream's viewers have no home page to browse".into());
+    }
+    if exp.load.watch_segments.is_some() {
+        problem("load.watch_segments".into(), "a stream's viewers watch `load.player.watch` of media".into());
+    }
+    if exp.cohorts.is_some() {
+        problem("cohorts".into(), "a stream's viewers carry no user to split into cohorts".into());
+    }
+    if kind == SystemKind::External {
+        problem("system.external".into(), "`load.player` plays your stream; `external` is an edge API's".into());
+    }
+    let checks = exp.steady_state.iter().enumerate().map(|(i, c)| (format!("steady_state[{i}]"), c.kpi));
+    let gates = exp.gates.iter().enumerate().map(|(i, c)| (format!("gates[{i}]"), c.kpi));
+    let aborts = exp.abort.iter().enumerate().map(|(i, c)| (format!("abort[{i}]"), c.kpi));
+    for (path, kpi) in checks.chain(gates).chain(aborts) {
+        if let Some(kpi) = kpi.filter(|k| k.is_home()) {
+            problem(format!("{path}.kpi"), format!("`{}` is the platform's home page: a stream has none", kpi.name()));
         }
     }
 }

@@ -233,12 +233,14 @@ impl RunMetrics {
 
     /// Counts a Play session: its home page and its play.
     pub fn observe_session(&self, s: &SessionOutcome) {
-        let home = match (s.home.ok, s.home.degraded) {
-            (false, _) => Ended::Failed,
-            (true, true) => Ended::Degraded,
-            (true, false) => Ended::Ok,
-        };
-        self.count(&HOME, home, s.home.ok.then_some(s.home.latency));
+        if let Some(home) = &s.home {
+            let ended = match (home.ok, home.degraded) {
+                (false, _) => Ended::Failed,
+                (true, true) => Ended::Degraded,
+                (true, false) => Ended::Ok,
+            };
+            self.count(&HOME, ended, home.ok.then_some(home.latency));
+        }
         if let Some(play) = &s.play {
             match (&play.ttff, &play.failure) {
                 (Some(t), None) => self.count(&PLAY, Ended::Ok, Some(*t)),

@@ -63,6 +63,34 @@ pub struct SeriesPoint {
     /// HTTP workload: its requests in this second, and their successes and latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpPoint>,
+    /// Play sessions: what the viewers of the plays pressed in this second saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qoe: Option<QoePoint>,
+}
+
+/// One second of Play presses (by intended start) and the QoE of those that started.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct QoePoint {
+    /// Play presses.
+    pub plays: u64,
+    /// Of those, exits before video start.
+    pub exits: u64,
+    /// The started plays' QoE, summed.
+    pub sums: crate::kpi::QoeSums,
+}
+
+impl QoePoint {
+    /// Adds another second's.
+    pub fn merge(&mut self, o: &QoePoint) {
+        self.plays += o.plays;
+        self.exits += o.exits;
+        self.sums.merge(&o.sums);
+    }
+
+    /// A QoE KPI over it (see [`crate::kpi::QoeSums::value`]).
+    pub fn value(&self, kpi: crate::kpi::Kpi) -> Option<f64> {
+        self.sums.value(kpi, (self.exits, self.plays))
+    }
 }
 
 /// One second of the HTTP workload's requests (by intended start).
@@ -215,14 +243,17 @@ impl Recorder {
                 latency_p99_ms: h.all.latency_ms(0.99),
             })
         };
-        let points = inner.seconds.map(|s| (s.sessions, s.play_ok, pct(s, 0.5), pct(s, 0.99), http(s)));
-        let point = |(t, (sessions, play_ok, ttff_p50_ms, ttff_p99_ms, http))| SeriesPoint {
+        let qoe =
+            |s: &PhaseStats| (s.plays > 0).then(|| QoePoint { plays: s.plays, exits: s.exits(), sums: s.qoe.clone() });
+        let points = inner.seconds.map(|s| (s.sessions, s.play_ok, pct(s, 0.5), pct(s, 0.99), http(s), qoe(s)));
+        let point = |(t, (sessions, play_ok, ttff_p50_ms, ttff_p99_ms, http, qoe))| SeriesPoint {
             t_s: t as u32,
             sessions,
             play_ok,
             ttff_p50_ms,
             ttff_p99_ms,
             http,
+            qoe,
         };
         points.into_iter().enumerate().map(point).collect()
     }

@@ -9,7 +9,7 @@
 use super::svg::{Band, Chart, Series};
 use super::{Exporter, Report, hgrm};
 use crate::kpi::{Kpi, Phase, Workload};
-use crate::record::SeriesPoint;
+use crate::record::{QoePoint, SeriesPoint};
 use crate::timeline::Action;
 use crate::verdict::{Outcome, Status};
 use std::fmt::Write;
@@ -45,6 +45,8 @@ struct Bucket {
     p99: Option<f64>,
     /// Median of their TTFF p50s.
     p50: Option<f64>,
+    /// Play sessions: their plays' QoE, merged.
+    qoe: Option<QoePoint>,
 }
 
 /// The per-second series merged into at most `MAX_POINTS` buckets.
@@ -59,7 +61,12 @@ fn downsample(series: &[SeriesPoint]) -> Vec<Bucket> {
             p50s.sort_by(f64::total_cmp);
             let p50 = p50s.get(p50s.len() / 2).copied();
             let (sessions, ok) = c.iter().fold((0, 0), |(s, o), p| (s + p.sessions, o + p.play_ok));
-            Bucket { at: f64::from(c[0].t_s), secs: c.len() as f64, sessions, starts: ok, p99, p50 }
+            let qoe = c.iter().filter_map(|p| p.qoe.as_ref()).fold(None, |acc: Option<QoePoint>, q| {
+                let mut acc = acc.unwrap_or_default();
+                acc.merge(q);
+                Some(acc)
+            });
+            Bucket { at: f64::from(c[0].t_s), secs: c.len() as f64, sessions, starts: ok, p99, p50, qoe }
         })
         .collect()
 }
@@ -96,6 +103,7 @@ fn workload_series(r: &Report) -> Vec<SeriesPoint> {
             ttff_p50_ms: h.and_then(|h| h.latency_p50_ms),
             ttff_p99_ms: h.and_then(|h| h.latency_p99_ms),
             http: None,
+            qoe: None,
         }
     };
     r.series.iter().map(point).collect()
@@ -185,6 +193,13 @@ fn charts(r: &Report, s: &mut String) {
             (!points.is_empty()).then(|| Series { name: phase.to_string(), points })
         })
         .collect();
+    if r.experiment.load.workload() == Workload::Play {
+        for (kpi, title, y, scale) in QOE_CHARTS {
+            let name = kpi.name();
+            let of = |b: &Bucket| b.qoe.as_ref().and_then(|q| q.value(kpi)).map(|v| v * scale);
+            s.push_str(&time_chart(title, y, vec![line(&name, &of)]));
+        }
+    }
     probe_charts(r, s, &time_chart);
     if !curves.is_empty() {
         let chart = Chart {
@@ -198,6 +213,17 @@ fn charts(r: &Report, s: &mut String) {
         s.push_str(&chart.render());
     }
 }
+
+/// The QoE KPIs charted for Play sessions, each by the second its plays were pressed: (KPI,
+/// title, unit, factor from the KPI's value to the unit).
+const QOE_CHARTS: [(Kpi, &str, &str, f64); 6] = [
+    (Kpi::RebufferRatio, "Rebuffer ratio", "% of watch time stalled", 100.0),
+    (Kpi::RebuffersPerSession, "Rebuffers per started play", "stalls", 1.0),
+    (Kpi::AvgBitrateKbps, "Average bitrate", "kbit/s", 1.0),
+    (Kpi::SwitchesPerMinute, "Rendition switches", "per minute of media", 1.0),
+    (Kpi::ExitsBeforeVideoStart, "Exits before video start", "% of Play presses", 100.0),
+    (Kpi::InterruptedRatio, "Interrupted plays", "% of started plays", 100.0),
+];
 
 /// One chart per probe, its samples over time with the fault bands: a Prometheus probe's values
 /// (with its bounds), another probe's samples as 100 (passed) or 0 (failed).
@@ -425,6 +451,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn qoe_kpis_are_charted_over_the_merged_seconds() {
+        let qoe = |stalled_s: f64, exits: u64| QoePoint {
+            plays: 2,
+            exits,
+            sums: crate::kpi::QoeSums { started: 1, played_s: 10.0, stalled_s, ..Default::default() },
+        };
+        let series: Vec<SeriesPoint> = (0..600)
+            .map(|t| SeriesPoint {
+                t_s: t,
+                sessions: 2,
+                play_ok: 1,
+                ttff_p50_ms: None,
+                ttff_p99_ms: None,
+                http: None,
+                qoe: Some(if t % 2 == 0 { qoe(0.0, 1) } else { qoe(5.0, 0) }),
+            })
+            .collect();
+        let b = &downsample(&series)[0];
+        assert_eq!(b.secs, 2.0);
+        let q = b.qoe.as_ref().unwrap();
+        assert_eq!(q.value(Kpi::RebufferRatio), Some(5.0 / 25.0), "stalled over watched, both seconds");
+        assert_eq!(q.value(Kpi::ExitsBeforeVideoStart), Some(0.25), "one exit of four presses");
+        assert_eq!(q.value(Kpi::RebuffersPerSession), Some(0.0));
+    }
+
+    #[test]
     fn a_ten_minute_run_is_drawn_with_at_most_max_points_and_no_session_lost() {
         let series: Vec<SeriesPoint> = (0..600)
             .map(|t| SeriesPoint {
@@ -434,6 +486,7 @@ mod tests {
                 ttff_p50_ms: Some(20.0),
                 ttff_p99_ms: Some(if t == 301 { 900.0 } else { 40.0 }),
                 http: None,
+                qoe: None,
             })
             .collect();
         let buckets = downsample(&series);

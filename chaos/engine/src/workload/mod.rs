@@ -5,9 +5,11 @@
 //! - [`play`]: devices pressing Play on the platform's edge (the embedded platform, or an edge
 //!   API elsewhere);
 //! - [`http`]: the user's own requests and flows (`load.http`), over HTTP/1.1 or as unary gRPC
-//!   calls.
+//!   calls;
+//! - [`stream`]: viewers of the user's own HLS or DASH stream (`load.player`).
 
 mod client;
 mod grpc;
 pub(crate) mod http;
 pub(crate) mod play;
+pub(crate) mod stream;
