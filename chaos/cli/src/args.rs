@@ -83,6 +83,29 @@ pub enum Command {
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         max_runs: u64,
     },
+    /// Hand experiments to a cluster's fault engine: a Chaos Mesh Workflow or Istio
+    /// VirtualServices following the fault timeline, targets placed by the `kubernetes:`
+    /// section. What the engine cannot express is an error naming the field (or, with
+    /// `--lossy`, a comment saying what changed). Exit: 0 written, 2 bad input or not
+    /// expressible.
+    Export {
+        /// Experiment files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The engine.
+        #[arg(long, value_enum)]
+        to: EngineArg,
+        /// Write each manifest to DIR/<experiment>.<engine>.yaml instead of standard output.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Export what has a close equivalent changed, with a comment saying how, instead of
+        /// refusing it.
+        #[arg(long)]
+        lossy: bool,
+        /// Set a variable used as `${KEY}` in the files.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
+    },
     /// Check experiment files without running them; every error of a file at once. Exit: 0
     /// valid, 2 not.
     Validate {
@@ -295,6 +318,24 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 /// Parses `std::env::args`; exits with 2 and clap's message on a usage error.
 pub fn parse() -> Cli {
     Cli::parse()
+}
+
+/// `chaos export --to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    /// A Chaos Mesh Workflow (HTTPChaos, PodChaos, NetworkChaos, StatusCheck).
+    ChaosMesh,
+    /// Istio VirtualServices with fault.delay / fault.abort.
+    Istio,
+}
+
+impl From<EngineArg> for chaos_engine::export::Engine {
+    fn from(e: EngineArg) -> Self {
+        match e {
+            EngineArg::ChaosMesh => Self::ChaosMesh,
+            EngineArg::Istio => Self::Istio,
+        }
+    }
 }
 
 /// `--clock`.

@@ -255,6 +255,38 @@ fn dry_run_prints_the_resolved_timeline_and_starts_nothing() {
         .stderr(predicate::str::contains("no `relies_on`"));
 }
 
+#[test]
+fn export_writes_a_manifest_or_names_each_field_the_engine_cannot_express() {
+    let dir = tempfile::tempdir().unwrap();
+    chaos()
+        .args(["export", "--to", "chaos-mesh", "experiments/cdn-replica-kill.yaml", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("cdn-replica-kill.chaos-mesh.yaml"));
+    let text = std::fs::read_to_string(dir.path().join("cdn-replica-kill.chaos-mesh.yaml")).unwrap();
+    assert!(text.contains("kind: Workflow") && text.contains("action: pod-failure"), "{text}");
+    let at = |path: &str| predicate::str::is_match(format!(r"cdn-replica-kill.yaml:\d+:\d+: {path}: istio: ")).unwrap();
+    chaos()
+        .args(["export", "--to", "istio", "experiments/cdn-replica-kill.yaml"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(at(r"faults\[0\]\.target").and(at(r"faults\[0\]\.fault")));
+    chaos()
+        .args(["export", "--to", "chaos-mesh", "experiments/license-errors.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("faults[0].scope.probability: chaos-mesh: HTTPChaos has no share"))
+        .stderr(predicate::str::contains("(allowed with --lossy)"));
+    chaos()
+        .args(["export", "--to", "chaos-mesh", "--lossy", "experiments/license-errors.yaml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("# Changed (--lossy): faults[0].scope.probability"))
+        .stderr(predicate::str::contains("warning: license-errors.chaos-mesh.yaml: changed for chaos-mesh"));
+}
+
 /// Runs SHORT at `rate` on the virtual clock under `dir`; returns the experiment file and its
 /// report.json.
 fn short_run(dir: &Path, rate: &str) -> (PathBuf, PathBuf) {

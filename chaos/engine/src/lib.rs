@@ -14,6 +14,7 @@ pub mod compare;
 pub mod coverage;
 pub mod deploy;
 pub mod experiment;
+pub mod export;
 mod http_error;
 pub mod http_load;
 pub use experiment::input;

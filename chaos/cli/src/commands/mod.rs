@@ -1,5 +1,6 @@
 //! The subcommands: load input, call the engine, hand results to the printer.
 
+mod export;
 mod fault;
 mod render;
 mod run;
@@ -66,6 +67,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             run::run(&loaded, &settings)
         }
         Command::Validate { files, set } => Ok(validate(&files, &set.into_iter().collect())),
+        Command::Export { files, to, out, lossy, set } => {
+            export::run(&files, to.into(), out.as_deref(), lossy, &set.into_iter().collect())
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "chaos", &mut std::io::stdout());

@@ -17,6 +17,7 @@ pub mod gates;
 pub mod http;
 pub mod input;
 pub mod kpi;
+pub mod kubernetes;
 mod lenient;
 mod locate;
 mod parse;
@@ -30,7 +31,8 @@ mod validate_system;
 mod vars;
 
 pub use parse::{
-    ExperimentError, ExperimentErrors, load_file, load_file_with, load_mutants, parse_str, parse_str_with,
+    ExperimentError, ExperimentErrors, load_file, load_file_with, load_mutants, locate_in_file, parse_str,
+    parse_str_with,
 };
 pub use target::Target;
 
@@ -94,6 +96,10 @@ pub struct Experiment {
     /// the condition's `recovery`, and the run ends aborted (exit 3).
     #[serde(default)]
     pub abort: Vec<AbortCondition>,
+    /// Where the targets are on a Kubernetes cluster, for `chaos export` (see
+    /// [`kubernetes::Kubernetes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<kubernetes::Kubernetes>,
     /// The file it came from (set by the loader).
     #[serde(skip)]
     pub file: Option<PathBuf>,

@@ -98,6 +98,24 @@ pub fn parse_str_with(
     }
 }
 
+/// Problems found in a loaded experiment after the loader (an exporter's, say), given as
+/// (path, message), placed at file:line:column in the file at `path` read with `set`.
+pub fn locate_in_file(
+    path: &Path,
+    set: &BTreeMap<String, String>,
+    problems: impl IntoIterator<Item = (String, String)>,
+) -> ExperimentErrors {
+    let label = path.display().to_string();
+    let src = super::input::read_text(path, super::input::SOURCE_MAX_BYTES).unwrap_or_default();
+    let src = super::vars::substitute(&src, set).unwrap_or(src);
+    let map = SourceMap::new(&src);
+    let errors = problems.into_iter().map(|(at, message)| {
+        let (line, column) = map.locate(&at);
+        ExperimentError { file: label.clone(), line, column, message: format!("{at}: {message}") }
+    });
+    sorted(errors.collect())
+}
+
 fn sorted(mut errors: Vec<ExperimentError>) -> ExperimentErrors {
     errors.sort_by_key(|e| (e.line, e.column));
     errors.dedup();
