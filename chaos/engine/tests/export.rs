@@ -379,3 +379,33 @@ fn a_kubernetes_section_naming_no_target_is_refused_at_its_place() {
     let errors = chaos_engine::parse_str(&bad_ns, "mapped.yaml", Path::new(".")).unwrap_err();
     assert!(errors.0[0].message.contains("not a Kubernetes namespace name"), "{errors}");
 }
+
+#[test]
+fn a_grpc_status_goes_to_istio_and_is_refused_by_chaos_mesh() {
+    let src = "\
+name: grpc-outage
+load: { rate: 10/s, duration: 30s }
+faults:
+  - name: recs-unavailable
+    at: 1s
+    for: 5s
+    target: recommendations
+    fault: { grpc: { code: unavailable } }
+    scope: { path: /recs.Recommendations/*, present: [x-canary], probability: 0.25 }
+";
+    let (exp, topology) = chaos_engine::parse_str(src, "grpc.yaml", Path::new(".")).unwrap();
+    let gaps = export(&exp, &topology, Engine::ChaosMesh, true).unwrap_err();
+    assert_eq!(gaps.iter().map(|g| g.path.as_str()).collect::<Vec<_>>(), ["faults[0].fault"], "{gaps:#?}");
+    let manifest = export(&exp, &topology, Engine::Istio, false).unwrap();
+    if let Some(crds) = Crds::load() {
+        crds.check(&manifest.text, "grpc → istio");
+    }
+    let route = &Crds::documents(&manifest.text)[0]["spec"]["http"][0];
+    assert_eq!(
+        route["fault"]["abort"],
+        serde_json::json!({ "grpcStatus": "UNAVAILABLE", "percentage": { "value": 25.0 } })
+    );
+    let matched = &route["match"][0];
+    assert_eq!(matched["uri"]["regex"], "/recs\\.Recommendations/[^/]*");
+    assert_eq!(matched["headers"]["x-canary"], serde_json::json!({}));
+}
