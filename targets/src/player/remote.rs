@@ -26,6 +26,10 @@ use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 use url::Url;
 
+/// The largest manifest or media playlist read (a two-hour title's playlist of 2 s segments is
+/// about 300 KB): an origin that answers more is refused rather than read into memory.
+const MAX_MANIFEST_BYTES: usize = 16 << 20;
+
 /// Where a real stream is and how long a viewer watches it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamSpec {
@@ -130,8 +134,8 @@ impl StreamPlayer {
         if !res.status().is_success() {
             return Err(failed(format!("answered {}", res.status())));
         }
-        let body = timeout_at(deadline, res.into_body().collect()).await.map_err(|_| failed("timed out".into()))?;
-        Ok(body.map_err(|e| failed(e.to_string()))?.to_bytes())
+        let body = timeout_at(deadline, read_capped(res.into_body())).await.map_err(|_| failed("timed out".into()))?;
+        body.map_err(failed)
     }
 
     async fn get(&self, url: &Url) -> Result<Response<AnswerBody>, LoadError> {
@@ -177,6 +181,21 @@ impl StreamPlayer {
         home.set_query(None);
         home
     }
+}
+
+/// The whole body, refused past [`MAX_MANIFEST_BYTES`]. By hand rather than with
+/// http-body-util's `Limited`: its boxed error type makes the session future fail the `Send`
+/// check the load's spawned tasks need (a rustc higher-ranked lifetime limitation).
+async fn read_capped(mut body: AnswerBody) -> Result<Bytes, String> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() else { continue };
+        if out.len() + data.len() > MAX_MANIFEST_BYTES {
+            return Err(format!("longer than the {} MiB a manifest may be", MAX_MANIFEST_BYTES >> 20));
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok(out.freeze())
 }
 
 /// The player's view of a presentation: bitrates, estimated sizes and the segments' lengths.
@@ -301,6 +320,26 @@ mod tests {
         assert_eq!(on_origin(&seg, &home, &b).as_str(), "http://127.0.0.1:8002/v/s1.ts?x=1");
         let cdn = Url::parse("http://127.0.0.1:9000/v/s1.ts").unwrap();
         assert_eq!(on_origin(&cdn, &home, &b), cdn);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_manifest_is_refused_not_read_into_memory() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let huge = format!("#EXTM3U\n{}", "#\n".repeat(MAX_MANIFEST_BYTES / 2 + 1));
+        let app = axum::Router::new().route("/m.m3u8", axum::routing::get(move || async move { huge }));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let stream = StreamSpec {
+            manifest: Url::parse(&format!("http://{addr}/m.m3u8")).unwrap(),
+            origins: vec![],
+            watch: Duration::from_secs(1),
+        };
+        let got = StreamPlayer::new(stream, crate::Topology::default_platform().player).load().await;
+        server.abort();
+        match got {
+            Err(LoadError::Fetch { reason, .. }) => assert!(reason.contains("longer than the 16 MiB"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
