@@ -14,7 +14,7 @@ use crate::experiment::kubernetes::KillAs;
 use crate::experiment::probe::{HttpProbe, Probe};
 use crate::experiment::{AbortCondition, FaultStep};
 use base64::Engine as _;
-use chaos_fault::toxic::{Stream, ToxicKind};
+use chaos_fault::toxic::{Stream, Toxic, ToxicKind};
 use chaos_fault::{Fault, Scope, When};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -103,89 +103,107 @@ fn chaos(ctx: &Context, i: usize, gaps: &mut Gaps) -> (Template, Duration) {
         gaps.inexpressible(format!("{at}.target"), why);
         Placement::unplaced(ctx)
     });
-    let selector = Selector::of(&placement);
     let (mode, value) = mode(&placement, &at, gaps);
-    let pods = |action, duration: Option<Duration>, containers: Vec<String>| PodChaos {
-        action,
-        mode,
-        value: value.clone(),
-        selector: selector.clone(),
-        duration: duration.map(go_duration),
-        grace_period: (action == PodAction::PodKill).then_some(0),
-        container_names: containers,
-    };
-    let network = |action, delay, bandwidth| NetworkChaos {
-        action,
-        mode,
-        value: value.clone(),
-        selector: selector.clone(),
-        direction: "to",
-        delay,
-        bandwidth,
-    };
-    let fault_at = format!("{at}.fault");
+    let pods = Pods { mode, value, selector: Selector::of(&placement) };
     match &step.fault {
         Fault::Kill { restart_after } => {
             let lasts = restart_after.map_or(step.duration, |r| r.min(step.duration));
-            let spec = match ctx.cluster.kill {
-                KillAs::PodFailure => pods(PodAction::PodFailure, Some(lasts), vec![]),
-                KillAs::PodKill => pods(PodAction::PodKill, None, vec![]),
-                KillAs::ContainerKill => {
-                    let container = placement.mapping.container.clone();
-                    if container.is_none() {
-                        gaps.inexpressible(&at, "`kubernetes.kill: container-kill` needs the target's `container`");
-                    }
-                    pods(PodAction::ContainerKill, None, container.into_iter().collect())
-                }
-            };
-            (Template::pod(spec), lasts)
+            (Template::pod(kill(ctx, &placement, &pods, lasts, &at, gaps)), lasts)
         }
         Fault::Pause => {
             gaps.approximated(
-                &fault_at,
+                format!("{at}.fault"),
                 "Chaos Mesh cannot freeze a process: pod-failure for the window (its containers stop and refuse \
                  connections instead of hanging)",
             );
-            (Template::pod(pods(PodAction::PodFailure, Some(step.duration), vec![])), step.duration)
+            (Template::pod(pods.pod_chaos(PodAction::PodFailure, Some(step.duration), vec![])), step.duration)
         }
         Fault::Throttle { bytes_per_s } => {
             unscoped(step, &at, gaps);
+            let bandwidth = Some(Bandwidth::bytes_per_s(*bytes_per_s));
+            (Template::network(pods.network_chaos(NetAction::Bandwidth, None, bandwidth)), step.duration)
+        }
+        Fault::Toxic(t) => (Template::network(toxic(t, &pods, &format!("{at}.fault.toxic"), gaps)), step.duration),
+        http => {
+            let spec = http_chaos(&placement, step, http, &at, gaps);
             (
-                Template::network(network(NetAction::Bandwidth, None, Some(Bandwidth::bytes_per_s(*bytes_per_s)))),
+                Template::http(HttpChaos { mode: pods.mode, value: pods.value, selector: pods.selector, ..spec }),
                 step.duration,
             )
         }
-        Fault::Toxic(t) => {
-            if t.toxicity < 1.0 {
-                gaps.approximated(
-                    format!("{fault_at}.toxic.toxicity"),
-                    "NetworkChaos hits every connection of the pods",
-                );
-            }
-            if t.stream == Stream::Upstream {
-                gaps.approximated(
-                    format!("{fault_at}.toxic.stream"),
-                    "NetworkChaos acts on the pods' outgoing traffic: the toxic applies downstream",
-                );
-            }
-            let spec = match t.kind {
-                ToxicKind::Latency(l) => network(NetAction::Delay, Some(NetDelay::of(l.latency, l.jitter)), None),
-                ToxicKind::Bandwidth(b) => {
-                    network(NetAction::Bandwidth, None, Some(Bandwidth::bytes_per_s(b.rate * 1000)))
-                }
-                _ => {
-                    gaps.inexpressible(
-                        format!("{fault_at}.toxic.type"),
-                        "only Toxiproxy's latency and bandwidth toxics have a NetworkChaos equivalent",
-                    );
-                    network(NetAction::Delay, None, None)
-                }
-            };
-            (Template::network(spec), step.duration)
+    }
+}
+
+/// How many of which pods a step's chaos hits.
+struct Pods {
+    mode: ModeName,
+    value: Option<String>,
+    selector: Selector,
+}
+
+impl Pods {
+    fn pod_chaos(&self, action: PodAction, duration: Option<Duration>, containers: Vec<String>) -> PodChaos {
+        PodChaos {
+            action,
+            mode: self.mode,
+            value: self.value.clone(),
+            selector: self.selector.clone(),
+            duration: duration.map(go_duration),
+            grace_period: (action == PodAction::PodKill).then_some(0),
+            container_names: containers,
         }
-        http => {
-            let spec = http_chaos(&placement, step, http, &at, gaps);
-            (Template::http(HttpChaos { mode, value, selector, ..spec }), step.duration)
+    }
+
+    fn network_chaos(&self, action: NetAction, delay: Option<NetDelay>, bandwidth: Option<Bandwidth>) -> NetworkChaos {
+        NetworkChaos {
+            action,
+            mode: self.mode,
+            value: self.value.clone(),
+            selector: self.selector.clone(),
+            direction: "to",
+            delay,
+            bandwidth,
+        }
+    }
+}
+
+/// A `kill` lasting `lasts`, as `kubernetes.kill` says.
+fn kill(ctx: &Context, placement: &Placement, pods: &Pods, lasts: Duration, at: &str, gaps: &mut Gaps) -> PodChaos {
+    match ctx.cluster.kill {
+        KillAs::PodFailure => pods.pod_chaos(PodAction::PodFailure, Some(lasts), vec![]),
+        KillAs::PodKill => pods.pod_chaos(PodAction::PodKill, None, vec![]),
+        KillAs::ContainerKill => {
+            let container = placement.mapping.container.clone();
+            if container.is_none() {
+                gaps.inexpressible(at, "`kubernetes.kill: container-kill` needs the target's `container`");
+            }
+            pods.pod_chaos(PodAction::ContainerKill, None, container.into_iter().collect())
+        }
+    }
+}
+
+/// A Toxiproxy toxic as NetworkChaos (latency and bandwidth have one).
+fn toxic(t: &Toxic, pods: &Pods, at: &str, gaps: &mut Gaps) -> NetworkChaos {
+    if t.toxicity < 1.0 {
+        gaps.approximated(format!("{at}.toxicity"), "NetworkChaos hits every connection of the pods");
+    }
+    if t.stream == Stream::Upstream {
+        gaps.approximated(
+            format!("{at}.stream"),
+            "NetworkChaos acts on the pods' outgoing traffic: the toxic applies downstream",
+        );
+    }
+    match t.kind {
+        ToxicKind::Latency(l) => pods.network_chaos(NetAction::Delay, Some(NetDelay::of(l.latency, l.jitter)), None),
+        ToxicKind::Bandwidth(b) => {
+            pods.network_chaos(NetAction::Bandwidth, None, Some(Bandwidth::bytes_per_s(b.rate * 1000)))
+        }
+        _ => {
+            gaps.inexpressible(
+                format!("{at}.type"),
+                "only Toxiproxy's latency and bandwidth toxics have a NetworkChaos equivalent",
+            );
+            pods.network_chaos(NetAction::Delay, None, None)
         }
     }
 }
