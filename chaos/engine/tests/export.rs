@@ -409,3 +409,15 @@ faults:
     assert_eq!(matched["uri"]["regex"], "/recs\\.Recommendations/[^/]*");
     assert_eq!(matched["headers"]["x-canary"], serde_json::json!({}));
 }
+
+#[test]
+fn a_path_outside_its_route_is_refused_by_both_engines() {
+    let src = "name: t\nload: { rate: 1/s, duration: 10s }\nfaults:\n  \
+        - { at: 1s, for: 2s, target: license, fault: { error: { status: 503 } }, scope: { route: /license, path: /play/* } }\n";
+    let (exp, topology) = chaos_engine::parse_str(src, "t.yaml", Path::new(".")).unwrap();
+    for engine in [Engine::ChaosMesh, Engine::Istio] {
+        let gaps = export(&exp, &topology, engine, true).unwrap_err();
+        assert_eq!(gaps.iter().map(|g| g.path.as_str()).collect::<Vec<_>>(), ["faults[0].scope.path"], "{gaps:#?}");
+        assert!(gaps[0].message.contains("must begin with `route`"), "{gaps:#?}");
+    }
+}

@@ -9,7 +9,7 @@
 
 use super::place::{Mode, Placement, place};
 use super::plan::{Node, forest};
-use super::{Context, Gaps, fixed_delay, go_duration, k8s_name, to_yaml};
+use super::{Context, Gaps, PathScope, fixed_delay, go_duration, k8s_name, path_scope, to_yaml};
 use crate::experiment::kubernetes::KillAs;
 use crate::experiment::probe::{HttpProbe, Probe};
 use crate::experiment::{AbortCondition, FaultStep};
@@ -291,15 +291,10 @@ fn http_scope(chaos: &mut HttpChaos, p: &Placement, step: &FaultStep, at: &str, 
 
 /// Route prefix and path pattern as HTTPChaos's `path` glob (`*` spans any characters).
 fn path_glob(p: &Placement, scope: &Scope, at: &str, gaps: &mut Gaps) -> Option<String> {
-    let prefix = p.mapping.path_prefix.as_deref().unwrap_or("").trim_end_matches('/');
-    match (&scope.route, &scope.path) {
-        (None, None) if prefix.is_empty() => None,
-        (None, None) => Some(format!("{prefix}/*")),
-        (Some(route), None) => Some(format!("{prefix}{route}*")),
-        (route, Some(pattern)) => {
-            if route.as_ref().is_some_and(|r| !pattern.starts_with(r.as_str())) {
-                gaps.inexpressible(format!("{at}.scope.path"), "HTTPChaos takes one path: it must begin with `route`");
-            }
+    match path_scope(p, scope, at, gaps) {
+        PathScope::Any => None,
+        PathScope::Prefix(prefix) => Some(format!("{prefix}*")),
+        PathScope::Pattern { prefix, pattern } => {
             if pattern.contains('*') {
                 gaps.approximated(
                     format!("{at}.scope.path"),

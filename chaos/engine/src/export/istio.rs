@@ -11,7 +11,7 @@
 
 use super::chaos_mesh::Metadata;
 use super::place::{Placement, place};
-use super::{Context, Gaps, fixed_delay, go_duration, k8s_name, to_yaml};
+use super::{Context, Gaps, PathScope, fixed_delay, go_duration, k8s_name, path_scope, to_yaml};
 use crate::experiment::FaultStep;
 use chaos_fault::{Fault, When};
 use serde::Serialize;
@@ -176,20 +176,10 @@ fn matches(p: &Placement, step: &FaultStep, at: &str, gaps: &mut Gaps) -> Vec<Ma
 
 /// Route prefix and path pattern as Istio's URI match.
 fn uri(p: &Placement, step: &FaultStep, at: &str, gaps: &mut Gaps) -> Option<StringMatch> {
-    let prefix = p.mapping.path_prefix.as_deref().unwrap_or("").trim_end_matches('/');
-    match (&step.scope.route, &step.scope.path) {
-        (None, None) if prefix.is_empty() => None,
-        (None, None) => Some(StringMatch::prefix(&format!("{prefix}/"))),
-        (Some(route), None) => Some(StringMatch::prefix(&format!("{prefix}{route}"))),
-        (route, Some(pattern)) => {
-            if route.as_ref().is_some_and(|r| !pattern.starts_with(r.as_str())) {
-                gaps.inexpressible(
-                    format!("{at}.scope.path"),
-                    "Istio takes one URI match: the path must begin with `route`",
-                );
-            }
-            Some(StringMatch::regex(&path_regex(prefix, pattern)))
-        }
+    match path_scope(p, &step.scope, at, gaps) {
+        PathScope::Any => None,
+        PathScope::Prefix(prefix) => Some(StringMatch::prefix(&prefix)),
+        PathScope::Pattern { prefix, pattern } => Some(StringMatch::regex(&path_regex(&prefix, &pattern))),
     }
 }
 

@@ -182,6 +182,33 @@ pub(crate) fn fixed_delay(l: &Latency, at: &str, gaps: &mut Gaps) -> Duration {
     median
 }
 
+/// The paths a scope picks, under the target's `path_prefix`: what both engines match on.
+pub(crate) enum PathScope {
+    /// Every path.
+    Any,
+    /// Paths starting with this.
+    Prefix(String),
+    /// A path pattern (`*` one segment, a final `**` the rest) under `prefix`.
+    Pattern { prefix: String, pattern: String },
+}
+
+/// The scope's `route` and `path` with `p`'s prefix; an engine takes one of them, so a `path`
+/// outside the `route` (which the layer would never match either) is refused.
+pub(crate) fn path_scope(p: &place::Placement, scope: &chaos_fault::Scope, at: &str, gaps: &mut Gaps) -> PathScope {
+    let prefix = p.mapping.path_prefix.as_deref().unwrap_or("").trim_end_matches('/').to_string();
+    match (&scope.route, &scope.path) {
+        (None, None) if prefix.is_empty() => PathScope::Any,
+        (None, None) => PathScope::Prefix(format!("{prefix}/")),
+        (Some(route), None) => PathScope::Prefix(format!("{prefix}{route}")),
+        (route, Some(pattern)) => {
+            if route.as_ref().is_some_and(|r| !pattern.starts_with(r.as_str())) {
+                gaps.inexpressible(format!("{at}.scope.path"), "one path match: the path must begin with `route`");
+            }
+            PathScope::Pattern { prefix, pattern: pattern.clone() }
+        }
+    }
+}
+
 /// A Kubernetes object name (RFC 1123 label: lowercase letters, digits and `-`, at most 63).
 pub(crate) fn k8s_name(parts: &[&str]) -> String {
     let joined = parts.join("-").to_ascii_lowercase();
