@@ -91,13 +91,8 @@ fn player_problems(exp: &Experiment, kind: SystemKind, problem: &mut impl FnMut(
     if kind == SystemKind::External {
         problem("system.external".into(), "`load.player` plays your stream; `external` is an edge API's".into());
     }
-    let checks = exp.steady_state.iter().enumerate().map(|(i, c)| (format!("steady_state[{i}]"), c.kpi));
-    let gates = exp.gates.iter().enumerate().map(|(i, c)| (format!("gates[{i}]"), c.kpi));
-    let aborts = exp.abort.iter().enumerate().map(|(i, c)| (format!("abort[{i}]"), c.kpi));
-    for (path, kpi) in checks.chain(gates).chain(aborts) {
-        if let Some(kpi) = kpi.filter(|k| k.is_home()) {
-            problem(format!("{path}.kpi"), format!("`{}` is the platform's home page: a stream has none", kpi.name()));
-        }
+    for (path, kpi, _) in checked_kpis(exp).filter(|(_, k, _)| k.is_home()) {
+        problem(format!("{path}.kpi"), format!("`{}` is the platform's home page: a stream has none", kpi.name()));
     }
 }
 
@@ -266,13 +261,18 @@ fn grpc_entry_problems(
 
 fn kpi_problems(exp: &Experiment, workload: Workload, problem: &mut impl FnMut(String, String)) {
     let names = request_names(&exp.load.http);
+    for (path, kpi, request) in checked_kpis(exp) {
+        check_kpi(kpi, request, workload, &names, &path, problem);
+    }
+}
+
+/// Every KPI the experiment checks — steady state, gates, abort conditions — with its path and
+/// the request it is about.
+fn checked_kpis(exp: &Experiment) -> impl Iterator<Item = (String, Kpi, Option<&str>)> {
     let checks = exp.steady_state.iter().enumerate().map(|(i, c)| (format!("steady_state[{i}]"), c.kpi, &c.request));
     let gates = exp.gates.iter().enumerate().map(|(i, c)| (format!("gates[{i}]"), c.kpi, &c.request));
     let aborts = exp.abort.iter().enumerate().map(|(i, c)| (format!("abort[{i}]"), c.kpi, &c.request));
-    let kpis = checks.chain(gates).chain(aborts).filter_map(|(path, kpi, request)| Some((path, kpi?, request)));
-    for (path, kpi, request) in kpis {
-        check_kpi(kpi, request.as_deref(), workload, &names, &path, problem);
-    }
+    checks.chain(gates).chain(aborts).filter_map(|(path, kpi, request)| Some((path, kpi?, request.as_deref())))
 }
 
 fn check_kpi(
