@@ -283,6 +283,32 @@ async fn names_are_unique_and_a_disabled_proxy_refuses_then_serves_again() {
     round_trip(&mut c, b"still there").await;
 }
 
+/// A connection the proxy accepted but had not yet connected upstream when it was disabled is
+/// closed with the rest: let through, one kept-alive connection would serve its client for the
+/// whole of a "kill". The upstream here never completes a handshake: its accept queue is full.
+#[tokio::test]
+async fn disabling_closes_a_connection_still_waiting_for_its_upstream() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let full = socket.listen(0).unwrap();
+    let upstream = full.local_addr().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..8 {
+        match timeout(Duration::from_millis(200), TcpStream::connect(upstream)).await {
+            Ok(Ok(s)) => queued.push(s),
+            _ => break,
+        }
+    }
+    assert!(queued.len() < 8, "the upstream's accept queue never filled");
+    let proxy = TcpProxy::start("test", "127.0.0.1:0".parse().unwrap(), &upstream.to_string(), 42).await.unwrap();
+    let mut c = client(&proxy).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(proxy.metrics().connections, 0, "still connecting upstream");
+    proxy.set_enabled(false).await.unwrap();
+    let (got, err) = read_all(&mut c).await;
+    assert!(got.is_empty() && err != Some(ErrorKind::TimedOut), "{got:?} {err:?}");
+}
+
 #[tokio::test]
 async fn a_timeout_removed_and_added_again_counts_from_its_return() {
     let server = echo().await;

@@ -233,15 +233,25 @@ impl Shared {
     /// Serves one client: connects it upstream (or closes it when that fails, as Toxiproxy
     /// does) and pumps both ways until both are done or the connection is ended.
     async fn connect(self: Arc<Self>, client: TcpStream) {
-        let upstream = self.upstream.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let Ok(server) = TcpStream::connect(&upstream).await else { return };
-        let _ = (client.set_nodelay(true), server.set_nodelay(true));
+        // Tracked before anything is awaited, then checked: a proxy disabled while this
+        // connection waited for its turn or for its upstream ends it too, rather than leave one
+        // kept-alive connection serving its client through a "killed" proxy.
         let ending = Ending::new();
         {
             let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
             open.retain(|e| e.strong_count() > 0);
             open.push(Arc::downgrade(&ending));
         }
+        if self.accepting.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return;
+        }
+        let upstream = self.upstream.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let server = tokio::select! {
+            server = TcpStream::connect(&upstream) => server,
+            _ = ending.ended() => return,
+        };
+        let Ok(server) = server else { return };
+        let _ = (client.set_nodelay(true), server.set_nodelay(true));
         let n = self.connections.fetch_add(1, Ordering::Relaxed);
         let direction = |stream: Stream| Direction {
             stream,
