@@ -245,12 +245,13 @@ pub fn plan(w: &mut impl Write, exp: &Experiment, topology: &Topology, seed: u64
         writeln!(w, "  guards off: {}", exp.system.guards_off.join(", "))?;
     }
     let timeline = chaos_engine::timeline::Timeline::new(exp, topology, seed);
-    for (at, step, apply, instances) in timeline.plan() {
-        let what = if apply { "apply " } else { "remove" };
+    let plan = timeline.plan();
+    for (at, step, apply, instances) in &plan {
+        let what = if *apply { "apply " } else { "remove" };
         writeln!(
             w,
             "  {:>8}  {what} {step:<24} on {}",
-            humantime::format_duration(at).to_string(),
+            humantime::format_duration(*at).to_string(),
             instances.join(", ")
         )?;
     }
@@ -285,6 +286,39 @@ pub fn plan(w: &mut impl Write, exp: &Experiment, topology: &Topology, seed: u64
     }
     for a in &exp.abort {
         writeln!(w, "  abort      {} (recovery {})", a.describe(), humantime::format_duration(a.recovery))?;
+    }
+    cluster_plan(w, exp, topology, &plan)
+}
+
+/// On a cluster (`system.kubernetes`), the `kubectl` commands the run would make, each with
+/// the manifest it reads, as a shell would run them.
+fn cluster_plan(
+    w: &mut impl Write,
+    exp: &Experiment,
+    topology: &Topology,
+    plan: &[(std::time::Duration, String, bool, Vec<String>)],
+) -> io::Result<()> {
+    use chaos_engine::deploy::kubernetes::{APPLY, DELETE, Kubectl, KubernetesSystem, VALIDATE};
+    let Some(run) = &exp.system.kubernetes else { return Ok(()) };
+    // Validated: the steps have their resources.
+    let Ok(steps) = chaos_engine::export::steps(exp, topology, run.engine, run.lossy) else { return Ok(()) };
+    let cluster = KubernetesSystem::new(Kubectl::new(&run.kubectl, &run.context, exp.base_dir()), steps);
+    let heredoc = |w: &mut dyn Write, args: &[&str], yaml: &str| {
+        writeln!(w, "{} <<'EOF'\n{yaml}EOF", cluster.kubectl().line(args))
+    };
+    writeln!(w, "# on kubeconfig context `{}` ({}), before the load:", run.context, run.engine.title())?;
+    writeln!(w, "# the API server checks every step's resource")?;
+    heredoc(w, VALIDATE, &cluster.all_resources())?;
+    for (step, args) in cluster.pod_queries() {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        writeln!(w, "# faults[{step}] has pods to act on\n{}", cluster.kubectl().line(&args))?;
+    }
+    for (at, name, apply, _) in plan {
+        let Some(i) = (0..exp.faults.len()).find(|&i| exp.step_name(i) == *name) else { continue };
+        let Some(yaml) = cluster.resource(i) else { continue };
+        let (what, args) = if *apply { ("apply", APPLY) } else { ("delete", DELETE) };
+        writeln!(w, "# {} after warm-up: {what} `{name}`", humantime::format_duration(*at))?;
+        heredoc(w, args, yaml)?;
     }
     Ok(())
 }

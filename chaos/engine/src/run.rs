@@ -205,6 +205,7 @@ async fn start(
             let managed = ManagedSystem::start(&spec, opts.supervisor.as_ref(), seed).await;
             Deployment::Managed(managed.map_err(RunError::TargetMissing)?)
         }
+        SystemKind::Kubernetes => Deployment::Kubernetes(on_cluster(exp, topology)?),
         SystemKind::Embedded => {
             let program = match (sys.processes.platform(), &opts.instance_program) {
                 (false, _) => None,
@@ -214,6 +215,18 @@ async fn start(
             Deployment::start(topology, seed, program, net).await?
         }
     })
+}
+
+/// The cluster of `system.kubernetes` and each fault step's resource.
+fn on_cluster(exp: &Experiment, topology: &Topology) -> Result<crate::deploy::KubernetesSystem, RunError> {
+    let spec = exp.system.kubernetes.as_ref().expect("kind Kubernetes");
+    // The validator refuses the gaps; this is for an experiment built in code.
+    let steps = crate::export::steps(exp, topology, spec.engine, spec.lossy).map_err(|gaps| {
+        let gaps: Vec<String> = gaps.iter().map(ToString::to_string).collect();
+        RunError::TargetMissing(format!("{} cannot put every step in place: {}", spec.engine.title(), gaps.join("; ")))
+    })?;
+    let kubectl = crate::deploy::Kubectl::new(&spec.kubectl, &spec.context, exp.base_dir());
+    Ok(crate::deploy::KubernetesSystem::new(kubectl, steps))
 }
 
 /// What driving the load and the timeline left.

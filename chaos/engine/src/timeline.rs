@@ -1,7 +1,7 @@
 //! [`Timeline`]: the experiment's fault steps applied to and removed from the platform on time.
 
 use crate::deploy::Deployment;
-use crate::experiment::Experiment;
+use crate::experiment::{Experiment, SystemKind};
 use chaos_fault::{Cohort, Fault, Rule, derive_seed};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
@@ -96,9 +96,12 @@ impl<'a> Timeline<'a> {
         // Removals before applications at the same instant, then in file order.
         plan.sort_by_key(|&(t, i, c)| (t, c != Change::Remove, i));
         let instances = exp.instances(topology);
+        let on_cluster = exp.system.kind(&exp.load) == SystemKind::Kubernetes;
         let hits = (0..exp.faults.len())
             .map(|i| match exp.control_instance(&exp.faults[i].target) {
                 Some(one) => vec![one],
+                // The cluster's engine picks the pods: the step hits its target as named.
+                None if on_cluster => vec![exp.faults[i].target.to_string()],
                 None => exp.faults[i].target.resolve(&instances, derive_seed(seed, &exp.step_name(i))),
             })
             .collect();
@@ -208,10 +211,34 @@ impl<'a> Timeline<'a> {
     ) -> TimelineEvent {
         let apply = change != Change::Remove;
         let step = &self.exp.faults[i];
-        let name = self.exp.step_name(i);
         let targets = &self.hits[i];
-        let mut error = None;
-        for instance in targets {
+        let error = match platform.change_step(i, apply).await {
+            Some(done) => done.err(),
+            None => self.change_instances(platform, i, change).await,
+        };
+        let name = self.exp.step_name(i);
+        TimelineEvent {
+            at_ms: Instant::now().saturating_duration_since(origin).as_millis() as u64,
+            step: name,
+            action: if error.is_some() { Action::Failed } else { action },
+            error,
+            target: step.target.to_string(),
+            instances: targets.clone(),
+            fault: step.fault.kind().into(),
+            probability: match change {
+                Change::Apply(p) => p,
+                Change::Ramp(p) => Some(p),
+                Change::Remove => None,
+            },
+        }
+    }
+
+    /// Makes `change` of step `i` on each instance it hits; why the first that failed did.
+    async fn change_instances(&self, platform: &Deployment, i: usize, change: Change) -> Option<String> {
+        let apply = change != Change::Remove;
+        let step = &self.exp.faults[i];
+        let name = self.exp.step_name(i);
+        for instance in &self.hits[i] {
             let done = match (&step.fault, apply) {
                 (Fault::Kill { restart_after }, true) => platform.kill(instance, *restart_after).await,
                 (Fault::Kill { .. }, false) => platform.restart(instance).await,
@@ -230,23 +257,9 @@ impl<'a> Timeline<'a> {
                 (_, false) => platform.remove_rule(instance, &name).await,
             };
             if let Err(e) = done {
-                error = Some(format!("{instance}: {e}"));
-                break;
+                return Some(format!("{instance}: {e}"));
             }
         }
-        TimelineEvent {
-            at_ms: Instant::now().saturating_duration_since(origin).as_millis() as u64,
-            step: name,
-            action: if error.is_some() { Action::Failed } else { action },
-            error,
-            target: step.target.to_string(),
-            instances: targets.clone(),
-            fault: step.fault.kind().into(),
-            probability: match change {
-                Change::Apply(p) => p,
-                Change::Ramp(p) => Some(p),
-                Change::Remove => None,
-            },
-        }
+        None
     }
 }

@@ -1,6 +1,6 @@
 //! [`Deployment`]: the system under test — the embedded platform in this process or as one
-//! process per instance, an external system behind proxies, or the user's own system — which
-//! the timeline and the runner talk to the same way.
+//! process per instance, an external system behind proxies, the user's own system, or the
+//! user's services on a cluster — which the timeline and the runner talk to the same way.
 //!
 //! Putting a fault in place says whether it worked. The embedded platform cannot fail to take
 //! a rule; a system reached over the network can, and then the run must stop rather than pass
@@ -8,11 +8,13 @@
 
 mod control;
 mod external;
+pub mod kubernetes;
 mod managed;
 mod programs;
 mod proxy;
 
 pub use external::ExternalSystem;
+pub use kubernetes::{Kubectl, KubernetesSystem};
 pub use managed::{ManagedSpec, ManagedSystem};
 pub use programs::{Supervisor, supervise};
 
@@ -22,6 +24,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use targets::{GuardStats, Platform, PlatformError, ProcessPlatform, StatsSnapshot, Topology};
+
+/// A cluster takes whole steps ([`Deployment::change_step`]), never rules or kills by instance.
+const ON_CLUSTER: &str = "on a cluster a fault step is put in place as a whole, not per instance";
 
 /// How to start instance processes: a program and the arguments that make it serve one
 /// instance (the `chaos` binary and `__instance`).
@@ -43,6 +48,8 @@ pub enum Deployment {
     External(ExternalSystem),
     /// The user's own system: its programs, proxies and control APIs.
     Managed(ManagedSystem),
+    /// The user's services on a cluster: each fault step a resource applied with `kubectl`.
+    Kubernetes(KubernetesSystem),
 }
 
 impl Deployment {
@@ -68,7 +75,7 @@ impl Deployment {
             Self::InProcess(p) => p.edge_url(),
             Self::Processes(p) => p.edge_url(),
             Self::External(e) => e.edge().to_string(),
-            Self::Managed(_) => String::new(),
+            Self::Managed(_) | Self::Kubernetes(_) => String::new(),
         }
     }
 
@@ -79,6 +86,16 @@ impl Deployment {
             Self::InProcess(_) | Self::Processes(_) => Ok(()),
             Self::External(e) => e.check().await,
             Self::Managed(m) => m.check().await,
+            Self::Kubernetes(k) => k.check().await,
+        }
+    }
+
+    /// Puts fault step `i` in place or takes it away as a whole, where the system takes steps
+    /// rather than rules and kills on instances (a cluster): `None` elsewhere.
+    pub async fn change_step(&self, i: usize, apply: bool) -> Option<Result<(), String>> {
+        match self {
+            Self::Kubernetes(k) => Some(k.change(i, apply).await),
+            _ => None,
         }
     }
 
@@ -91,6 +108,7 @@ impl Deployment {
             Self::Processes(p) => drop(p.insert_rule(instance, &rule).await),
             Self::External(e) => return e.insert_rule(instance, &rule).await,
             Self::Managed(m) => return m.insert_rule(instance, &rule).await,
+            Self::Kubernetes(_) => return Err(ON_CLUSTER.into()),
         }
         Ok(())
     }
@@ -106,6 +124,7 @@ impl Deployment {
             Self::Processes(p) => p.remove_rule(instance, id).await,
             Self::External(e) => return e.remove_rule(instance, id).await,
             Self::Managed(m) => return m.remove_rule(instance, id).await,
+            Self::Kubernetes(_) => return Err(ON_CLUSTER.into()),
         }
         Ok(())
     }
@@ -121,6 +140,7 @@ impl Deployment {
             Self::Processes(p) => p.kill(instance, restart_after).await,
             Self::External(e) => return e.kill(instance, restart_after).await,
             Self::Managed(m) => return m.kill(instance, restart_after).await,
+            Self::Kubernetes(_) => return Err(ON_CLUSTER.into()),
         }
         Ok(())
     }
@@ -137,6 +157,7 @@ impl Deployment {
             Self::Processes(p) => p.restart(instance).await,
             Self::External(e) => return e.restart(instance).await,
             Self::Managed(m) => return m.restart(instance).await,
+            Self::Kubernetes(_) => return Err(ON_CLUSTER.into()),
         }
         Ok(())
     }
@@ -164,6 +185,7 @@ impl Deployment {
             Self::Processes(p) => p.heal().await,
             Self::External(e) => e.heal().await,
             Self::Managed(m) => m.heal().await,
+            Self::Kubernetes(k) => k.heal().await,
         }
     }
 
@@ -174,7 +196,7 @@ impl Deployment {
             Self::Processes(p) => p.stats().await,
             // What a proxy's control API can tell is all-time counters, earlier traffic included:
             // the run's own figures are the workload's.
-            Self::External(_) | Self::Managed(_) => (BTreeMap::new(), Vec::new()),
+            Self::External(_) | Self::Managed(_) | Self::Kubernetes(_) => (BTreeMap::new(), Vec::new()),
         }
     }
 
@@ -183,7 +205,7 @@ impl Deployment {
     pub fn prometheus(&self) -> Option<targets::metrics::PlatformMetrics> {
         match self {
             Self::InProcess(p) => Some(p.metrics()),
-            Self::Processes(_) | Self::External(_) | Self::Managed(_) => None,
+            Self::Processes(_) | Self::External(_) | Self::Managed(_) | Self::Kubernetes(_) => None,
         }
     }
 
@@ -194,6 +216,9 @@ impl Deployment {
             Self::Processes(p) => p.fault_metrics().await,
             Self::External(e) => e.fault_metrics().await,
             Self::Managed(m) => m.fault_metrics().await,
+            // The engines count nothing the runner could read back: the workload's figures are
+            // the run's.
+            Self::Kubernetes(_) => BTreeMap::new(),
         }
     }
 
@@ -202,7 +227,7 @@ impl Deployment {
         match self {
             Self::InProcess(p) => p.shutdown().await,
             Self::Processes(p) => p.shutdown().await,
-            Self::External(_) => {}
+            Self::External(_) | Self::Kubernetes(_) => {}
             Self::Managed(m) => m.shutdown().await,
         }
     }

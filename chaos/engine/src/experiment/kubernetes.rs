@@ -129,6 +129,46 @@ pub(super) fn problems(exp: &super::Experiment, problem: &mut impl FnMut(String,
     }
 }
 
+/// Problems of a run on a cluster (`system.kubernetes`): it goes alone, drives the user's own
+/// services, and each fault step has its engine's resource — what the engine cannot express is
+/// a problem at the experiment's field, as `chaos export` reports it.
+pub(super) fn run_problems(
+    exp: &super::Experiment,
+    topology: &targets::Topology,
+    problem: &mut impl FnMut(String, String),
+) {
+    let sys = &exp.system;
+    let Some(run) = &sys.kubernetes else { return };
+    if sys.external.is_some()
+        || sys.processes != super::system::Processes::default()
+        || !sys.proxies.is_empty()
+        || !sys.control.is_empty()
+    {
+        problem(
+            "system.kubernetes".into(),
+            "a cluster goes alone: not with `external`, `processes`, `proxies` or `control`".into(),
+        );
+    }
+    if !exp.load.calls_own_system() {
+        problem(
+            "system.kubernetes".into(),
+            "the embedded platform does not run on a cluster: give your services' requests in `load.http`, \
+             or your stream in `load.player`"
+                .into(),
+        );
+    }
+    if run.context.trim().is_empty() {
+        problem("system.kubernetes.context".into(), "name the kubeconfig context to act on".into());
+    }
+    if let Err(gaps) = crate::export::steps(exp, topology, run.engine, run.lossy) {
+        for gap in gaps {
+            let approximated = gap.kind == crate::export::GapKind::Approximated;
+            let lossy = if approximated { " (allowed with `system.kubernetes.lossy: true`)" } else { "" };
+            problem(gap.path, format!("on {}: {}{lossy}", run.engine.title(), gap.message));
+        }
+    }
+}
+
 /// An RFC 1123 label, as Kubernetes names namespaces.
 fn is_label(s: &str) -> bool {
     (1..=63).contains(&s.len())

@@ -158,7 +158,12 @@ impl Experiment {
             return None;
         }
         let why = "live on the wall clock and real sockets; run it with `clock: real`";
-        if self.system.kind(&self.load) == SystemKind::Managed {
+        if self.system.kubernetes.is_some() {
+            Some((
+                "system.kubernetes",
+                format!("the virtual clock runs the embedded platform: a cluster and its engine {why}"),
+            ))
+        } else if self.system.kind(&self.load) == SystemKind::Managed {
             Some((
                 "system",
                 format!("the virtual clock runs the embedded platform: your programs, proxies and control APIs {why}"),
@@ -221,6 +226,10 @@ pub struct System {
     /// targets all the API's instances (`shop`) or one (`shop/NAME`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub control: std::collections::BTreeMap<String, String>,
+    /// The user's services on a Kubernetes cluster, faulted by Chaos Mesh or Istio through
+    /// `kubectl` (see [`system::KubernetesRun`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<system::KubernetesRun>,
 }
 
 /// Which system a run stands up or reaches.
@@ -233,12 +242,16 @@ pub enum SystemKind {
     /// The user's own system: programs, proxies and control APIs (`processes`, `proxies`,
     /// `control`) — what the HTTP workload runs against.
     Managed,
+    /// The user's services on a cluster, faulted through `kubectl` (`kubernetes`).
+    Kubernetes,
 }
 
 impl System {
     /// The kind of system an experiment with `load` runs on.
     pub fn kind(&self, load: &Load) -> SystemKind {
-        if self.external.is_some() {
+        if self.kubernetes.is_some() {
+            SystemKind::Kubernetes
+        } else if self.external.is_some() {
             SystemKind::External
         } else if load.calls_own_system()
             || !self.processes.programs().is_empty()
@@ -286,6 +299,7 @@ impl Default for System {
             external: None,
             proxies: Default::default(),
             control: Default::default(),
+            kubernetes: None,
         }
     }
 }
@@ -717,6 +731,8 @@ impl Experiment {
         match sys.kind(&self.load) {
             SystemKind::Embedded => topology.instances(),
             SystemKind::External => sys.external.as_ref().map(External::instances).unwrap_or_default(),
+            // Targets are placed on the cluster by name (`kubernetes:`), not among instances.
+            SystemKind::Kubernetes => Vec::new(),
             SystemKind::Managed => {
                 let named = |names: Vec<&String>, zone: &str| {
                     names

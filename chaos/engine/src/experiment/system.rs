@@ -16,6 +16,13 @@
 //!   control:
 //!     shop: "http://127.0.0.1:7474"
 //! ```
+//!
+//! Or a cluster, where Chaos Mesh or Istio puts each fault step in place:
+//!
+//! ```yaml
+//! system:
+//!   kubernetes: { context: staging, engine: chaos-mesh }
+//! ```
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -154,4 +161,35 @@ pub struct ProxySpec {
     pub listen: String,
     /// Where it forwards to: `http://HOST:PORT`, or `HOST:PORT` for a TCP proxy.
     pub upstream: String,
+}
+
+/// `system.kubernetes`: the user's services on a Kubernetes cluster. Each fault step is the
+/// resource `chaos export` writes for it (an HTTPChaos, PodChaos or NetworkChaos on its own, or
+/// a VirtualService), applied with `kubectl apply` at the step's start and deleted at its end;
+/// what is in place when a run stops early is deleted too. Targets are placed by the
+/// experiment's `kubernetes:` section, or its convention.
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesRun {
+    /// The kubeconfig context every `kubectl` command names (`--context`), so a run never acts
+    /// on whatever cluster happens to be current.
+    pub context: String,
+    /// The fault engine installed on the cluster (default `chaos-mesh`).
+    #[serde(default)]
+    pub engine: crate::export::Engine,
+    /// The `kubectl` program (default `kubectl` on the `PATH`).
+    #[serde(default = "kubectl", skip_serializing_if = "is_kubectl")]
+    pub kubectl: String,
+    /// Run what the engine can only approximate (as `chaos export --lossy`): a share of
+    /// requests becomes every request, and so on. Default: such a step is an error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lossy: bool,
+}
+
+fn kubectl() -> String {
+    "kubectl".into()
+}
+
+fn is_kubectl(program: &str) -> bool {
+    program == "kubectl"
 }

@@ -64,6 +64,7 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
     let instances = exp.instances(topology);
     super::validate_system::system_problems(exp, &mut problem);
     super::kubernetes::problems(exp, &mut problem);
+    super::kubernetes::run_problems(exp, topology, &mut problem);
     for (i, step) in exp.faults.iter().enumerate() {
         let at = |field: &str| format!("faults[{i}].{field}");
         if step.duration.is_zero() {
@@ -79,8 +80,10 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
                 ),
             );
         }
-        // A target behind a control API (`shop/inventory`) is known to that API alone.
-        if let (Err(e), None) = (step.target.validate(&instances), exp.control_instance(&step.target)) {
+        // A target behind a control API (`shop/inventory`) is known to that API alone; one on a
+        // cluster is placed there (`kubernetes:`), where the export's gaps say what cannot be.
+        let elsewhere = exp.control_instance(&step.target).is_some() || exp.system.kubernetes.is_some();
+        if let (Err(e), false) = (step.target.validate(&instances), elsewhere) {
             problem(at("target"), e);
         }
         if let Err(e) = step.fault.validate() {

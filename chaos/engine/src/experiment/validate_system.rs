@@ -331,6 +331,10 @@ fn cohort_problems(exp: &Experiment, workload: Workload, problem: &mut impl FnMu
 fn fault_target_problems(exp: &Experiment, kind: SystemKind, problem: &mut impl FnMut(String, String)) {
     let programs: BTreeSet<&str> = exp.system.processes.programs().iter().map(|p| p.name.as_str()).collect();
     let tcp: BTreeSet<&str> = exp.system.proxies.iter().filter(|(_, p)| p.tcp).map(|(n, _)| n.as_str()).collect();
+    if kind == SystemKind::Kubernetes {
+        // The cluster's engine decides what fits a target: its gaps are the problems.
+        return;
+    }
     for (i, step) in exp.faults.iter().enumerate() {
         let at = format!("faults[{i}].fault");
         let target = step.target.name.as_deref().or(step.target.service.as_deref()).unwrap_or_default();

@@ -24,9 +24,6 @@ const API_VERSION: &str = "chaos-mesh.org/v1alpha1";
 
 /// The Workflow's YAML (one document).
 pub(crate) fn render(ctx: &Context, gaps: &mut Gaps) -> Vec<String> {
-    if ctx.exp.cohorts.is_some() {
-        gaps.approximated("cohorts", "Chaos Mesh has no user cohorts: every user is faulted");
-    }
     let names = template_names(ctx);
     let mut templates = Vec::new();
     let mut entry = Vec::new();
@@ -49,6 +46,20 @@ pub(crate) fn render(ctx: &Context, gaps: &mut Gaps) -> Vec<String> {
         spec: WorkflowSpec { entry: name, templates },
     };
     vec![to_yaml(&workflow)]
+}
+
+/// Each step as a chaos resource of its own (HTTPChaos, PodChaos or NetworkChaos), for a run
+/// that applies and deletes it on its own timeline: (step, where it acts, YAML).
+pub(crate) fn steps(ctx: &Context, gaps: &mut Gaps) -> Vec<(usize, Placement, String)> {
+    let names = template_names(ctx);
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let placement = placed(ctx, i, gaps);
+        let (template, lasts) = chaos(ctx, i, &placement, gaps);
+        let metadata = Metadata::new(&k8s_name(&[&ctx.exp.name, name]), &ctx.cluster.namespace);
+        out.push((i, placement, to_yaml(&template.into_resource(metadata, lasts))));
+    }
+    out
 }
 
 /// A template name per step, unique once made Kubernetes-safe.
@@ -74,7 +85,7 @@ fn chain(ctx: &Context, names: &[String], node: &Node, out: &mut Vec<Template>, 
         out.push(Template::suspend(&format!("{name}-wait"), step.at));
         serial.push(format!("{name}-wait"));
     }
-    let (chaos, lasts) = chaos(ctx, node.step, gaps);
+    let (chaos, lasts) = chaos(ctx, node.step, &placed(ctx, node.step, gaps), gaps);
     out.push(chaos.named(name).deadline(lasts));
     serial.push(name.clone());
     if lasts < step.duration {
@@ -95,14 +106,19 @@ fn chain(ctx: &Context, names: &[String], node: &Node, out: &mut Vec<Template>, 
     format!("{name}-chain")
 }
 
+/// Where step `i` acts (a stand-in, and a gap, where it cannot be placed).
+fn placed(ctx: &Context, i: usize, gaps: &mut Gaps) -> Placement {
+    place(ctx, &ctx.exp.faults[i].target).unwrap_or_else(|why| {
+        gaps.inexpressible(format!("faults[{i}].target"), why);
+        Placement::unplaced(ctx)
+    })
+}
+
 /// Step `i` as a chaos template (unnamed), and how long the fault lasts in its window.
-fn chaos(ctx: &Context, i: usize, gaps: &mut Gaps) -> (Template, Duration) {
+fn chaos(ctx: &Context, i: usize, placement: &Placement, gaps: &mut Gaps) -> (Template, Duration) {
     let step = &ctx.exp.faults[i];
     let at = format!("faults[{i}]");
-    let placement = place(ctx, &step.target).unwrap_or_else(|why| {
-        gaps.inexpressible(format!("{at}.target"), why);
-        Placement::unplaced(ctx)
-    });
+    let placement = placement.clone();
     let (mode, value) = mode(&placement, &at, gaps);
     let pods = Pods { mode, value, selector: Selector::of(&placement) };
     match &step.fault {
@@ -362,6 +378,16 @@ impl Metadata {
     }
 }
 
+/// A chaos resource on its own (not a Workflow's template).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource {
+    api_version: &'static str,
+    kind: TemplateType,
+    metadata: Metadata,
+    spec: serde_json::Value,
+}
+
 #[derive(Serialize)]
 struct WorkflowSpec {
     entry: String,
@@ -422,6 +448,24 @@ impl Template {
 
     fn network(spec: NetworkChaos) -> Self {
         Self { network_chaos: Some(spec), ..Self::new("", TemplateType::NetworkChaos) }
+    }
+
+    /// The template's chaos as a resource of its own. An HTTPChaos or NetworkChaos gets the
+    /// fault's `duration` too: the runner deletes it at the step's end, and should the runner
+    /// die first, Chaos Mesh still ends it then.
+    fn into_resource(self, metadata: Metadata, lasts: Duration) -> Resource {
+        let (spec, timed) = match (self.http_chaos, self.pod_chaos, self.network_chaos) {
+            (Some(http), _, _) => (serde_json::to_value(http), true),
+            (_, Some(pod), _) => (serde_json::to_value(pod), false),
+            (_, _, Some(net)) => (serde_json::to_value(net), true),
+            _ => (Ok(serde_json::Value::Null), false),
+        };
+        // Plain structs of strings, numbers and maps: serializing them cannot fail.
+        let mut spec = spec.unwrap_or_default();
+        if let (true, Some(fields)) = (timed, spec.as_object_mut()) {
+            fields.insert("duration".into(), go_duration(lasts).into());
+        }
+        Resource { api_version: API_VERSION, kind: self.template_type, metadata, spec }
     }
 
     fn named(mut self, name: &str) -> Self {

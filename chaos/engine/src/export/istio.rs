@@ -22,15 +22,17 @@ const API_VERSION: &str = "networking.istio.io/v1";
 
 /// The VirtualServices' YAML, one document per fault step.
 pub(crate) fn render(ctx: &Context, gaps: &mut Gaps) -> Vec<String> {
-    if ctx.exp.cohorts.is_some() {
-        gaps.approximated("cohorts", "Istio has no user cohorts: every user is faulted");
-    }
     for j in 0..ctx.exp.abort.len() {
         gaps.approximated(
             format!("abort[{j}]"),
             "Istio has no abort conditions: nothing in a VirtualService watches it",
         );
     }
+    steps(ctx, gaps).into_iter().map(|(_, _, doc)| doc).collect()
+}
+
+/// Each step's VirtualService: (step, where it acts, YAML).
+pub(crate) fn steps(ctx: &Context, gaps: &mut Gaps) -> Vec<(usize, Placement, String)> {
     let mut docs = Vec::new();
     let mut placed: Vec<(usize, String)> = Vec::new();
     for (i, step) in ctx.exp.faults.iter().enumerate() {
@@ -50,7 +52,8 @@ pub(crate) fn render(ctx: &Context, gaps: &mut Gaps) -> Vec<String> {
             continue;
         }
         placed.push((i, host));
-        docs.push(to_yaml(&virtual_service(ctx, i, &placement, fault, gaps)));
+        let doc = to_yaml(&virtual_service(ctx, i, &placement, fault, gaps));
+        docs.push((i, placement, doc));
     }
     docs
 }

@@ -14,20 +14,31 @@ mod plan;
 use crate::experiment::Experiment;
 use crate::experiment::kubernetes::Kubernetes;
 use chaos_fault::{Distribution, Latency};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 use targets::Topology;
 
 /// The engine an experiment is exported to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Engine {
     /// Chaos Mesh: one `Workflow` of HTTPChaos, PodChaos and NetworkChaos templates.
+    #[default]
     ChaosMesh,
     /// Istio: a `VirtualService` per fault step, with `fault.delay` / `fault.abort`.
     Istio,
 }
 
 impl Engine {
+    /// Its name in prose.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::ChaosMesh => "Chaos Mesh",
+            Self::Istio => "Istio",
+        }
+    }
+
     /// Its name on the command line and in file names.
     pub fn name(self) -> &'static str {
         match self {
@@ -115,6 +126,7 @@ pub fn export(exp: &Experiment, topology: &Topology, engine: Engine, lossy: bool
     }
     let cluster = exp.kubernetes.clone().unwrap_or_default();
     let ctx = Context { exp, cluster: &cluster, instances: exp.instances(topology) };
+    no_cohorts(exp, engine, &mut gaps);
     let docs = match engine {
         Engine::ChaosMesh => chaos_mesh::render(&ctx, &mut gaps),
         Engine::Istio => istio::render(&ctx, &mut gaps),
@@ -128,6 +140,75 @@ pub fn export(exp: &Experiment, topology: &Topology, engine: Engine, lossy: bool
         text.push_str(doc);
     }
     Ok(Export { file_name: format!("{}.{}.yaml", exp.name, engine.name()), text, changes })
+}
+
+/// Neither engine picks users: an experiment's cohorts are left out.
+fn no_cohorts(exp: &Experiment, engine: Engine, gaps: &mut Gaps) {
+    if exp.cohorts.is_some() {
+        gaps.approximated("cohorts", format!("{} has no user cohorts: every user is faulted", engine.title()));
+    }
+}
+
+/// One fault step as the engine's own resource, which `chaos run` on a cluster applies at the
+/// step's start and deletes at its end.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepResource {
+    /// The step's index in `faults`.
+    pub step: usize,
+    /// The resource's YAML (one document).
+    pub yaml: String,
+    /// The pods it acts on, which must be there before the load starts.
+    pub pods: Pods,
+}
+
+/// Pods on the cluster: by label, or one by name, in a namespace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pods {
+    /// Their namespace.
+    pub namespace: String,
+    /// Labels they carry (none: every pod of the namespace, as for a zone's nodes).
+    pub labels: BTreeMap<String, String>,
+    /// One pod by name.
+    pub pod: Option<String>,
+}
+
+impl Pods {
+    /// `kubectl` arguments listing them by name (`pod/NAME` lines).
+    pub fn list_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = match &self.pod {
+            Some(pod) => vec!["get".into(), "pod".into(), pod.clone()],
+            None => vec!["get".into(), "pods".into()],
+        };
+        args.extend(["--namespace".into(), self.namespace.clone()]);
+        if self.pod.is_none() && !self.labels.is_empty() {
+            let selector: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            args.extend(["--selector".into(), selector.join(",")]);
+        }
+        args.extend(["--output".into(), "name".into()]);
+        args
+    }
+}
+
+/// Each fault step of `exp` (validated, with its `topology`) as a resource of `engine`'s, for
+/// a run on a cluster. `Err` lists every gap that forbids it, as [`export`] does; abort
+/// conditions are not gaps here, since the runner watches them itself.
+pub fn steps(
+    exp: &Experiment,
+    topology: &Topology,
+    engine: Engine,
+    lossy: bool,
+) -> Result<Vec<StepResource>, Vec<Gap>> {
+    let mut gaps = Gaps::default();
+    let cluster = exp.kubernetes.clone().unwrap_or_default();
+    let ctx = Context { exp, cluster: &cluster, instances: exp.instances(topology) };
+    no_cohorts(exp, engine, &mut gaps);
+    let steps = match engine {
+        Engine::ChaosMesh => chaos_mesh::steps(&ctx, &mut gaps),
+        Engine::Istio => istio::steps(&ctx, &mut gaps),
+    };
+    gaps.settle(lossy)?;
+    let pods = |p: place::Placement| Pods { namespace: p.namespace, labels: p.labels, pod: p.pod };
+    Ok(steps.into_iter().map(|(step, placement, yaml)| StepResource { step, yaml, pods: pods(placement) }).collect())
 }
 
 /// What every translation reads.
