@@ -256,6 +256,55 @@ fn dry_run_prints_the_resolved_timeline_and_starts_nothing() {
 }
 
 #[test]
+fn on_a_cluster_dry_run_prints_each_kubectl_command_with_its_manifest_and_runs_none() {
+    let dir = tempfile::tempdir().unwrap();
+    // `kubectl` here would record any call: --dry-run must make none.
+    let calls = dir.path().join("calls");
+    let kubectl = write(dir.path(), "kubectl", &format!("#!/bin/sh\necho \"$*\" >> {}\nexit 1\n", calls.display()));
+    std::fs::set_permissions(&kubectl, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let exp = write(
+        dir.path(),
+        "shop.yaml",
+        "name: shop
+system:
+  kubernetes: { context: staging, engine: istio, kubectl: ./kubectl }
+load:
+  rate: 10/s
+  duration: 2s
+  http: [{ name: home, url: 'http://127.0.0.1:9/' }]
+faults:
+  - { name: slow, at: 300ms, for: 1s, target: license, fault: { latency: { fixed: 200ms } } }
+",
+    );
+    let line = format!("{} --context staging", kubectl.display());
+    chaos()
+        .args(["run", "--dry-run"])
+        .arg(&exp)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("{line} apply --dry-run=server --filename - <<'EOF'")))
+        .stdout(predicate::str::contains(format!(
+            "{line} get pods --namespace default --selector app=license --output name"
+        )))
+        .stdout(predicate::str::contains(format!(
+            "# 300ms after warm-up: apply `slow`\n{line} apply --filename - <<'EOF'\napiVersion: networking.istio.io/v1"
+        )))
+        .stdout(predicate::str::contains("kind: VirtualService").and(predicate::str::contains("fixedDelay: 200ms")))
+        .stdout(predicate::str::contains(format!("# 1s 300ms after warm-up: delete `slow`\n{line} delete")));
+    assert!(!calls.exists(), "--dry-run ran kubectl");
+    // Run for real, the cluster refuses: exit 2 with kubectl's own words, before any load.
+    chaos()
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.path().join("reports"))
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--dry-run=server --filename -` failed"));
+    let made = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(made.lines().count(), 1, "only the check: {made}");
+}
+
+#[test]
 fn export_writes_a_manifest_or_names_each_field_the_engine_cannot_express() {
     let dir = tempfile::tempdir().unwrap();
     chaos()

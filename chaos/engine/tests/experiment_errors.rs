@@ -318,3 +318,43 @@ fn a_stream_workload_is_checked_at_its_places() {
     let e = one(&mutant("edge/license/retries"));
     assert!(e.message.contains("guards belong to the embedded platform"), "{e}");
 }
+
+#[test]
+fn a_run_on_a_cluster_is_checked_at_its_places() {
+    let cluster = "\
+name: c
+system:
+  kubernetes: { context: staging }
+load:
+  rate: 10/s
+  duration: 10s
+  http: [{ name: home, url: 'http://127.0.0.1:9/' }]
+faults:
+  - { at: 2s, for: 3s, target: license, fault: { error: { status: 503 } }, scope: { probability: 0.5 } }
+  - { at: 2s, for: 3s, target: cdn, fault: { stall: { after_bytes: 10, max: 1s } } }
+";
+    let errs = errors(cluster);
+    let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+    assert_eq!(got.len(), 2, "{errs:?}");
+    // A share of requests is approximated: allowed with `lossy`; a stall has no equivalent.
+    assert_eq!(got[0].0, 9);
+    assert!(got[0].1.contains("on Chaos Mesh: HTTPChaos has no share of requests"), "{}", got[0].1);
+    assert!(got[0].1.contains("allowed with `system.kubernetes.lossy: true`"), "{}", got[0].1);
+    assert_eq!(got[1].0, 10);
+    assert!(got[1].1.contains("cannot cut or stall") && !got[1].1.contains("lossy"), "{}", got[1].1);
+
+    let lossy = cluster.replace("context: staging }", "context: staging, lossy: true }");
+    let e = one(&lossy);
+    assert!(e.message.contains("cannot cut or stall"), "{e}");
+    let fine = lossy.replace("fault: { stall: { after_bytes: 10, max: 1s } }", "fault: kill");
+    parse_str(&fine, "exp.yaml", Path::new(".")).unwrap();
+
+    let e = one(&fine.replace("kubernetes: { context: staging, lossy: true }", "kubernetes: { context: staging, lossy: true }\n  proxies: { px: { listen: '127.0.0.1:9', upstream: 'http://127.0.0.1:8' } }"));
+    assert!(e.message.contains("a cluster goes alone"), "{e}");
+    let e = one(&fine.replace("  http: [{ name: home, url: 'http://127.0.0.1:9/' }]\n", ""));
+    assert!(e.message.contains("the embedded platform does not run on a cluster"), "{e}");
+    let e = one(&format!("{fine}clock: virtual\n"));
+    assert!(e.message.contains("a cluster and its engine"), "{e}");
+    let e = one(&fine.replace("engine", "x").replace("lossy: true", "engine: linkerd"));
+    assert!(e.message.contains("unknown variant `linkerd`"), "{e}");
+}

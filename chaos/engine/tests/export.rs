@@ -2,7 +2,7 @@
 //! and valid against the engine's published CRD schema, `../shared/k8s/`) or is refused with the
 //! fields that cannot be expressed. `UPDATE_GOLDEN=1` rewrites the golden files.
 
-use chaos_engine::export::{Engine, GapKind, export};
+use chaos_engine::export::{Engine, GapKind, export, steps};
 use chaos_engine::load_file;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -149,8 +149,14 @@ fn shipped_experiments_export_as_the_table_says_and_match_their_golden_files() {
             }
             let manifest = lossy.unwrap();
             golden(&manifest.file_name, &manifest.text);
+            // What `chaos run` on a cluster applies: a resource of its own per step.
+            let run = steps(&exp, &topology, engine, true).unwrap_or_else(|g| panic!("{context}: steps: {g:#?}"));
+            assert_eq!(run.iter().map(|s| s.step).collect::<Vec<_>>(), (0..exp.faults.len()).collect::<Vec<_>>());
             if let Some(crds) = &crds {
                 crds.check(&manifest.text, &context);
+                for s in &run {
+                    crds.check(&s.yaml, &format!("{context}: faults[{}] on its own", s.step));
+                }
             }
         }
     }

@@ -32,6 +32,9 @@ impl Kubectl {
     /// `program` (a relative path with a `/` counts from `base`, the experiment's folder) on
     /// `context`.
     pub fn new(program: &str, context: &str, base: &Path) -> Self {
+        // `./x` from a file in the working folder (an empty `base`) must stay a path, not
+        // become a name looked up on the `PATH`.
+        let base = if base.as_os_str().is_empty() { Path::new(".") } else { base };
         let program = match program.strip_prefix("./") {
             Some(here) => base.join(here),
             None if program.contains('/') => base.join(program),
