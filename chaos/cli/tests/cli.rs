@@ -302,6 +302,18 @@ faults:
         .stderr(predicate::str::contains("--dry-run=server --filename -` failed"));
     let made = std::fs::read_to_string(&calls).unwrap();
     assert_eq!(made.lines().count(), 1, "only the check: {made}");
+    // A step the engine cannot run is refused at its place, before anything runs.
+    let stall = std::fs::read_to_string(&exp)
+        .unwrap()
+        .replace("{ latency: { fixed: 200ms } }", "{ stall: { after_bytes: 1, max: 1s } }");
+    let exp = write(dir.path(), "stall.yaml", &stall);
+    chaos()
+        .arg("validate")
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("stall.yaml:9:63: faults[0].fault: on Istio"))
+        .stderr(predicate::str::contains("on Istio: Istio only delays or aborts requests"));
 }
 
 #[test]

@@ -333,28 +333,29 @@ faults:
   - { at: 2s, for: 3s, target: license, fault: { error: { status: 503 } }, scope: { probability: 0.5 } }
   - { at: 2s, for: 3s, target: cdn, fault: { stall: { after_bytes: 10, max: 1s } } }
 ";
-    let errs = errors(cluster);
-    let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
-    assert_eq!(got.len(), 2, "{errs:?}");
-    // A share of requests is approximated: allowed with `lossy`; a stall has no equivalent.
-    assert_eq!(got[0].0, 9);
-    assert!(got[0].1.contains("on Chaos Mesh: HTTPChaos has no share of requests"), "{}", got[0].1);
-    assert!(got[0].1.contains("allowed with `system.kubernetes.lossy: true`"), "{}", got[0].1);
-    assert_eq!(got[1].0, 10);
-    assert!(got[1].1.contains("cannot cut or stall") && !got[1].1.contains("lossy"), "{}", got[1].1);
-
+    // What the engine cannot run is the export's to say (the CLI's loader places it in the file):
+    // a share of requests is approximated, allowed with `lossy`; a stall has no equivalent.
+    let (exp, topology) = parse_str(cluster, "exp.yaml", Path::new(".")).unwrap();
+    let gaps = chaos_engine::export::cluster_problems(&exp, &topology);
+    let paths: Vec<&str> = gaps.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["faults[0].scope.probability", "faults[1].fault"], "{gaps:?}");
+    assert!(gaps[0].1.contains("on Chaos Mesh: HTTPChaos has no share of requests"), "{}", gaps[0].1);
+    assert!(gaps[0].1.contains("allowed with `system.kubernetes.lossy: true`"), "{}", gaps[0].1);
+    assert!(gaps[1].1.contains("cannot cut or stall") && !gaps[1].1.contains("lossy"), "{}", gaps[1].1);
     let lossy = cluster.replace("context: staging }", "context: staging, lossy: true }");
-    let e = one(&lossy);
-    assert!(e.message.contains("cannot cut or stall"), "{e}");
-    let fine = lossy.replace("fault: { stall: { after_bytes: 10, max: 1s } }", "fault: kill");
-    parse_str(&fine, "exp.yaml", Path::new(".")).unwrap();
+    let (exp, topology) = parse_str(&lossy, "exp.yaml", Path::new(".")).unwrap();
+    assert_eq!(chaos_engine::export::cluster_problems(&exp, &topology).len(), 1);
 
-    let e = one(&fine.replace("kubernetes: { context: staging, lossy: true }", "kubernetes: { context: staging, lossy: true }\n  proxies: { px: { listen: '127.0.0.1:9', upstream: 'http://127.0.0.1:8' } }"));
-    assert!(e.message.contains("a cluster goes alone"), "{e}");
+    let fine = lossy.replace("fault: { stall: { after_bytes: 10, max: 1s } }", "fault: kill");
+    let (exp, topology) = parse_str(&fine, "exp.yaml", Path::new(".")).unwrap();
+    assert!(chaos_engine::export::cluster_problems(&exp, &topology).is_empty());
+    let with_proxy = "kubernetes: { context: staging, lossy: true }\n  proxies: { px: { listen: '127.0.0.1:9', upstream: 'http://127.0.0.1:8' } }";
+    let e = one(&fine.replace("kubernetes: { context: staging, lossy: true }", with_proxy));
+    assert!(e.message.contains("a cluster goes alone") && e.line == 3, "{e}");
     let e = one(&fine.replace("  http: [{ name: home, url: 'http://127.0.0.1:9/' }]\n", ""));
     assert!(e.message.contains("the embedded platform does not run on a cluster"), "{e}");
     let e = one(&format!("{fine}clock: virtual\n"));
     assert!(e.message.contains("a cluster and its engine"), "{e}");
-    let e = one(&fine.replace("engine", "x").replace("lossy: true", "engine: linkerd"));
+    let e = one(&fine.replace("lossy: true", "engine: linkerd"));
     assert!(e.message.contains("unknown variant `linkerd`"), "{e}");
 }

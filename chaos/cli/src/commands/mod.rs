@@ -167,7 +167,7 @@ fn load_all(files: &[PathBuf], vars: &BTreeMap<String, String>) -> Result<Vec<(E
     let mut loaded = Vec::new();
     let mut bad = false;
     for file in files {
-        match load_file_with(file, vars) {
+        match load_file_with(file, vars).and_then(|x| on_its_cluster(file, vars, x)) {
             Ok(x) => loaded.push(x),
             Err(ExperimentErrors(errors)) => {
                 bad = true;
@@ -180,6 +180,17 @@ fn load_all(files: &[PathBuf], vars: &BTreeMap<String, String>) -> Result<Vec<(E
     if bad { Err(()) } else { Ok(loaded) }
 }
 
+/// `loaded` as it is, or what its cluster's engine (`system.kubernetes`) cannot run, at its
+/// place in `file`.
+fn on_its_cluster(
+    file: &Path,
+    vars: &BTreeMap<String, String>,
+    loaded: (Experiment, Topology),
+) -> Result<(Experiment, Topology), ExperimentErrors> {
+    let problems = chaos_engine::export::cluster_problems(&loaded.0, &loaded.1);
+    if problems.is_empty() { Ok(loaded) } else { Err(chaos_engine::experiment::locate_in_file(file, vars, problems)) }
+}
+
 /// Every mutant of every file (or the one named `only`), each loaded with its own variables.
 fn load_mutants(
     files: &[PathBuf],
@@ -189,8 +200,9 @@ fn load_mutants(
     let mut loaded = Vec::new();
     let mut bad = false;
     for file in files {
-        match chaos_engine::load_mutants(file, vars, only) {
-            Ok(mutants) => loaded.extend(mutants),
+        let mutants = chaos_engine::load_mutants(file, vars, only);
+        match mutants.and_then(|m| m.into_iter().map(|x| on_its_cluster(file, vars, x)).collect()) {
+            Ok(mutants) => loaded.extend::<Vec<_>>(mutants),
             Err(ExperimentErrors(errors)) => {
                 bad = true;
                 errors.iter().for_each(|e| eprintln!("error: {e}"));

@@ -176,7 +176,7 @@ pub struct KubernetesRun {
     pub context: String,
     /// The fault engine installed on the cluster (default `chaos-mesh`).
     #[serde(default)]
-    pub engine: crate::export::Engine,
+    pub engine: super::kubernetes::Engine,
     /// The `kubectl` program (default `kubectl` on the `PATH`).
     #[serde(default = "kubectl", skip_serializing_if = "is_kubectl")]
     pub kubectl: String,

@@ -64,7 +64,7 @@ pub(crate) fn validate(exp: &Experiment, topology: &Topology) -> Problems {
     let instances = exp.instances(topology);
     super::validate_system::system_problems(exp, &mut problem);
     super::kubernetes::problems(exp, &mut problem);
-    super::kubernetes::run_problems(exp, topology, &mut problem);
+    super::kubernetes::run_problems(exp, &mut problem);
     for (i, step) in exp.faults.iter().enumerate() {
         let at = |field: &str| format!("faults[{i}].{field}");
         if step.duration.is_zero() {

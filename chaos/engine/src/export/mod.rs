@@ -19,16 +19,7 @@ use std::fmt;
 use std::time::Duration;
 use targets::Topology;
 
-/// The engine an experiment is exported to.
-#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Engine {
-    /// Chaos Mesh: one `Workflow` of HTTPChaos, PodChaos and NetworkChaos templates.
-    #[default]
-    ChaosMesh,
-    /// Istio: a `VirtualService` per fault step, with `fault.delay` / `fault.abort`.
-    Istio,
-}
+pub use crate::experiment::kubernetes::Engine;
 
 impl Engine {
     /// Its name in prose.
@@ -209,6 +200,19 @@ pub fn steps(
     gaps.settle(lossy)?;
     let pods = |p: place::Placement| Pods { namespace: p.namespace, labels: p.labels, pod: p.pod };
     Ok(steps.into_iter().map(|(step, placement, yaml)| StepResource { step, yaml, pods: pods(placement) }).collect())
+}
+
+/// On a cluster (`system.kubernetes`), each fault step its engine cannot run as written, as
+/// (path, message) for the loader to place in the file: the gaps of [`steps`].
+pub fn cluster_problems(exp: &Experiment, topology: &Topology) -> Vec<(String, String)> {
+    let Some(run) = &exp.system.kubernetes else { return Vec::new() };
+    let Err(gaps) = steps(exp, topology, run.engine, run.lossy) else { return Vec::new() };
+    let problem = |g: Gap| {
+        let lossy =
+            if g.kind == GapKind::Approximated { " (allowed with `system.kubernetes.lossy: true`)" } else { "" };
+        (g.path, format!("on {}: {}{lossy}", run.engine.title(), g.message))
+    };
+    gaps.into_iter().map(problem).collect()
 }
 
 /// What every translation reads.
