@@ -314,6 +314,16 @@ faults:
         .code(2)
         .stderr(predicate::str::contains("stall.yaml:9:63: faults[0].fault: on Istio"))
         .stderr(predicate::str::contains("on Istio: Istio only delays or aborts requests"));
+    // The shipped example for a cluster: valid, and its plan names its resources.
+    chaos()
+        .args(["run", "--dry-run", "--set", "SHOP_URL=http://shop.staging.example", "examples/shop/cluster.yaml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("kubectl --context staging apply --filename - <<'EOF'"))
+        .stdout(
+            predicate::str::contains("name: shop-checkout-cluster-inventory-down")
+                .and(predicate::str::contains("kind: PodChaos")),
+        );
 }
 
 #[test]

@@ -66,11 +66,15 @@ impl Kubectl {
             .kill_on_drop(true);
         let line = self.line(args);
         let mut child = cmd.spawn().map_err(|e| format!("cannot run `{line}`: {e}"))?;
-        if let Some(mut input) = child.stdin.take() {
-            // A command that exits without reading its input is judged by its exit status.
-            let _ = input.write_all(stdin.as_bytes()).await;
-        }
-        let output = match tokio::time::timeout(KUBECTL_TIMEOUT, child.wait_with_output()).await {
+        let exchange = async move {
+            if let Some(mut input) = child.stdin.take() {
+                // A command that exits without reading its input is judged by its exit status.
+                let _ = input.write_all(stdin.as_bytes()).await;
+            }
+            child.wait_with_output().await
+        };
+        // The child goes with the future when time is up: kill_on_drop ends it.
+        let output = match tokio::time::timeout(KUBECTL_TIMEOUT, exchange).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => return Err(format!("`{line}`: {e}")),
             Err(_) => return Err(format!("`{line}` still running after {KUBECTL_TIMEOUT:?}: killed")),
