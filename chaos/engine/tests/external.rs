@@ -53,7 +53,7 @@ gates:
 
     let bad = src.replace(&proxy.url(), "ftp://nowhere");
     let errs = parse_str(&bad, "external.yaml", Path::new(".")).unwrap_err();
-    assert!(errs.0[0].message.contains("must be an http:// URL"), "{errs}");
+    assert!(errs.0[0].message.contains("must be an http://HOST:PORT URL"), "{errs}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,7 +117,7 @@ impl PlayerLoad {
 }
 
 /// Why `url` is not an `http://` URL with a host (with `base`, nothing after the authority).
-fn http_problem(url: &url::Url, base: bool) -> Option<String> {
+pub(super) fn http_problem(url: &url::Url, base: bool) -> Option<String> {
     if url.scheme() != "http" || url.host_str().is_none_or(str::is_empty) {
         let https = if url.scheme() == "https" { " (https is not supported yet)" } else { "" };
         return Some(format!("`{url}` must be an http://HOST:PORT URL{https}"));

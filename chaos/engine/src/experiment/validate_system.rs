@@ -96,16 +96,12 @@ fn player_problems(exp: &Experiment, kind: SystemKind, problem: &mut impl FnMut(
     }
 }
 
-/// `http://HOST:PORT` with nothing after it.
+/// `http://HOST:PORT` with nothing after it (as a stream's origins are checked).
 fn base_url_problem(url: &str) -> Option<String> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Some(format!("`{url}` must be an http:// URL"));
-    };
-    let authority = rest.trim_end_matches('/');
-    if authority.is_empty() || authority.contains(['/', '?', '#']) {
-        return Some(format!("`{url}` must be a base URL (http://HOST:PORT), without a path"));
+    match url::Url::parse(url) {
+        Ok(parsed) => super::player::http_problem(&parsed, true),
+        Err(e) => Some(format!("`{url}` must be an http://HOST:PORT URL: {e}")),
     }
-    None
 }
 
 /// `HOST:PORT`, for a TCP proxy's upstream.

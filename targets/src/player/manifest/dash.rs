@@ -86,6 +86,8 @@ struct Names {
     media: Vec<String>,
 }
 
+/// A Representation's segment names and durations: from its SegmentList, or its
+/// SegmentTemplate (each attribute from the innermost of Representation, set and Period).
 fn segments(
     url: &Url,
     period: &Period,
@@ -111,30 +113,28 @@ fn segments(
             false => Err(invalid("neither a SegmentTemplate nor a SegmentList")),
         };
     }
-    let t = Inherited(templates.map(Option::as_ref));
+    template_segments(&Inherited(templates.map(Option::as_ref)), &vars, length, invalid)
+}
+
+/// The segments a `SegmentTemplate` names: its timeline's, or as many @duration segments as the
+/// period (`length`) holds.
+fn template_segments(
+    t: &Inherited,
+    vars: &Vars,
+    length: Option<Duration>,
+    invalid: impl Fn(&str) -> ManifestError,
+) -> Result<(Names, Vec<Duration>), ManifestError> {
     let timescale = t.get(|t| t.timescale).unwrap_or(1).max(1);
     let start = t.get(|t| t.startNumber).unwrap_or(1);
     let media = t.get(|t| t.media.clone()).ok_or_else(|| invalid("a SegmentTemplate without @media"))?;
     let init =
         t.get(|t| t.initialization.clone()).map(|i| vars.fill(&i, None, None)).transpose().map_err(|r| invalid(&r))?;
-    let times = match t.get(|t| t.SegmentTimeline.clone()) {
-        Some(timeline) => {
-            timeline_times(&timeline, length.map(|l| l.as_secs_f64() * timescale as f64)).map_err(|r| invalid(&r))?
-        }
-        None => {
-            let d = t
-                .get(|t| t.duration)
-                .filter(|d| *d > 0.0)
-                .ok_or_else(|| invalid("a SegmentTemplate with neither @duration nor a SegmentTimeline"))?;
-            let total = length
-                .ok_or_else(|| invalid("@duration segments but no Period@duration or @mediaPresentationDuration"))?;
-            let count = ((total.as_secs_f64() * timescale as f64 / d) - 1e-9).ceil().max(0.0) as usize;
-            if count > MAX_SEGMENTS {
-                return Err(invalid("more than 20,000 segments"));
-            }
-            (0..count).map(|i| ((i as f64 * d) as u64, d as u64)).collect()
-        }
+    let timeline = t.get(|t| t.SegmentTimeline.clone());
+    let times = match &timeline {
+        Some(timeline) => timeline_times(timeline, length.map(|l| l.as_secs_f64() * timescale as f64)),
+        None => duration_times(t, timescale as f64, length),
     };
+    let times = times.map_err(|r| invalid(&r))?;
     let mut names = Vec::with_capacity(times.len());
     let mut durations = Vec::with_capacity(times.len());
     for (i, (time, d)) in times.into_iter().enumerate() {
@@ -142,13 +142,28 @@ fn segments(
         durations.push(Duration::from_secs_f64(d as f64 / timescale as f64));
     }
     // The last @duration segment ends with the period.
-    if let (Some(total), None) = (length, t.get(|t| t.SegmentTimeline.clone())) {
+    if let (Some(total), None) = (length, timeline) {
         let before: Duration = durations.iter().rev().skip(1).sum();
         if let Some(last) = durations.last_mut() {
             *last = total.saturating_sub(before).min(*last);
         }
     }
     Ok((Names { init, media: names }, durations))
+}
+
+/// `(start time, duration)` of each @duration segment of the period (`length`), in timescale
+/// units.
+fn duration_times(t: &Inherited, timescale: f64, length: Option<Duration>) -> Result<Vec<(u64, u64)>, String> {
+    let d = t
+        .get(|t| t.duration)
+        .filter(|d| *d > 0.0)
+        .ok_or("a SegmentTemplate with neither @duration nor a SegmentTimeline")?;
+    let total = length.ok_or("@duration segments but no Period@duration or @mediaPresentationDuration")?;
+    let count = ((total.as_secs_f64() * timescale / d) - 1e-9).ceil().max(0.0) as usize;
+    if count > MAX_SEGMENTS {
+        return Err("more than 20,000 segments".into());
+    }
+    Ok((0..count).map(|i| ((i as f64 * d) as u64, d as u64)).collect())
 }
 
 /// A `SegmentTemplate`'s attributes, each from the innermost level that has it.
