@@ -246,8 +246,9 @@ pub fn plan(w: &mut impl Write, exp: &Experiment, topology: &Topology, seed: u64
     }
     let timeline = chaos_engine::timeline::Timeline::new(exp, topology, seed);
     let plan = timeline.plan();
-    for (at, step, apply, instances) in &plan {
+    for (at, i, apply, instances) in &plan {
         let what = if *apply { "apply " } else { "remove" };
+        let step = exp.step_name(*i);
         writeln!(
             w,
             "  {:>8}  {what} {step:<24} on {}",
@@ -296,7 +297,7 @@ fn cluster_plan(
     w: &mut impl Write,
     exp: &Experiment,
     topology: &Topology,
-    plan: &[(std::time::Duration, String, bool, Vec<String>)],
+    plan: &[(std::time::Duration, usize, bool, Vec<String>)],
 ) -> io::Result<()> {
     use chaos_engine::deploy::kubernetes::{APPLY, DELETE, Kubectl, KubernetesSystem, VALIDATE};
     let Some(run) = &exp.system.kubernetes else { return Ok(()) };
@@ -313,11 +314,10 @@ fn cluster_plan(
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         writeln!(w, "# faults[{step}] has pods to act on\n{}", cluster.kubectl().line(&args))?;
     }
-    for (at, name, apply, _) in plan {
-        let Some(i) = (0..exp.faults.len()).find(|&i| exp.step_name(i) == *name) else { continue };
-        let Some(yaml) = cluster.resource(i) else { continue };
+    for (at, i, apply, _) in plan {
+        let Some(yaml) = cluster.resource(*i) else { continue };
         let (what, args) = if *apply { ("apply", APPLY) } else { ("delete", DELETE) };
-        writeln!(w, "# {} after warm-up: {what} `{name}`", humantime::format_duration(*at))?;
+        writeln!(w, "# {} after warm-up: {what} `{}`", humantime::format_duration(*at), exp.step_name(*i))?;
         heredoc(w, args, yaml)?;
     }
     Ok(())

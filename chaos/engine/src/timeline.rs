@@ -124,13 +124,13 @@ impl<'a> Timeline<'a> {
         self.active.lock().unwrap_or_else(|p| p.into_inner())[i] = on;
     }
 
-    /// The plan without running it: (offset from the end of warm-up, step name, applied?,
+    /// The plan without running it: (offset from the end of warm-up, step index, applied?,
     /// instances hit), in time order.
-    pub fn plan(&self) -> Vec<(Duration, String, bool, Vec<String>)> {
+    pub fn plan(&self) -> Vec<(Duration, usize, bool, Vec<String>)> {
         self.plan
             .iter()
             .filter(|(_, _, c)| !matches!(c, Change::Ramp(_)))
-            .map(|&(t, i, c)| (t, self.exp.step_name(i), c != Change::Remove, self.hits[i].clone()))
+            .map(|&(t, i, c)| (t, i, c != Change::Remove, self.hits[i].clone()))
             .collect()
     }
 

@@ -7,7 +7,7 @@
 //! happens to be current, and reads its manifest from standard input (no file left behind).
 
 use crate::export::StepResource;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
@@ -100,7 +100,7 @@ pub struct KubernetesSystem {
     /// By step index.
     steps: BTreeMap<usize, StepResource>,
     /// The steps applied and not yet deleted, deleted by `heal` whatever happened.
-    applied: Mutex<Vec<usize>>,
+    applied: Mutex<BTreeSet<usize>>,
 }
 
 impl KubernetesSystem {
@@ -156,27 +156,24 @@ impl KubernetesSystem {
     /// Puts step `i` in place (`apply`) or takes it away.
     pub(super) async fn change(&self, i: usize, apply: bool) -> Result<(), String> {
         let step = self.steps.get(&i).ok_or_else(|| format!("faults[{i}] has no resource on the cluster"))?;
-        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if apply {
             // Marked before the command: one that failed half way is deleted by the rollback.
-            applied.push(i);
-            self.set_applied(applied);
+            self.applied().insert(i);
             self.kubectl.run(APPLY, &step.yaml).await.map(drop)
         } else {
             self.kubectl.run(DELETE, &step.yaml).await?;
-            applied.retain(|&a| a != i);
-            self.set_applied(applied);
+            self.applied().remove(&i);
             Ok(())
         }
     }
 
-    fn set_applied(&self, applied: Vec<usize>) {
-        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = applied;
+    fn applied(&self) -> std::sync::MutexGuard<'_, BTreeSet<usize>> {
+        self.applied.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Deletes every step still applied (best effort: the run is over, its verdict stands).
     pub(super) async fn heal(&self) {
-        let left = std::mem::take(&mut *self.applied.lock().unwrap_or_else(|p| p.into_inner()));
+        let left = std::mem::take(&mut *self.applied());
         for i in left {
             if let Err(e) = self.change(i, false).await {
                 tracing::warn!(step = i, error = %e, "could not delete a fault resource");

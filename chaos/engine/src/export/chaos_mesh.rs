@@ -118,13 +118,12 @@ fn placed(ctx: &Context, i: usize, gaps: &mut Gaps) -> Placement {
 fn chaos(ctx: &Context, i: usize, placement: &Placement, gaps: &mut Gaps) -> (Template, Duration) {
     let step = &ctx.exp.faults[i];
     let at = format!("faults[{i}]");
-    let placement = placement.clone();
-    let (mode, value) = mode(&placement, &at, gaps);
-    let pods = Pods { mode, value, selector: Selector::of(&placement) };
+    let (mode, value) = mode(placement, &at, gaps);
+    let pods = Pods { mode, value, selector: Selector::of(placement) };
     match &step.fault {
         Fault::Kill { restart_after } => {
             let lasts = restart_after.map_or(step.duration, |r| r.min(step.duration));
-            (Template::pod(kill(ctx, &placement, &pods, lasts, &at, gaps)), lasts)
+            (Template::pod(kill(ctx, placement, &pods, lasts, &at, gaps)), lasts)
         }
         Fault::Pause => {
             gaps.approximated(
@@ -141,7 +140,7 @@ fn chaos(ctx: &Context, i: usize, placement: &Placement, gaps: &mut Gaps) -> (Te
         }
         Fault::Toxic(t) => (Template::network(toxic(t, &pods, &format!("{at}.fault.toxic"), gaps)), step.duration),
         http => {
-            let spec = http_chaos(&placement, step, http, &at, gaps);
+            let spec = http_chaos(placement, step, http, &at, gaps);
             (
                 Template::http(HttpChaos { mode: pods.mode, value: pods.value, selector: pods.selector, ..spec }),
                 step.duration,

@@ -115,13 +115,10 @@ pub fn export(exp: &Experiment, topology: &Topology, engine: Engine, lossy: bool
     if exp.faults.is_empty() {
         gaps.inexpressible("faults", "no fault steps: nothing to export");
     }
-    let cluster = exp.kubernetes.clone().unwrap_or_default();
-    let ctx = Context { exp, cluster: &cluster, instances: exp.instances(topology) };
-    no_cohorts(exp, engine, &mut gaps);
-    let docs = match engine {
-        Engine::ChaosMesh => chaos_mesh::render(&ctx, &mut gaps),
-        Engine::Istio => istio::render(&ctx, &mut gaps),
-    };
+    let docs = translate(exp, topology, engine, &mut gaps, |ctx, gaps| match engine {
+        Engine::ChaosMesh => chaos_mesh::render(ctx, gaps),
+        Engine::Istio => istio::render(ctx, gaps),
+    });
     let changes = gaps.settle(lossy)?;
     let mut text = header(exp, engine, &changes);
     for (i, doc) in docs.iter().enumerate() {
@@ -133,11 +130,21 @@ pub fn export(exp: &Experiment, topology: &Topology, engine: Engine, lossy: bool
     Ok(Export { file_name: format!("{}.{}.yaml", exp.name, engine.name()), text, changes })
 }
 
-/// Neither engine picks users: an experiment's cohorts are left out.
-fn no_cohorts(exp: &Experiment, engine: Engine, gaps: &mut Gaps) {
+/// `render`'s translation of `exp` for `engine`, in the context every translation reads; its
+/// gaps go to `gaps`, led by the cohorts (neither engine picks users: they are left out).
+fn translate<T>(
+    exp: &Experiment,
+    topology: &Topology,
+    engine: Engine,
+    gaps: &mut Gaps,
+    render: impl FnOnce(&Context, &mut Gaps) -> T,
+) -> T {
+    let cluster = exp.kubernetes.clone().unwrap_or_default();
+    let ctx = Context { exp, cluster: &cluster, instances: exp.instances(topology) };
     if exp.cohorts.is_some() {
         gaps.approximated("cohorts", format!("{} has no user cohorts: every user is faulted", engine.title()));
     }
+    render(&ctx, gaps)
 }
 
 /// One fault step as the engine's own resource, which `chaos run` on a cluster applies at the
@@ -190,13 +197,10 @@ pub fn steps(
     lossy: bool,
 ) -> Result<Vec<StepResource>, Vec<Gap>> {
     let mut gaps = Gaps::default();
-    let cluster = exp.kubernetes.clone().unwrap_or_default();
-    let ctx = Context { exp, cluster: &cluster, instances: exp.instances(topology) };
-    no_cohorts(exp, engine, &mut gaps);
-    let steps = match engine {
-        Engine::ChaosMesh => chaos_mesh::steps(&ctx, &mut gaps),
-        Engine::Istio => istio::steps(&ctx, &mut gaps),
-    };
+    let steps = translate(exp, topology, engine, &mut gaps, |ctx, gaps| match engine {
+        Engine::ChaosMesh => chaos_mesh::steps(ctx, gaps),
+        Engine::Istio => istio::steps(ctx, gaps),
+    });
     gaps.settle(lossy)?;
     let pods = |p: place::Placement| Pods { namespace: p.namespace, labels: p.labels, pod: p.pod };
     Ok(steps.into_iter().map(|(step, placement, yaml)| StepResource { step, yaml, pods: pods(placement) }).collect())
