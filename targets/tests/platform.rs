@@ -204,13 +204,41 @@ async fn the_edge_pages_carry_the_leaves_answers() {
 
     let play = json(format!("{}/play/t3", platform.edge_url())).await;
     let manifest = &play["manifest"];
-    assert_eq!(manifest["title"], "t3");
-    assert_eq!(manifest["cdns"].as_array().unwrap().len(), platform.resolve("cdn").len(), "{manifest}");
-    let kbps: Vec<u64> =
-        manifest["renditions"].as_array().unwrap().iter().map(|r| r["kbps"].as_u64().unwrap()).collect();
-    assert_eq!(kbps, Topology::default_platform().media.ladder_kbps.iter().map(|&k| u64::from(k)).collect::<Vec<_>>());
-    assert!(manifest["renditions"].as_array().unwrap().iter().all(|r| r["bytes"].as_u64().unwrap() > 0));
-    assert!(manifest["segments"].as_u64().unwrap() > 0 && manifest["segment_ms"].as_u64().unwrap() > 0);
+    assert_eq!((&manifest["title"], &manifest["time_scale"]), (&"t3".into(), &100.0.into()), "{manifest}");
+    let master = match m3u8_rs::parse_playlist_res(manifest["hls"].as_str().unwrap().as_bytes()) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m,
+        other => panic!("not a master playlist: {other:?}"),
+    };
+    // Each rendition once per CDN instance, CDN by CDN: redundant variant streams.
+    let ladder = Topology::default_platform().media.ladder_kbps;
+    let mut cdns: Vec<String> = platform.resolve("cdn").iter().map(|i| i.server.url()).collect();
+    assert_eq!(master.variants.len(), ladder.len() * cdns.len());
+    let mut listed = Vec::new();
+    for block in master.variants.chunks(ladder.len()) {
+        let cdn = block[0].uri.split("/segments/").next().unwrap();
+        for (v, kbps) in block.iter().zip(&ladder) {
+            assert_eq!(v.bandwidth, u64::from(*kbps) * 1000);
+            assert_eq!(v.uri, format!("{cdn}/segments/t3/{kbps}/index.m3u8"));
+        }
+        listed.push(cdn.to_string());
+    }
+    listed.sort();
+    cdns.sort();
+    assert_eq!(listed, cdns, "every CDN instance once");
+    // The media playlist: VOD, the title's segments of 4 s, each at its number.
+    let (_, body) = fetch(master.variants[0].uri.clone()).await;
+    let media = match m3u8_rs::parse_playlist_res(&body) {
+        Ok(m3u8_rs::Playlist::MediaPlaylist(m)) => m,
+        other => panic!("not a media playlist: {other:?}"),
+    };
+    let spec = Topology::default_platform().media;
+    assert!(media.end_list && media.segments.len() == spec.segments as usize, "{media:?}");
+    assert!(media.segments.iter().enumerate().all(|(n, s)| s.uri == n.to_string() && s.duration == 4.0));
+    let segment = master.variants[0].uri.replace("index.m3u8", "7");
+    let (head, body) = fetch(segment).await;
+    let kbps = ladder[0];
+    assert_eq!(head.headers[http::header::CONTENT_LENGTH], spec.segment_bytes(kbps).to_string().as_str());
+    assert_eq!(body.len(), spec.segment_bytes(kbps));
 }
 
 #[tokio::test]

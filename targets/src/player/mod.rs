@@ -4,11 +4,15 @@
 //! - [`abr`]: the rule that picks each segment's rendition and abandons hopeless downloads;
 //! - [`buffer`]: the buffer model (first frame, stalls, rebuffers) in media time;
 //! - [`stream`]: the session loop that ties them to segment downloads and CDN failover;
-//! - `cdn`: segments over HTTP from the CDN URLs of the manifest.
+//! - `ladder`: what a session plays — the manifest's renditions, media playlists read as they
+//!   are needed, segments over HTTP — for the platform's HLS manifests and real streams alike;
+//! - `fetch`: the requests, and the parsed manifests a fleet of devices shares.
 
 pub mod abr;
 pub mod buffer;
 mod cdn;
+mod fetch;
+mod ladder;
 pub mod manifest;
 mod remote;
 #[cfg(test)]
@@ -24,8 +28,9 @@ use http_body_util::BodyExt;
 pub use remote::{LoadError, StreamPlayer, StreamSpec};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
-use stream::{Qoe, StreamOutcome};
+use stream::Qoe;
 use tokio::time::{Instant, timeout_at};
 
 /// A device. Cheap to clone (one connection pool).
@@ -36,7 +41,10 @@ pub struct PlaybackClient {
     http: HttpClient,
     edge: Origin,
     spec: PlayerSpec,
+    /// The edge's base URL, when it is one: the master playlist's URL is on it.
+    edge_url: Option<url::Url>,
     context: Option<http::HeaderValue>,
+    memos: Arc<fetch::Memos>,
 }
 
 /// What one session saw.
@@ -121,19 +129,12 @@ struct PlayAnswer {
     manifest: Manifest,
 }
 
+/// The playback service's manifest: an HLS master playlist (each rendition once per CDN, in
+/// the order this user should try them: redundant variant streams) and the media time scale.
 #[derive(Deserialize)]
 struct Manifest {
-    cdns: Vec<String>,
-    segments: u32,
-    segment_ms: u64,
+    hls: String,
     time_scale: f64,
-    renditions: Vec<Rendition>,
-}
-
-#[derive(Deserialize)]
-struct Rendition {
-    kbps: u32,
-    bytes: usize,
 }
 
 /// What the manifest says is streamed, as the player uses it.
@@ -201,21 +202,6 @@ impl Media {
     pub fn to_media(&self, wall: Duration) -> Duration {
         wall.mul_f64(self.scale)
     }
-
-    fn from_manifest(m: &Manifest) -> Option<Self> {
-        let mut renditions: Vec<&Rendition> = m.renditions.iter().collect();
-        renditions.sort_by_key(|r| r.kbps);
-        let ok = !renditions.is_empty() && m.time_scale >= 1.0 && m.segment_ms > 0 && m.segments > 0;
-        ok.then(|| Self {
-            ladder: renditions.iter().map(|r| r.kbps).collect(),
-            bytes: renditions.iter().map(|r| r.bytes).collect(),
-            exact_sizes: true,
-            segment: Duration::from_millis(m.segment_ms),
-            segmentation: Segmentation::Uniform(m.segments),
-            scale: m.time_scale,
-            cdns: m.cdns.len(),
-        })
-    }
 }
 
 impl PlaybackClient {
@@ -226,7 +212,9 @@ impl PlaybackClient {
 
     /// A device on `net`: TCP, or the in-memory network a platform was started on.
     pub fn on(net: &Net, edge: impl Into<String>, spec: PlayerSpec) -> Self {
-        Self { http: crate::client::pool(net, 256), edge: Origin::new(&edge.into()), spec, context: None }
+        let edge = edge.into();
+        let (edge_url, memos) = (url::Url::parse(&edge).ok(), Arc::default());
+        Self { http: crate::client::pool(net, 256), edge: Origin::new(&edge), edge_url, spec, context: None, memos }
     }
 
     /// The same device, sending request-scoped faults (`x-chaos-context`) with every request:
@@ -281,27 +269,41 @@ impl PlaybackClient {
     /// Gets the manifest and license through the edge within the start budget, then streams.
     async fn play(&self, user: User<'_>, title: &str) -> PlayOutcome {
         let pressed = Instant::now();
-        let (manifest, media) = match timeout_at(pressed + self.spec.start_budget, self.manifest(user, title)).await {
+        let (ladder, scale, edge) = match timeout_at(pressed + self.spec.start_budget, self.manifest(user, title)).await
+        {
             Ok(Ok(got)) => got,
             Ok(Err(failure)) => return PlayOutcome::failed(failure),
             Err(_) => return PlayOutcome::failed(PlayFailure::Budget),
         };
-        let source = cdn::HttpSource::new(self, &manifest.cdns, &media.ladder, user, title);
-        let StreamOutcome { ttff, failure, failovers, qoe } = stream::play(&source, &media, &self.spec, pressed).await;
-        PlayOutcome { ok: ttff.is_some(), ttff, failure, failovers, qoe: ttff.map(|_| qoe) }
+        let Some(user) = user else { return PlayOutcome::failed(PlayFailure::Cdn) };
+        let mut headers = vec![(crate::USER, user.clone())];
+        headers.extend(self.context.clone().map(|ctx| (chaos_fault::context::CONTEXT_HEADER_NAME, ctx)));
+        let fetch = fetch::Fetcher { http: &self.http, headers: &headers, memos: &self.memos };
+        // The CDNs' URLs are on hosts of their own: the edge is the one origin, and no URL moves.
+        let locations = ladder::Locations::new(&ladder, vec![edge.clone()], edge);
+        let viewing = ladder::Viewing::new(fetch, &ladder, locations);
+        ladder::watch(&viewing, scale, &self.spec, ladder::Watch::Segments, pressed).await
     }
 
-    /// The manifest, through the edge (which also gets the license and the resume position).
-    async fn manifest(&self, user: User<'_>, title: &str) -> Result<(Manifest, Media), PlayFailure> {
-        let res = self.get(["/play/", title].concat(), user, self.spec.edge_timeout).await;
+    /// The manifest through the edge (which also gets the license and the resume position), as
+    /// a ladder; its time scale; the edge's URL.
+    async fn manifest(&self, user: User<'_>, title: &str) -> Result<(Arc<ladder::Ladder>, f64, url::Url), PlayFailure> {
+        let path = ["/play/", title].concat();
+        let res = self.get(path.clone(), user, self.spec.edge_timeout).await;
         let res = res.map_err(|_| PlayFailure::EdgeUnreachable)?;
         if !res.res.status().is_success() {
             let step = res.res.headers().get(PLAY_FAILURE_HEADER).and_then(|v| v.to_str().ok());
             return Err(step.map_or(PlayFailure::EdgeUnreachable, |step| PlayFailure::Edge(step.to_string())));
         }
         let answer: PlayAnswer = res.json().await.map_err(|_| PlayFailure::EdgeUnreachable)?;
-        let media = Media::from_manifest(&answer.manifest).ok_or(PlayFailure::EdgeUnreachable)?;
-        Ok((answer.manifest, media))
+        let Manifest { hls, time_scale } = answer.manifest;
+        let edge = self.edge_url.clone().ok_or(PlayFailure::EdgeUnreachable)?;
+        let url = edge.join(&path).map_err(|_| PlayFailure::EdgeUnreachable)?;
+        let ladder = self.memos.manifests.get(&url, hls.into(), ladder::Ladder::parse);
+        match ladder {
+            Ok(ladder) if time_scale >= 1.0 && time_scale.is_finite() => Ok((ladder, time_scale, edge)),
+            _ => Err(PlayFailure::EdgeUnreachable),
+        }
     }
 }
 

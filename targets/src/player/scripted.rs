@@ -90,7 +90,7 @@ async fn run(links: Vec<Link>, tweak: impl FnOnce(&mut crate::topology::PlayerSp
     spec.watch_segments = 30;
     tweak(&mut spec);
     let m = media(&topology.media, links.len());
-    play(&Script(links, topology.media.clone()), &m, &spec, Instant::now()).await
+    play(&Script(links, topology.media.clone()), &m, &spec, 0, Instant::now()).await
 }
 
 fn rebuffer_ratio(o: &StreamOutcome) -> f64 {

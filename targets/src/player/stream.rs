@@ -24,6 +24,15 @@ pub trait SegmentSource: Sync {
     type Body: SegmentBody;
     /// Starts a download; `Err` when the CDN refused it or could not be reached.
     fn open(&self, cdn: usize, rendition: usize, n: u32) -> impl Future<Output = Result<Self::Body, ()>> + Send;
+
+    /// Gets what a download of `rendition` from `cdn` needs first (its media playlist, its
+    /// initialisation segment), before the download's clock starts: that time is not the
+    /// segment's throughput (as in hls.js and dash.js, whose estimates count media segments
+    /// only). `Err` fails the attempt as a refused download does.
+    fn prepare(&self, cdn: usize, rendition: usize) -> impl Future<Output = Result<(), ()>> + Send {
+        let _ = (cdn, rendition);
+        std::future::ready(Ok(()))
+    }
 }
 
 /// A segment body arriving in chunks.
@@ -74,8 +83,9 @@ pub struct StreamOutcome {
 
 /// How one download attempt ended.
 enum Attempt {
-    /// The body arrived whole, at this instant, with this many bytes.
-    Done(Instant, usize),
+    /// The body arrived whole, with this many bytes, in this window (from the download's start,
+    /// after what it needed first, to its end).
+    Done { began: Instant, end: Instant, bytes: usize },
     /// Given up for this lower rendition: it could not arrive before the buffer ran dry.
     Abandoned(usize),
     /// Refused, cut off or timed out; `stalled` when the stall guard gave up on a wait before
@@ -121,6 +131,17 @@ impl<S: SegmentSource> Session<'_, S> {
             false => limit,
         };
         let timed_out = || Attempt::Failed { stalled: Instant::now() < limit };
+        let start = match within(idle(start), self.source.prepare(cdn, rendition)).await {
+            Ok((Ok(()), waited)) => {
+                if waited {
+                    Instant::now()
+                } else {
+                    start
+                }
+            }
+            Ok((Err(()), _)) => return Attempt::Failed { stalled: false },
+            Err(()) => return timed_out(),
+        };
         let mut body = match timeout_at(idle(start), self.source.open(cdn, rendition, n)).await {
             Ok(Ok(body)) => body,
             Ok(Err(())) => return Attempt::Failed { stalled: false },
@@ -145,7 +166,9 @@ impl<S: SegmentSource> Session<'_, S> {
             }
             match next {
                 Err(()) => return Attempt::Failed { stalled: false },
-                Ok(None) if received == total || !exact => return Attempt::Done(now, received),
+                Ok(None) if received == total || !exact => {
+                    return Attempt::Done { began: start, end: now, bytes: received };
+                }
                 Ok(None) => return Attempt::Failed { stalled: false },
                 Ok(Some(len)) => received += len,
             }
@@ -171,8 +194,15 @@ async fn within<F: Future>(deadline: Instant, fut: F) -> Result<(F::Output, bool
     timeout_at(deadline, fut).await.map(|out| (out, true)).map_err(drop)
 }
 
-/// Plays `spec.watch_segments` segments of `media` from `source`; `pressed` is the Play press.
-pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec, pressed: Instant) -> StreamOutcome {
+/// Plays `spec.watch_segments` segments of `media` from `source`, starting at CDN `cdn`;
+/// `pressed` is the Play press.
+pub async fn play<S: SegmentSource>(
+    source: &S,
+    media: &Media,
+    spec: &PlayerSpec,
+    mut cdn: usize,
+    pressed: Instant,
+) -> StreamOutcome {
     let startup = media.segment * spec.first_frame_segments.max(1);
     let watch = spec.watch_segments.clamp(spec.first_frame_segments.max(1), media.segments());
     let abr = AbrRule { spec: spec.abr.clone(), adaptive: spec.adaptive };
@@ -182,7 +212,6 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
     let mut out = StreamOutcome::default();
     let mut throughput = Throughput::default();
     let mut last: Option<usize> = None;
-    let mut cdn = 0;
     let start_deadline = pressed + spec.start_budget;
     // The buffer is brought up to date after each segment (and after a wait), so each
     // iteration starts up to date, at `s.clock`: a segment's first attempt starts then, without
@@ -202,8 +231,8 @@ pub async fn play<S: SegmentSource>(source: &S, media: &Media, spec: &PlayerSpec
         let end = loop {
             let limit = if s.buffer.started() { now + spec.cdn_timeout } else { start_deadline };
             match s.fetch(cdn, rendition, n, now, limit).await {
-                Attempt::Done(end, bytes) => {
-                    throughput.sample(bytes, end - now);
+                Attempt::Done { began, end, bytes } => {
+                    throughput.sample(bytes, end - began);
                     break end;
                 }
                 Attempt::Abandoned(lower) => {

@@ -39,6 +39,8 @@ pub(crate) struct Ctx {
     pub steered: Vec<String>,
     /// What is streamed (CDN segment sizes, playback's manifest).
     pub media: Arc<crate::topology::MediaSpec>,
+    /// The media playlist a CDN answers, made on its first request.
+    media_playlist: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl Ctx {
@@ -49,7 +51,13 @@ impl Ctx {
         steered: Vec<String>,
         media: Arc<crate::topology::MediaSpec>,
     ) -> Self {
-        Self { service_time, rng: Mutex::new(SmallRng::seed_from_u64(seed)), deps, steered, media }
+        let rng = Mutex::new(SmallRng::seed_from_u64(seed));
+        Self { service_time, rng, deps, steered, media, media_playlist: std::sync::OnceLock::new() }
+    }
+
+    /// The media playlist every rendition shares (a CDN's).
+    pub fn media_playlist(&self) -> bytes::Bytes {
+        self.media_playlist.get_or_init(|| media::media_playlist(&self.media)).clone()
     }
 
     /// Spends the instance's service time for one request.

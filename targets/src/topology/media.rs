@@ -96,8 +96,10 @@ fn default_scale() -> f64 {
     100.0
 }
 
+/// Six minutes of 4 s segments: longer than any session watches by default, and a media playlist
+/// (text, which the time scale cannot shrink) of about 1.7 KB, the weight of one low segment.
 fn default_segments() -> u32 {
-    900
+    90
 }
 
 /// The device's settings. Network timeouts are wall-clock; buffer levels are media time.

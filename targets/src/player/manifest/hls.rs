@@ -48,8 +48,28 @@ fn variants(url: &Url, m: &MasterPlaylist) -> Result<Vec<Variant>, ManifestError
 
 /// The segments of the media playlist at `url` and their durations.
 pub fn media(url: &Url, body: &[u8]) -> Result<(Track, Vec<Duration>), ManifestError> {
+    let l = listing(url, body)?;
+    let init = l.init.as_deref().map(|uri| join(url, uri)).transpose()?;
+    let segments = l.segments.iter().map(|uri| join(url, uri)).collect::<Result<_, _>>()?;
+    Ok((Track { init, segments }, l.durations.to_vec()))
+}
+
+/// A media playlist as written: its references unresolved, so that what is read depends on the
+/// body alone (players share one reading of the same playlist served from several places).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listing {
+    /// The initialisation segment's URI reference (`EXT-X-MAP`).
+    pub init: Option<String>,
+    /// Each media segment's URI reference.
+    pub segments: Vec<String>,
+    /// Each media segment's `EXTINF`.
+    pub durations: std::sync::Arc<[Duration]>,
+}
+
+/// Reads the media playlist `body` (from `url`, which errors name).
+pub fn listing(url: &Url, body: &[u8]) -> Result<Listing, ManifestError> {
     match parse(url, body)? {
-        Playlist::MediaPlaylist(m) => track(url, &m),
+        Playlist::MediaPlaylist(m) => entries(url, m),
         Playlist::MasterPlaylist(_) => Err(ManifestError::Invalid {
             url: url.clone(),
             format: super::Format::Hls,
@@ -58,7 +78,7 @@ pub fn media(url: &Url, body: &[u8]) -> Result<(Track, Vec<Duration>), ManifestE
     }
 }
 
-fn track(url: &Url, m: &MediaPlaylist) -> Result<(Track, Vec<Duration>), ManifestError> {
+fn entries(url: &Url, m: MediaPlaylist) -> Result<Listing, ManifestError> {
     let unsupported = |feature| Err(ManifestError::unsupported(url, feature));
     if m.unknown_tags
         .iter()
@@ -71,8 +91,8 @@ fn track(url: &Url, m: &MediaPlaylist) -> Result<(Track, Vec<Duration>), Manifes
         return unsupported(Unsupported::Live);
     }
     let mut init = None;
-    let (mut segments, mut durations) = (Vec::new(), Vec::new());
-    for s in &m.segments {
+    let (mut segments, mut durations) = (Vec::with_capacity(m.segments.len()), Vec::with_capacity(m.segments.len()));
+    for s in m.segments {
         if s.key.as_ref().is_some_and(|k| k.method != KeyMethod::None) {
             return unsupported(Unsupported::Encryption);
         }
@@ -81,13 +101,13 @@ fn track(url: &Url, m: &MediaPlaylist) -> Result<(Track, Vec<Duration>), Manifes
         }
         // EXT-X-MAP applies to the segments after it; one per rendition is what this player
         // fetches (a second would be a discontinuity, which VOD ladders do not have).
-        if let (None, Some(map)) = (&init, &s.map) {
-            init = Some(join(url, &map.uri)?);
+        if let (None, Some(map)) = (&init, s.map) {
+            init = Some(map.uri.trim().to_string());
         }
-        segments.push(join(url, &s.uri)?);
         durations.push(Duration::from_secs_f64(f64::from(s.duration).max(0.0)));
+        segments.push(s.uri.trim().to_string());
     }
-    Ok((Track { init, segments }, durations))
+    Ok(Listing { init, segments, durations: durations.into() })
 }
 
 /// The presentation of a master playlist's `variants` and their fetched media playlists
