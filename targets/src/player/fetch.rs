@@ -1,6 +1,7 @@
 //! How a player GETs what it plays — manifests and playlists whole (bounded in size), segments
 //! as they arrive — and the parsed manifests a fleet of players shares.
 
+use super::ladder::Target;
 use super::manifest::ManifestError;
 use crate::client::{AnswerBody, HttpClient};
 use bytes::Bytes;
@@ -24,20 +25,27 @@ pub(super) struct Fetcher<'a> {
 }
 
 impl Fetcher<'_> {
-    /// The answer's head to a GET of `url`; its body is read as it arrives. Unbounded: the
+    /// The answer's head to a GET of `target`; its body is read as it arrives. Unbounded: the
     /// caller bounds it.
-    pub async fn get(&self, url: &Url) -> Result<Response<AnswerBody>, String> {
-        let mut req = Request::get(url.as_str()).body(Empty::new()).map_err(|e| e.to_string())?;
+    pub async fn get(&self, target: Target) -> Result<Response<AnswerBody>, String> {
+        let uri = match target {
+            Target::Uri(uri) => uri,
+            Target::Url(mut url) => {
+                url.set_fragment(None); // the client's business, never sent
+                http::Uri::try_from(String::from(url)).map_err(|e| e.to_string())?
+            }
+        };
+        let mut req = Request::get(uri).body(Empty::new()).map_err(|e| e.to_string())?;
         for (name, value) in self.headers {
             req.headers_mut().insert(name.clone(), value.clone());
         }
         self.http.request(req).await.map_err(|e| e.to_string())
     }
 
-    /// The whole body of a 2xx answer to a GET of `url`, refused past [`MAX_MANIFEST_BYTES`].
-    /// Unbounded in time: the caller bounds it.
-    pub async fn whole(&self, url: &Url) -> Result<Bytes, String> {
-        let res = self.get(url).await?;
+    /// The whole body of a 2xx answer to a GET of `target`, refused past
+    /// [`MAX_MANIFEST_BYTES`]. Unbounded in time: the caller bounds it.
+    pub async fn whole(&self, target: Target) -> Result<Bytes, String> {
+        let res = self.get(target).await?;
         if !res.status().is_success() {
             return Err(format!("answered {}", res.status()));
         }

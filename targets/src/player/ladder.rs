@@ -127,29 +127,73 @@ pub(super) fn on_origin(url: &Url, home: &Url, origin: &Url) -> Url {
     moved
 }
 
-/// A rendition's segments at one location, as a session has them.
+/// A rendition's segments at one location, as a session has them. Cheap to clone.
 #[derive(Clone)]
 enum Placed {
-    /// Listed by the manifest (their URLs are the manifest's).
+    /// Listed by the manifest (their URLs are the manifest's, moved to the location).
     Listed(Arc<Track>),
-    /// Read from the media playlist at `playlist` (already at the location).
-    Read { playlist: Url, listing: Arc<Listing> },
+    /// Read from a media playlist fetched at the location.
+    Read(Arc<Read>),
+}
+
+/// A media playlist as read from one place: relative references resolve against it.
+struct Read {
+    playlist: Url,
+    /// The playlist's scheme, authority and directory (its path up to the last `/`), parsed
+    /// once: a plain relative reference's request is made from them without parsing a URL.
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    dir: String,
+    listing: Arc<Listing>,
+}
+
+/// Where a request goes: a URL, or a request URI already made.
+pub(super) enum Target {
+    Url(Url),
+    Uri(http::Uri),
+}
+
+impl Read {
+    fn new(playlist: Url, listing: Arc<Listing>) -> Option<Self> {
+        let scheme = playlist.scheme().parse().ok()?;
+        let authority = playlist[url::Position::BeforeHost..url::Position::AfterPort].parse().ok()?;
+        let path = playlist.path();
+        let dir = path[..path.rfind('/').map_or(0, |i| i + 1)].to_string();
+        Some(Self { playlist, scheme, authority, dir, listing })
+    }
+
+    /// `uri` (a reference in the playlist) as a request target: a plain relative reference
+    /// (`seg7.ts`, `v/seg7.ts?x=1`) is appended to the directory; anything else is resolved.
+    fn target(&self, uri: &str) -> Option<Target> {
+        let plain = !uri.is_empty()
+            && !uri.starts_with(['/', '.', '?'])
+            && !uri.contains([':', '#', '\\'])
+            && !uri.contains("/.");
+        if plain {
+            let path = http::uri::PathAndQuery::try_from([self.dir.as_str(), uri].concat()).ok()?;
+            let mut parts = http::uri::Parts::default();
+            (parts.scheme, parts.authority, parts.path_and_query) =
+                (Some(self.scheme.clone()), Some(self.authority.clone()), Some(path));
+            return http::Uri::from_parts(parts).ok().map(Target::Uri);
+        }
+        self.playlist.join(uri).ok().map(Target::Url)
+    }
 }
 
 impl Placed {
-    /// Segment `n`'s URL as written (resolved, not yet moved to a location).
-    fn segment(&self, n: u32) -> Option<Url> {
+    /// Segment `n`'s request target from location `l`.
+    fn segment(&self, locations: &Locations, l: usize, n: u32) -> Option<Target> {
         match self {
-            Self::Listed(t) => t.segments.get(n as usize).cloned(),
-            Self::Read { playlist, listing } => playlist.join(listing.segments.get(n as usize)?).ok(),
+            Self::Listed(t) => locations.moved(l, t.segments.get(n as usize)?).map(Target::Url),
+            Self::Read(r) => r.target(r.listing.segments.get(n as usize)?),
         }
     }
 
-    /// The initialisation segment's URL, when there is one.
-    fn init(&self) -> Option<Url> {
+    /// The initialisation segment's request target from location `l`, when there is one.
+    fn init(&self, locations: &Locations, l: usize) -> Option<Target> {
         match self {
-            Self::Listed(t) => t.init.clone(),
-            Self::Read { playlist, listing } => playlist.join(listing.init.as_deref()?).ok(),
+            Self::Listed(t) => locations.moved(l, t.init.as_ref()?).map(Target::Url),
+            Self::Read(r) => r.target(r.listing.init.as_deref()?),
         }
     }
 }
@@ -205,24 +249,23 @@ impl<'a> Viewing<'a> {
 
     /// Fetches and reads a media playlist; its segments must match the session's durations.
     async fn read_playlist(&self, playlist: Url) -> Result<Placed, Unlisted> {
-        let body = self.fetch.whole(&playlist).await.map_err(|_| Unlisted::Fetch)?;
+        let body = self.fetch.whole(Target::Url(playlist.clone())).await.map_err(|_| Unlisted::Fetch)?;
         let listing = self.fetch.memos.playlists.get(&playlist, body, hls::listing).map_err(|_| Unlisted::Manifest)?;
         let durations = self.durations.get_or_init(|| listing.durations.clone());
         if durations.len() != listing.segments.len() {
             tracing::debug!("{playlist}: {}", Unsupported::UnalignedSegments);
             return Err(Unlisted::Manifest);
         }
-        Ok(Placed::Read { playlist, listing })
+        Ok(Placed::Read(Arc::new(Read::new(playlist, listing).ok_or(Unlisted::Manifest)?)))
     }
 
     /// Fetches rendition `r`'s initialisation segment at location `l` once a session.
     async fn init(&self, l: usize, r: usize, placed: &Placed) -> Result<(), ()> {
-        let Some(url) = placed.init() else { return Ok(()) };
+        let Some(target) = placed.init(&self.locations, l) else { return Ok(()) };
         if self.inits.lock().unwrap_or_else(|p| p.into_inner()).contains(&(l, r)) {
             return Ok(());
         }
-        let url = self.locations.moved(l, &url).ok_or(())?;
-        self.fetch.whole(&url).await.map_err(drop)?;
+        self.fetch.whole(target).await.map_err(drop)?;
         self.inits.lock().unwrap_or_else(|p| p.into_inner()).push((l, r));
         Ok(())
     }
@@ -263,8 +306,8 @@ impl SegmentSource for Viewing<'_> {
 
     async fn open(&self, l: usize, rendition: usize, n: u32) -> Result<HttpBody, ()> {
         let placed = self.track(l, rendition).await.map_err(|_| ())?;
-        let url = self.locations.moved(l, &placed.segment(n).ok_or(())?).ok_or(())?;
-        match self.fetch.get(&url).await {
+        let target = placed.segment(&self.locations, l, n).ok_or(())?;
+        match self.fetch.get(target).await {
             Ok(res) if res.status().is_success() => Ok(HttpBody(res)),
             _ => Err(()),
         }
@@ -353,5 +396,23 @@ mod tests {
         assert_eq!(segments_for(&d, Duration::from_secs(5)), 3);
         assert_eq!(segments_for(&d, Duration::from_secs(60)), 4);
         assert_eq!(segments_for(&d, Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn a_plain_relative_reference_is_appended_and_any_other_resolved() {
+        let playlist = Url::parse("http://127.0.0.1:9000/v/lo/index.m3u8").unwrap();
+        let listing = Arc::new(Listing { init: None, segments: vec![], durations: Arc::new([]) });
+        let read = Read::new(playlist, listing).unwrap();
+        let target = |uri: &str| match read.target(uri) {
+            Some(Target::Uri(u)) => format!("uri {u}"),
+            Some(Target::Url(u)) => format!("url {u}"),
+            None => "none".into(),
+        };
+        assert_eq!(target("s1.ts?x=1"), "uri http://127.0.0.1:9000/v/lo/s1.ts?x=1");
+        assert_eq!(target("hd/s1.ts"), "uri http://127.0.0.1:9000/v/lo/hd/s1.ts");
+        assert_eq!(target("../hi/s1.ts"), "url http://127.0.0.1:9000/v/hi/s1.ts");
+        assert_eq!(target("/s1.ts"), "url http://127.0.0.1:9000/s1.ts");
+        assert_eq!(target("s1.ts#t=2"), "url http://127.0.0.1:9000/v/lo/s1.ts#t=2");
+        assert_eq!(target("http://127.0.0.1:9001/s1.ts"), "url http://127.0.0.1:9001/s1.ts");
     }
 }

@@ -13,7 +13,7 @@
 //! absolute `BaseURL` to a CDN) is fetched as it is.
 
 use super::fetch::{Fetcher, Memos};
-use super::ladder::{Ladder, Locations, Viewing, Watch, on_origin};
+use super::ladder::{Ladder, Locations, Target, Viewing, Watch, on_origin};
 use super::manifest::{Format, ManifestError, Presentation, hls};
 use super::{PlayFailure, PlayOutcome};
 use crate::client::HttpClient;
@@ -127,7 +127,7 @@ impl StreamPlayer {
     /// The whole body of a GET of `url`, within the CDN timeout.
     async fn fetch(&self, url: &Url) -> Result<Bytes, LoadError> {
         let failed = |reason: String| LoadError::Fetch { url: url.clone(), reason };
-        let got = timeout_at(Instant::now() + self.spec.cdn_timeout, self.fetcher().whole(url)).await;
+        let got = timeout_at(Instant::now() + self.spec.cdn_timeout, self.fetcher().whole(Target::Url(url.clone()))).await;
         got.map_err(|_| failed("timed out".into()))?.map_err(failed)
     }
 

@@ -5,7 +5,6 @@
 use super::routes::{Call, Table};
 use super::{Ctx, stable_hash};
 use crate::topology::Role;
-use axum::Json;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -31,23 +30,23 @@ pub(super) fn routes(role: Role, ctx: &Arc<Ctx>) -> Table {
 /// same user sees the same order), as a steering service would, and lists them in an HLS master
 /// playlist: each rendition once per CDN, in that order (redundant variant streams, which
 /// players fail over between).
-async fn manifest(ctx: Arc<Ctx>, req: Call) -> Json<Manifest> {
+async fn manifest(ctx: Arc<Ctx>, req: Call) -> Response {
     ctx.work().await;
     let n = ctx.steered.len().max(1);
     let first = (stable_hash(req.user()) % n as u64) as usize;
-    let ranked = ctx.steered.iter().cycle().skip(first).take(ctx.steered.len());
-    let mut hls = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for cdn in ranked {
-        for kbps in &ctx.media.ladder_kbps {
-            let _ = write!(
-                hls,
-                "#EXT-X-STREAM-INF:BANDWIDTH={}\n{cdn}/segments/{}/{kbps}/index.m3u8\n",
-                kbps * 1000,
-                req.param
-            );
+    let answer = ctx.manifest(&req.param, first, || {
+        let ranked = ctx.steered.iter().cycle().skip(first).take(ctx.steered.len());
+        let mut hls = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        for cdn in ranked {
+            for kbps in &ctx.media.ladder_kbps {
+                let (bandwidth, title) = (kbps * 1000, &req.param);
+                let _ = write!(hls, "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}\n{cdn}/segments/{title}/{kbps}/index.m3u8\n");
+            }
         }
-    }
-    Json(Manifest { hls, time_scale: ctx.media.time_scale, title: req.param })
+        let manifest = Manifest { hls, time_scale: ctx.media.time_scale, title: req.param.clone() };
+        Bytes::from(serde_json::to_vec(&manifest).expect("a manifest serialises"))
+    });
+    ([(CONTENT_TYPE, "application/json")], answer).into_response()
 }
 
 /// A manifest as the playback service answers it: the master playlist and the media time scale

@@ -12,7 +12,7 @@ use crate::client::DepClient;
 use crate::topology::Role;
 use chaos_fault::Distribution;
 use rand::{SeedableRng, rngs::SmallRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// An instance's guarded dependencies: one per role the handlers call by name, and the
@@ -41,6 +41,8 @@ pub(crate) struct Ctx {
     pub media: Arc<crate::topology::MediaSpec>,
     /// The media playlist a CDN answers, made on its first request.
     media_playlist: std::sync::OnceLock<bytes::Bytes>,
+    /// The manifests playback has answered, by title and first CDN.
+    manifests: Mutex<HashMap<(String, usize), bytes::Bytes>>,
 }
 
 impl Ctx {
@@ -52,7 +54,28 @@ impl Ctx {
         media: Arc<crate::topology::MediaSpec>,
     ) -> Self {
         let rng = Mutex::new(SmallRng::seed_from_u64(seed));
-        Self { service_time, rng, deps, steered, media, media_playlist: std::sync::OnceLock::new() }
+        let (media_playlist, manifests) = (std::sync::OnceLock::new(), Mutex::default());
+        Self { service_time, rng, deps, steered, media, media_playlist, manifests }
+    }
+
+    /// Most manifests kept (any title can be asked for); past it playback starts again.
+    const MANIFESTS: usize = 4096;
+
+    /// Playback's answer for `title` with the CDNs ranked from `first`: made by `make` once, as a
+    /// service caches a rendered manifest (on the virtual clock, rendering and serialising a
+    /// master playlist for every session was a visible share of a session's CPU).
+    pub fn manifest(&self, title: &str, first: usize, make: impl FnOnce() -> bytes::Bytes) -> bytes::Bytes {
+        let key = (title.to_string(), first);
+        if let Some(answer) = self.manifests.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return answer.clone();
+        }
+        let answer = make();
+        let mut manifests = self.manifests.lock().unwrap_or_else(|p| p.into_inner());
+        if manifests.len() >= Self::MANIFESTS {
+            manifests.clear();
+        }
+        manifests.insert(key, answer.clone());
+        answer
     }
 
     /// The media playlist every rendition shares (a CDN's).
