@@ -114,7 +114,9 @@ impl Locations {
 pub(super) fn on_origin(url: &Url, home: &Url, origin: &Url) -> Url {
     // Compared part by part: `Url::origin` makes a copy of the host for each side.
     let same = |a: &Url, b: &Url| {
-        a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+        a.scheme() == b.scheme()
+            && a.host_str() == b.host_str()
+            && a.port_or_known_default() == b.port_or_known_default()
     };
     if !same(url, home) || same(home, origin) {
         return url.clone();

@@ -144,8 +144,8 @@ pub struct Media {
     pub ladder: Vec<u32>,
     /// Bytes of one `segment`-long segment of each rendition.
     pub bytes: Vec<usize>,
-    /// Whether `bytes` is exact (the platform's manifest says it) or an estimate from the
-    /// bitrate (a real stream's segments vary; their bodies give their lengths).
+    /// Whether `bytes` is exact (a scripted test's) or an estimate from the bitrate (an HLS or
+    /// DASH stream's: segments vary; a body's `content-length`, or its end, gives its length).
     pub exact_sizes: bool,
     /// Media time of a typical segment: the unit of the start-up and resume thresholds.
     pub segment: Duration,
@@ -160,9 +160,9 @@ pub struct Media {
 /// How a title is cut into segments.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Segmentation {
-    /// This many segments of [`Media::segment`] each (the platform's).
+    /// This many segments of [`Media::segment`] each (a scripted test's).
     Uniform(u32),
-    /// Each segment's own length (a real stream's `EXTINF`s, timeline or template).
+    /// Each segment's own length (`EXTINF`s, a DASH timeline or template).
     Listed(std::sync::Arc<[Duration]>),
 }
 

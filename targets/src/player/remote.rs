@@ -127,7 +127,8 @@ impl StreamPlayer {
     /// The whole body of a GET of `url`, within the CDN timeout.
     async fn fetch(&self, url: &Url) -> Result<Bytes, LoadError> {
         let failed = |reason: String| LoadError::Fetch { url: url.clone(), reason };
-        let got = timeout_at(Instant::now() + self.spec.cdn_timeout, self.fetcher().whole(Target::Url(url.clone()))).await;
+        let got =
+            timeout_at(Instant::now() + self.spec.cdn_timeout, self.fetcher().whole(Target::Url(url.clone()))).await;
         got.map_err(|_| failed("timed out".into()))?.map_err(failed)
     }
 

@@ -40,7 +40,8 @@ async fn manifest(ctx: Arc<Ctx>, req: Call) -> Response {
         for cdn in ranked {
             for kbps in &ctx.media.ladder_kbps {
                 let (bandwidth, title) = (kbps * 1000, &req.param);
-                let _ = write!(hls, "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}\n{cdn}/segments/{title}/{kbps}/index.m3u8\n");
+                let _ =
+                    write!(hls, "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}\n{cdn}/segments/{title}/{kbps}/index.m3u8\n");
             }
         }
         let manifest = Manifest { hls, time_scale: ctx.media.time_scale, title: req.param.clone() };
