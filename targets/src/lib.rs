@@ -30,6 +30,7 @@ mod topology;
 pub use client::{Connector, DepClient, DepRequest, DepResponse, Ejection, Endpoints, HttpClient, Io, http_client};
 pub use guards::{GuardCounters, GuardStats};
 pub use platform::{InstanceHandle, Platform, PlatformError};
+pub use player::cmcd::CmcdMode;
 pub use player::manifest;
 pub use player::stream::Qoe;
 pub use player::{

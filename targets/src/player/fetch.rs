@@ -1,6 +1,7 @@
 //! How a player GETs what it plays — manifests and playlists whole (bounded in size), segments
 //! as they arrive — and the parsed manifests a fleet of players shares.
 
+use super::cmcd::{Cmcd, CmcdMode};
 use super::ladder::Target;
 use super::manifest::ManifestError;
 use crate::client::{AnswerBody, HttpClient};
@@ -25,32 +26,50 @@ pub(super) struct Fetcher<'a> {
 }
 
 impl Fetcher<'_> {
-    /// The answer's head to a GET of `target`; its body is read as it arrives. Unbounded: the
-    /// caller bounds it.
-    pub async fn get(&self, target: Target) -> Result<Response<AnswerBody>, String> {
-        let uri = match target {
+    /// The answer's head to a GET of `target`, with `cmcd`'s data when the session sends it;
+    /// its body is read as it arrives. Unbounded: the caller bounds it.
+    pub async fn get(&self, target: Target, cmcd: Option<&Cmcd<'_>>) -> Result<Response<AnswerBody>, String> {
+        let mut uri = match target {
             Target::Uri(uri) => uri,
             Target::Url(mut url) => {
                 url.set_fragment(None); // the client's business, never sent
                 http::Uri::try_from(String::from(url)).map_err(|e| e.to_string())?
             }
         };
+        let mut cmcd_headers = Vec::new();
+        match cmcd.map(|c| (c, c.session.mode)) {
+            Some((c, CmcdMode::Query)) => uri = with_argument(uri, &c.query())?,
+            Some((c, CmcdMode::Headers)) => cmcd_headers = c.headers(),
+            Some((_, CmcdMode::Off)) | None => {}
+        }
         let mut req = Request::get(uri).body(Empty::new()).map_err(|e| e.to_string())?;
-        for (name, value) in self.headers {
-            req.headers_mut().insert(name.clone(), value.clone());
+        for (name, value) in self.headers.iter().cloned().chain(cmcd_headers) {
+            req.headers_mut().insert(name, value);
         }
         self.http.request(req).await.map_err(|e| e.to_string())
     }
 
     /// The whole body of a 2xx answer to a GET of `target`, refused past
     /// [`MAX_MANIFEST_BYTES`]. Unbounded in time: the caller bounds it.
-    pub async fn whole(&self, target: Target) -> Result<Bytes, String> {
-        let res = self.get(target).await?;
+    pub async fn whole(&self, target: Target, cmcd: Option<&Cmcd<'_>>) -> Result<Bytes, String> {
+        let res = self.get(target, cmcd).await?;
         if !res.status().is_success() {
             return Err(format!("answered {}", res.status()));
         }
         read_capped(res.into_body()).await
     }
+}
+
+/// `uri` with `argument` (`key=value`, encoded) added to its query.
+fn with_argument(uri: http::Uri, argument: &str) -> Result<http::Uri, String> {
+    let mut parts = uri.into_parts();
+    let (path, query) = parts.path_and_query.as_ref().map_or(("/", None), |pq| (pq.path(), pq.query()));
+    let joined = match query {
+        Some(q) if !q.is_empty() => format!("{path}?{q}&{argument}"),
+        _ => format!("{path}?{argument}"),
+    };
+    parts.path_and_query = Some(joined.try_into().map_err(|e: http::uri::InvalidUri| e.to_string())?);
+    http::Uri::from_parts(parts).map_err(|e| e.to_string())
 }
 
 /// The whole body, refused past [`MAX_MANIFEST_BYTES`]. By hand rather than with

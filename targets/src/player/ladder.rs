@@ -5,10 +5,11 @@
 //! first switch to it) and segments from the location the session is at.
 
 use super::cdn::HttpBody;
+use super::cmcd::{Cmcd, CmcdSession, Object, StreamingFormat};
 use super::fetch::Fetcher;
 use super::manifest::hls::Listing;
 use super::manifest::{Format, ManifestError, Track, Unsupported, dash, hls};
-use super::stream::{SegmentSource, StreamOutcome};
+use super::stream::{SegmentSource, Status, StreamOutcome};
 use super::{Media, PlayFailure, PlayOutcome, Segmentation};
 use crate::topology::PlayerSpec;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,6 +22,8 @@ use url::Url;
 pub(super) struct Ladder {
     /// Bitrates, kbit/s, ascending.
     pub kbps: Vec<u32>,
+    /// HLS or DASH.
+    format: StreamingFormat,
     /// Each rendition's copies: the first, then the alternates (HLS redundant variants, DASH
     /// `BaseURL`s).
     copies: Vec<Vec<Copy>>,
@@ -51,6 +54,7 @@ impl Ladder {
                         .map(|r| r.copies.into_iter().map(Copy::listed).collect())
                         .collect(),
                     durations: Some(p.durations.into()),
+                    format: StreamingFormat::Dash,
                 })
             }
             Some(Format::Hls) => {
@@ -62,6 +66,7 @@ impl Ladder {
                         .map(|v| v.playlists.into_iter().map(Copy::Playlist).collect())
                         .collect(),
                     durations: None,
+                    format: StreamingFormat::Hls,
                 })
             }
             None => Err(ManifestError::UnknownFormat { url: url.clone() }),
@@ -220,20 +225,32 @@ pub(super) struct Viewing<'a> {
     tracks: Mutex<Vec<Option<Placed>>>,
     /// (location, rendition) whose initialisation segment this session has.
     inits: Mutex<Vec<(usize, usize)>>,
+    /// What CMCD sends, when it is on.
+    cmcd: Option<CmcdSession>,
 }
 
 impl<'a> Viewing<'a> {
-    pub fn new(fetch: Fetcher<'a>, ladder: &'a Ladder, locations: Locations) -> Self {
+    /// A session of `ladder` at `locations`, sending `cmcd` (its format set here) when given.
+    pub fn new(fetch: Fetcher<'a>, ladder: &'a Ladder, locations: Locations, cmcd: Option<CmcdSession>) -> Self {
+        let cmcd = cmcd.map(|c| CmcdSession { format: Some(ladder.format), ..c });
         let durations = OnceLock::new();
         if let Some(d) = &ladder.durations {
             let _ = durations.set(d.clone());
         }
         let tracks = Mutex::new(vec![None; locations.len() * ladder.kbps.len()]);
-        Self { fetch, ladder, locations, durations, tracks, inits: Mutex::default() }
+        Self { fetch, ladder, locations, durations, tracks, inits: Mutex::default(), cmcd }
+    }
+
+    /// The CMCD data of a request for `object` of rendition `r` (segment `n`), when sent.
+    fn cmcd(&self, object: Object, r: usize, n: Option<u32>, status: Status) -> Option<Cmcd<'_>> {
+        let session = self.cmcd.as_ref()?;
+        let kbps = self.ladder.kbps.get(r).copied().zip(self.ladder.kbps.last().copied());
+        let duration = n.and_then(|n| self.durations.get()?.get(n as usize).copied());
+        Some(Cmcd { session, object, kbps, duration, status })
     }
 
     /// Rendition `r`'s segments at location `l`: listed, read this session, or read now.
-    async fn track(&self, l: usize, r: usize) -> Result<Placed, Unlisted> {
+    async fn track(&self, l: usize, r: usize, status: Status) -> Result<Placed, Unlisted> {
         let slot = l * self.ladder.kbps.len() + r;
         if let Some(Some(t)) = self.tracks.lock().unwrap_or_else(|p| p.into_inner()).get(slot) {
             return Ok(t.clone());
@@ -241,7 +258,10 @@ impl<'a> Viewing<'a> {
         let copy = self.ladder.copies.get(r).and_then(|c| self.locations.copy(l, c)).ok_or(Unlisted::Fetch)?;
         let placed = match copy {
             Copy::Listed(t) => Placed::Listed(t.clone()),
-            Copy::Playlist(url) => self.read_playlist(self.locations.moved(l, url).ok_or(Unlisted::Fetch)?).await?,
+            Copy::Playlist(url) => {
+                let cmcd = self.cmcd(Object::Manifest, r, None, status);
+                self.read_playlist(self.locations.moved(l, url).ok_or(Unlisted::Fetch)?, cmcd).await?
+            }
         };
         if let Some(s) = self.tracks.lock().unwrap_or_else(|p| p.into_inner()).get_mut(slot) {
             *s = Some(placed.clone());
@@ -250,8 +270,8 @@ impl<'a> Viewing<'a> {
     }
 
     /// Fetches and reads a media playlist; its segments must match the session's durations.
-    async fn read_playlist(&self, playlist: Url) -> Result<Placed, Unlisted> {
-        let body = self.fetch.whole(Target::Url(playlist.clone())).await.map_err(|_| Unlisted::Fetch)?;
+    async fn read_playlist(&self, playlist: Url, cmcd: Option<Cmcd<'_>>) -> Result<Placed, Unlisted> {
+        let body = self.fetch.whole(Target::Url(playlist.clone()), cmcd.as_ref()).await.map_err(|_| Unlisted::Fetch)?;
         let listing = self.fetch.memos.playlists.get(&playlist, body, hls::listing).map_err(|_| Unlisted::Manifest)?;
         let durations = self.durations.get_or_init(|| listing.durations.clone());
         if durations.len() != listing.segments.len() {
@@ -262,12 +282,12 @@ impl<'a> Viewing<'a> {
     }
 
     /// Fetches rendition `r`'s initialisation segment at location `l` once a session.
-    async fn init(&self, l: usize, r: usize, placed: &Placed) -> Result<(), ()> {
+    async fn init(&self, l: usize, r: usize, placed: &Placed, status: Status) -> Result<(), ()> {
         let Some(target) = placed.init(&self.locations, l) else { return Ok(()) };
         if self.inits.lock().unwrap_or_else(|p| p.into_inner()).contains(&(l, r)) {
             return Ok(());
         }
-        self.fetch.whole(target).await.map_err(drop)?;
+        self.fetch.whole(target, self.cmcd(Object::Init, r, None, status).as_ref()).await.map_err(drop)?;
         self.inits.lock().unwrap_or_else(|p| p.into_inner()).push((l, r));
         Ok(())
     }
@@ -286,7 +306,8 @@ impl<'a> Viewing<'a> {
         for t in 0..tries {
             let l = t % self.locations.len().max(1);
             let failovers = t as u32;
-            match timeout_at(deadline, self.track(l, first)).await {
+            let status = Status { starting: true, ..Status::default() };
+            match timeout_at(deadline, self.track(l, first, status)).await {
                 Ok(Ok(_)) => return (Ok(l), failovers),
                 Ok(Err(Unlisted::Manifest)) => return (Err(PlayFailure::Manifest), failovers),
                 Ok(Err(Unlisted::Fetch)) if t + 1 < tries => continue,
@@ -301,15 +322,15 @@ impl<'a> Viewing<'a> {
 impl SegmentSource for Viewing<'_> {
     type Body = HttpBody;
 
-    async fn prepare(&self, l: usize, rendition: usize) -> Result<(), ()> {
-        let track = self.track(l, rendition).await.map_err(|_| ())?;
-        self.init(l, rendition, &track).await
+    async fn prepare(&self, l: usize, rendition: usize, status: Status) -> Result<(), ()> {
+        let track = self.track(l, rendition, status).await.map_err(|_| ())?;
+        self.init(l, rendition, &track, status).await
     }
 
-    async fn open(&self, l: usize, rendition: usize, n: u32) -> Result<HttpBody, ()> {
-        let placed = self.track(l, rendition).await.map_err(|_| ())?;
+    async fn open(&self, l: usize, rendition: usize, n: u32, status: Status) -> Result<HttpBody, ()> {
+        let placed = self.track(l, rendition, status).await.map_err(|_| ())?;
         let target = placed.segment(&self.locations, l, n).ok_or(())?;
-        match self.fetch.get(target).await {
+        match self.fetch.get(target, self.cmcd(Object::Video, rendition, Some(n), status).as_ref()).await {
             Ok(res) if res.status().is_success() => Ok(HttpBody(res)),
             _ => Err(()),
         }

@@ -11,6 +11,7 @@
 pub mod abr;
 pub mod buffer;
 mod cdn;
+pub mod cmcd;
 mod fetch;
 mod ladder;
 pub mod manifest;
@@ -45,6 +46,8 @@ pub struct PlaybackClient {
     edge_url: Option<url::Url>,
     context: Option<http::HeaderValue>,
     memos: Arc<fetch::Memos>,
+    /// Play sessions begun, for CMCD's session ids.
+    sessions: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What one session saw.
@@ -213,8 +216,9 @@ impl PlaybackClient {
     /// A device on `net`: TCP, or the in-memory network a platform was started on.
     pub fn on(net: &Net, edge: impl Into<String>, spec: PlayerSpec) -> Self {
         let edge = edge.into();
-        let (edge_url, memos) = (url::Url::parse(&edge).ok(), Arc::default());
-        Self { http: crate::client::pool(net, 256), edge: Origin::new(&edge), edge_url, spec, context: None, memos }
+        let (edge_url, memos, sessions) = (url::Url::parse(&edge).ok(), Arc::default(), Arc::default());
+        let http = crate::client::pool(net, 256);
+        Self { http, edge: Origin::new(&edge), edge_url, spec, context: None, memos, sessions }
     }
 
     /// The same device, sending request-scoped faults (`x-chaos-context`) with every request:
@@ -281,7 +285,9 @@ impl PlaybackClient {
         let fetch = fetch::Fetcher { http: &self.http, headers: &headers, memos: &self.memos };
         // The CDNs' URLs are on hosts of their own: the edge is the one origin, and no URL moves.
         let locations = ladder::Locations::new(&ladder, vec![edge.clone()], edge);
-        let viewing = ladder::Viewing::new(fetch, &ladder, locations);
+        let n = self.sessions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cmcd = cmcd::CmcdSession::new(self.spec.cmcd, n, title);
+        let viewing = ladder::Viewing::new(fetch, &ladder, locations, cmcd);
         ladder::watch(&viewing, scale, &self.spec, ladder::Watch::Segments, pressed).await
     }
 

@@ -12,6 +12,7 @@
 //! origin is fetched from the location's origin instead (same path); a URL on another host (an
 //! absolute `BaseURL` to a CDN) is fetched as it is.
 
+use super::cmcd::CmcdSession;
 use super::fetch::{Fetcher, Memos};
 use super::ladder::{Ladder, Locations, Target, Viewing, Watch, on_origin};
 use super::manifest::{Format, ManifestError, Presentation, hls};
@@ -21,6 +22,7 @@ use crate::topology::PlayerSpec;
 use bytes::Bytes;
 use chaos_fault::server::Net;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 use url::Url;
@@ -56,6 +58,8 @@ pub struct StreamPlayer {
     stream: Arc<StreamSpec>,
     spec: PlayerSpec,
     memos: Arc<Memos>,
+    /// Sessions begun, for CMCD's session ids.
+    sessions: Arc<AtomicU64>,
 }
 
 /// Why a manifest could not be read.
@@ -77,7 +81,8 @@ pub enum LoadError {
 impl StreamPlayer {
     /// A viewer of `stream` with the player `spec` (its start budget, timeouts, ABR and guards).
     pub fn new(stream: StreamSpec, spec: PlayerSpec) -> Self {
-        Self { http: crate::client::pool(&Net::Tcp, 256), stream: Arc::new(stream), spec, memos: Arc::default() }
+        let (stream, memos, sessions) = (Arc::new(stream), Arc::default(), Arc::default());
+        Self { http: crate::client::pool(&Net::Tcp, 256), stream, spec, memos, sessions }
     }
 
     fn fetcher(&self) -> Fetcher<'_> {
@@ -89,7 +94,7 @@ impl StreamPlayer {
     /// the check before a run, which a session (reading playlists as it needs them) does not
     /// repeat.
     pub async fn load(&self) -> Result<Presentation, LoadError> {
-        let (url, body) = self.manifest().await?;
+        let (url, body) = self.manifest(None).await?;
         match Format::sniff(&body) {
             Some(Format::Dash) => Ok(super::manifest::dash::presentation(&url, &body)?),
             Some(Format::Hls) => {
@@ -98,7 +103,7 @@ impl StreamPlayer {
                 for v in &variants {
                     let mut copies = Vec::with_capacity(v.playlists.len());
                     for playlist in &v.playlists {
-                        copies.push(hls::media(playlist, &self.fetch(playlist).await?)?);
+                        copies.push(hls::media(playlist, &self.fetch(playlist, None).await?)?);
                     }
                     tracks.push(copies);
                 }
@@ -110,13 +115,13 @@ impl StreamPlayer {
 
     /// The manifest's URL on the first origin that serves it, and its body. The failover guard
     /// covers the manifest too: without it only the first origin is asked.
-    async fn manifest(&self) -> Result<(Url, Bytes), LoadError> {
+    async fn manifest(&self, cmcd: Option<&CmcdSession>) -> Result<(Url, Bytes), LoadError> {
         let origins = self.origins();
         let tried = if self.spec.failover { origins.len() } else { 1 };
         let mut last = None;
         for origin in &origins[..tried] {
             let url = on_origin(&self.stream.manifest, &self.home(), origin);
-            match self.fetch(&url).await {
+            match self.fetch(&url, cmcd).await {
                 Ok(body) => return Ok((url, body)),
                 Err(e) => last = Some(e),
             }
@@ -124,19 +129,24 @@ impl StreamPlayer {
         Err(last.unwrap_or_else(|| LoadError::Fetch { url: self.stream.manifest.clone(), reason: "no origin".into() }))
     }
 
-    /// The whole body of a GET of `url`, within the CDN timeout.
-    async fn fetch(&self, url: &Url) -> Result<Bytes, LoadError> {
+    /// The whole body of a GET of `url` (a manifest or playlist, with the session's CMCD when
+    /// sent), within the CDN timeout.
+    async fn fetch(&self, url: &Url, cmcd: Option<&CmcdSession>) -> Result<Bytes, LoadError> {
         let failed = |reason: String| LoadError::Fetch { url: url.clone(), reason };
-        let got =
-            timeout_at(Instant::now() + self.spec.cdn_timeout, self.fetcher().whole(Target::Url(url.clone()))).await;
+        let cmcd = cmcd.map(CmcdSession::manifest);
+        let fetcher = self.fetcher();
+        let whole = fetcher.whole(Target::Url(url.clone()), cmcd.as_ref());
+        let got = timeout_at(Instant::now() + self.spec.cdn_timeout, whole).await;
         got.map_err(|_| failed("timed out".into()))?.map_err(failed)
     }
 
     /// One session: the manifest within the start budget, then `watch` of the title.
     pub async fn play(&self) -> PlayOutcome {
         let pressed = Instant::now();
+        let n = self.sessions.fetch_add(1, Ordering::Relaxed);
+        let cmcd = CmcdSession::new(self.spec.cmcd, n, self.stream.manifest.path());
         let ladder = async {
-            let (url, body) = self.manifest().await?;
+            let (url, body) = self.manifest(cmcd.as_ref()).await?;
             let ladder = self.memos.manifests.get(&url, body, Ladder::parse)?;
             Ok::<_, LoadError>((ladder, root(&url)))
         };
@@ -146,7 +156,7 @@ impl StreamPlayer {
             Err(_) => return PlayOutcome::failed(PlayFailure::Budget),
         };
         let locations = Locations::new(&ladder, self.origins(), from);
-        let viewing = Viewing::new(self.fetcher(), &ladder, locations);
+        let viewing = Viewing::new(self.fetcher(), &ladder, locations, cmcd);
         super::ladder::watch(&viewing, 1.0, &self.spec, Watch::Media(self.stream.watch), pressed).await
     }
 
@@ -200,15 +210,20 @@ mod tests {
         }
     }
 
+    /// A request as the test origin saw it: path, query, and its CMCD headers.
+    type Seen = (String, Option<String>, Vec<(String, String)>);
+
     /// An origin whose master lists one rendition twice: the first copy's media playlist is
-    /// gone (404), the second's lists three 1 s segments. Every request's path is logged.
-    async fn redundant_origin() -> (Url, Arc<std::sync::Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
+    /// gone (404), the second's lists three 1 s segments. Every request is logged.
+    async fn redundant_origin() -> (Url, Arc<std::sync::Mutex<Vec<Seen>>>, tokio::task::JoinHandle<()>) {
         use axum::extract::{Request, State};
-        type Log = Arc<std::sync::Mutex<Vec<String>>>;
+        type Log = Arc<std::sync::Mutex<Vec<Seen>>>;
         async fn serve(State(log): State<Log>, req: Request) -> axum::response::Response {
             use axum::response::IntoResponse;
             let path = req.uri().path().to_string();
-            log.lock().unwrap().push(path.clone());
+            let cmcd = req.headers().iter().filter(|(k, _)| k.as_str().starts_with("cmcd-"));
+            let cmcd = cmcd.map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string())).collect();
+            log.lock().unwrap().push((path.clone(), req.uri().query().map(str::to_string), cmcd));
             match path.as_str() {
                 "/m.m3u8" => "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=200000\ndead/index.m3u8\n\
                     #EXT-X-STREAM-INF:BANDWIDTH=200000\nlive/index.m3u8\n"
@@ -236,7 +251,7 @@ mod tests {
         let stream = StreamSpec { manifest, origins: vec![], watch: Duration::from_secs(3) };
         let player = StreamPlayer::new(stream, crate::Topology::default_platform().player);
         let out = player.play().await;
-        let seen = log.lock().unwrap().clone();
+        let seen: Vec<String> = log.lock().unwrap().iter().map(|(path, ..)| path.clone()).collect();
         let checked = player.load().await;
         server.abort();
         assert!(out.ok, "{out:?} {seen:?}");
@@ -249,5 +264,43 @@ mod tests {
             }
             other => panic!("the check before a run reads every playlist: {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn viewers_send_cmcd_as_the_query_argument_or_as_headers() {
+        let (manifest, log, server) = redundant_origin().await;
+        let mut spec = crate::Topology::default_platform().player;
+        (spec.cmcd, spec.first_frame_segments) = (crate::CmcdMode::Query, 1);
+        let stream = StreamSpec { manifest, origins: vec![], watch: Duration::from_secs(3) };
+        let by_query = StreamPlayer::new(stream.clone(), spec.clone()).play().await;
+        let queried = std::mem::take(&mut *log.lock().unwrap());
+        spec.cmcd = crate::CmcdMode::Headers;
+        let by_headers = StreamPlayer::new(stream, spec).play().await;
+        let headed = log.lock().unwrap().clone();
+        server.abort();
+        assert!(by_query.ok && by_headers.ok, "{by_query:?} {by_headers:?}");
+
+        let payload = |path: &str| {
+            let (_, query, _) = queried.iter().find(|(p, ..)| p == path).expect(path);
+            let arg = query.as_deref().and_then(|q| q.strip_prefix("CMCD=")).expect("a CMCD argument");
+            percent_encoding::percent_decode_str(arg).decode_utf8().unwrap().into_owned()
+        };
+        let sid = "sid=\"00000000-0000-4000-8000-000000000000\"";
+        assert_eq!(payload("/m.m3u8"), format!("cid=\"/m.m3u8\",ot=m,{sid},st=v,su"));
+        assert_eq!(payload("/dead/index.m3u8"), format!("cid=\"/m.m3u8\",ot=m,sf=h,{sid},st=v,su"));
+        assert_eq!(
+            payload("/live/s0.ts"),
+            format!("bl=0,br=200,cid=\"/m.m3u8\",d=1000,ot=v,sf=h,{sid},st=v,su,tb=200")
+        );
+        let later = payload("/live/s2.ts");
+        assert!(later.contains(",mtp=") && later.contains("bl=") && !later.ends_with(",su,tb=200"), "{later}");
+
+        let (_, query, headers) = headed.iter().find(|(p, ..)| p == "/live/s1.ts").expect("s1");
+        assert_eq!(query, &None, "headers mode adds no argument");
+        let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(header("cmcd-object"), Some("br=200,d=1000,ot=v,tb=200"));
+        let session = "cid=\"/m.m3u8\",sf=h,sid=\"00000000-0000-4000-8000-000000000000\",st=v";
+        assert_eq!(header("cmcd-session"), Some(session), "each player counts its own sessions");
+        assert!(header("cmcd-request").is_some_and(|r| r.contains("mtp=")), "{headers:?}");
     }
 }

@@ -38,7 +38,7 @@ struct Body {
 impl SegmentSource for Script {
     type Body = Body;
 
-    async fn open(&self, cdn: usize, rendition: usize, n: u32) -> Result<Body, ()> {
+    async fn open(&self, cdn: usize, rendition: usize, n: u32, _: super::stream::Status) -> Result<Body, ()> {
         let link = self.0[cdn];
         if link.refuse {
             return Err(());

@@ -22,17 +22,37 @@ use tokio::time::{Instant, timeout_at};
 pub trait SegmentSource: Sync {
     /// A body being received.
     type Body: SegmentBody;
-    /// Starts a download; `Err` when the CDN refused it or could not be reached.
-    fn open(&self, cdn: usize, rendition: usize, n: u32) -> impl Future<Output = Result<Self::Body, ()>> + Send;
+    /// Starts a download, the player being in `status`; `Err` when the CDN refused it or could
+    /// not be reached.
+    fn open(
+        &self,
+        cdn: usize,
+        rendition: usize,
+        n: u32,
+        status: Status,
+    ) -> impl Future<Output = Result<Self::Body, ()>> + Send;
 
     /// Gets what a download of `rendition` from `cdn` needs first (its media playlist, its
     /// initialisation segment), before the download's clock starts: that time is not the
     /// segment's throughput (as in hls.js and dash.js, whose estimates count media segments
     /// only). `Err` fails the attempt as a refused download does.
-    fn prepare(&self, cdn: usize, rendition: usize) -> impl Future<Output = Result<(), ()>> + Send {
-        let _ = (cdn, rendition);
+    fn prepare(&self, cdn: usize, rendition: usize, status: Status) -> impl Future<Output = Result<(), ()>> + Send {
+        let _ = (cdn, rendition, status);
         std::future::ready(Ok(()))
     }
+}
+
+/// What the player knows when it makes a request (what CMCD tells the origin).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Status {
+    /// Media buffered.
+    pub buffer: Duration,
+    /// The throughput estimate, kbit/s, once there is one.
+    pub throughput_kbps: Option<f64>,
+    /// Playback has not started yet.
+    pub starting: bool,
+    /// The buffer ran dry since the previous segment's first request.
+    pub starved: bool,
 }
 
 /// A segment body arriving in chunks.
@@ -123,7 +143,8 @@ impl<S: SegmentSource> Session<'_, S> {
 
     /// One attempt at segment `n` of `rendition` from `cdn`, started at `start` and ending by
     /// `limit` at the latest.
-    async fn fetch(&self, cdn: usize, rendition: usize, n: u32, start: Instant, limit: Instant) -> Attempt {
+    async fn fetch(&self, at: (usize, usize, u32), status: Status, start: Instant, limit: Instant) -> Attempt {
+        let (cdn, rendition, n) = at;
         let limit = limit.min(start + self.spec.cdn_timeout);
         // With the stall guard on, every wait for the next byte is bounded by `stall_timeout`.
         let idle = |now: Instant| match self.spec.stall_abort {
@@ -131,7 +152,7 @@ impl<S: SegmentSource> Session<'_, S> {
             false => limit,
         };
         let timed_out = || Attempt::Failed { stalled: Instant::now() < limit };
-        let start = match within(idle(start), self.source.prepare(cdn, rendition)).await {
+        let start = match within(idle(start), self.source.prepare(cdn, rendition, status)).await {
             Ok((Ok(()), waited)) => {
                 if waited {
                     Instant::now()
@@ -142,7 +163,7 @@ impl<S: SegmentSource> Session<'_, S> {
             Ok((Err(()), _)) => return Attempt::Failed { stalled: false },
             Err(()) => return timed_out(),
         };
-        let mut body = match timeout_at(idle(start), self.source.open(cdn, rendition, n)).await {
+        let mut body = match timeout_at(idle(start), self.source.open(cdn, rendition, n, status)).await {
             Ok(Ok(body)) => body,
             Ok(Err(())) => return Attempt::Failed { stalled: false },
             Err(_) => return timed_out(),
@@ -212,6 +233,7 @@ pub async fn play<S: SegmentSource>(
     let mut out = StreamOutcome::default();
     let mut throughput = Throughput::default();
     let mut last: Option<usize> = None;
+    let mut reported_rebuffers = 0;
     let start_deadline = pressed + spec.start_budget;
     // The buffer is brought up to date after each segment (and after a wait), so each
     // iteration starts up to date, at `s.clock`: a segment's first attempt starts then, without
@@ -228,9 +250,16 @@ pub async fn play<S: SegmentSource>(
         // (a stalled body, a dropped connection) may hit every CDN once.
         let mut failed = 0;
         let mut now = s.clock;
+        let status = Status {
+            buffer: s.buffer.level(),
+            throughput_kbps: throughput.kbps(),
+            starting: !s.buffer.started(),
+            starved: s.buffer.rebuffers > reported_rebuffers,
+        };
+        reported_rebuffers = s.buffer.rebuffers;
         let end = loop {
             let limit = if s.buffer.started() { now + spec.cdn_timeout } else { start_deadline };
-            match s.fetch(cdn, rendition, n, now, limit).await {
+            match s.fetch((cdn, rendition, n), status, now, limit).await {
                 Attempt::Done { began, end, bytes } => {
                     throughput.sample(bytes, end - began);
                     break end;

@@ -137,6 +137,13 @@ pub struct PlayerSpec {
     /// Guard: abort a stalled download after `stall_timeout` instead of waiting for `cdn_timeout`.
     #[serde(default = "yes")]
     pub stall_abort: bool,
+    /// Send CTA-5004 Common Media Client Data with each media request (`query` or `headers`).
+    #[serde(default, skip_serializing_if = "is_off")]
+    pub cmcd: crate::player::cmcd::CmcdMode,
+}
+
+fn is_off(mode: &crate::player::cmcd::CmcdMode) -> bool {
+    *mode == crate::player::cmcd::CmcdMode::Off
 }
 
 /// The ABR rule's settings (see `player::abr`). Buffer levels are media time.

@@ -50,6 +50,31 @@ pub struct PlayerLoad {
     /// hls.js's first estimate; the platform's player starts at 3000).
     #[serde(default = "default_start_kbps")]
     pub start_kbps: u32,
+    /// Send CTA-5004 Common Media Client Data with every request, so that your origin's or CDN's
+    /// logs can be joined with each viewer's view (session id, object, bitrate, buffer, measured
+    /// throughput): `query` (the `CMCD` argument) or `headers` (`CMCD-Object`, `-Request`,
+    /// `-Session`, `-Status`); default `off`.
+    #[serde(default, skip_serializing_if = "Cmcd::is_off")]
+    pub cmcd: Cmcd,
+}
+
+/// Whether and how viewers send CMCD.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cmcd {
+    /// Not at all.
+    #[default]
+    Off,
+    /// As the `CMCD` query argument.
+    Query,
+    /// As the four `CMCD-*` headers.
+    Headers,
+}
+
+impl Cmcd {
+    fn is_off(&self) -> bool {
+        *self == Self::Off
+    }
 }
 
 fn default_start_kbps() -> u32 {
@@ -110,6 +135,11 @@ impl PlayerLoad {
         // Real media starts on its first segment, as players do with 2–6 s segments.
         player.first_frame_segments = 1;
         player.abr.start_kbps = self.start_kbps;
+        player.cmcd = match self.cmcd {
+            Cmcd::Off => targets::CmcdMode::Off,
+            Cmcd::Query => targets::CmcdMode::Query,
+            Cmcd::Headers => targets::CmcdMode::Headers,
+        };
         let stream =
             targets::StreamSpec { manifest: self.manifest.clone(), origins: self.origins.clone(), watch: self.watch };
         targets::StreamPlayer::new(stream, player)
@@ -141,6 +171,7 @@ mod tests {
             segment_timeout: default_segment_timeout(),
             stall_timeout: default_stall_timeout(),
             start_kbps: default_start_kbps(),
+            cmcd: Cmcd::Off,
         }
     }
 
