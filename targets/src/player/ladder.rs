@@ -104,7 +104,7 @@ impl Locations {
         self.origins.len() * self.copies
     }
 
-    /// Which of `copies` location `l` uses, and `url` (of that copy) as fetched from there.
+    /// Which of a rendition's `copies` location `l` uses.
     fn copy<'c>(&self, l: usize, copies: &'c [Copy]) -> Option<&'c Copy> {
         copies.get((l % self.copies) % copies.len().max(1))
     }
