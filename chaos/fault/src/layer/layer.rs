@@ -67,6 +67,13 @@ impl FaultLayer {
         self
     }
 
+    /// Whether a request's own headers can fault it (Envoy's, request-scoped faults): then
+    /// every request must go through the layer, even while the table is empty.
+    #[cfg(feature = "proxy")]
+    pub(crate) fn reads_request_headers(&self) -> bool {
+        self.envoy || self.context.is_some()
+    }
+
     /// The table it reads.
     pub fn table(&self) -> &FaultTable {
         &self.table

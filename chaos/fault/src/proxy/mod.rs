@@ -5,10 +5,16 @@
 //! It speaks HTTP/1 and h2c (HTTP/2 with prior knowledge) on one port, and forwards each request
 //! in the version it came in: a gRPC call goes upstream as HTTP/2, with its `te: trailers` and
 //! its response trailers (`grpc-status`) passed through.
+//!
+//! While the table is empty, HTTP/1 connections skip hyper and the layer: `relay` passes their
+//! requests on as bytes, and hands a connection to the full path at its first request that a
+//! rule could fault.
 
+mod framing;
 mod pool;
+mod relay;
 
-use crate::server::Instance;
+use crate::server::{Instance, Protocol, ServeConn, Stream, serve_io};
 use crate::{BoxError, FaultLayer, FaultTable, Timer};
 use bytes::Bytes;
 use http::header::{self, HeaderName};
@@ -172,9 +178,33 @@ pub async fn start(listen: SocketAddr, upstream: &str, table: FaultTable, seed: 
 }
 
 /// [`start`] with a layer set up by the caller (its seed, [`FaultLayer::envoy_headers`]).
+///
+/// HTTP/1 requests go through the relay (`relay`) while the table is empty and the layer does
+/// not read request headers; every other request goes through hyper and the layer.
 pub async fn start_layered(listen: SocketAddr, upstream: &str, layer: FaultLayer) -> Result<Instance, ProxyError> {
     let forward = Forward::new(upstream)?;
+    let relay = (!layer.reads_request_headers()).then(|| {
+        Arc::new(relay::Relay {
+            table: layer.table().clone(),
+            upstream: forward.http1.addr().to_string(),
+            host: Bytes::copy_from_slice(forward.upstream.host.as_bytes()),
+            idle: pool::Idle::default(),
+        })
+    });
     // Real traffic, real time: delays on the sub-millisecond timer.
     let svc = layer.timer(Timer::Precise).layer(forward);
-    Instance::bind_h2c("proxy", listen, svc).await.map_err(|source| ProxyError::Bind { addr: listen, source })
+    let serve: ServeConn = Arc::new(move |stream| {
+        let (svc, relay) = (svc.clone(), relay.clone());
+        Box::pin(async move {
+            match (stream, relay) {
+                (Stream::Tcp(tcp), Some(relay)) => {
+                    if let Some(rest) = relay.serve(tcp).await {
+                        serve_io(svc, Protocol::Auto, rest).await;
+                    }
+                }
+                (stream, _) => serve_io(svc, Protocol::Auto, stream).await,
+            }
+        })
+    });
+    Instance::bind_serving("proxy", listen, serve).await.map_err(|source| ProxyError::Bind { addr: listen, source })
 }

@@ -28,12 +28,46 @@ const MAX_IDLE: usize = 256;
 /// Idle keep-alive connections to one `host:port`.
 pub(super) struct Pool {
     addr: String,
-    shards: [Mutex<Vec<SendRequest<Incoming>>>; SHARDS],
+    idle: Idle<SendRequest<Incoming>>,
+}
+
+/// Idle connections (hyper's, or the relay's sockets), one stack per worker thread.
+pub(super) struct Idle<T> {
+    shards: [Mutex<Vec<T>>; SHARDS],
+}
+
+impl<T> Default for Idle<T> {
+    fn default() -> Self {
+        Self { shards: std::array::from_fn(|_| Mutex::new(Vec::new())) }
+    }
+}
+
+impl<T> Idle<T> {
+    /// An idle connection: this thread's, else another's (a task may move between threads; a
+    /// connection is made only when none is idle anywhere).
+    pub fn pop(&self) -> Option<T> {
+        let own = shard_index();
+        let order = std::iter::once(own).chain((0..SHARDS).filter(|i| *i != own));
+        order.map(|i| &self.shards[i]).find_map(|shard| shard.lock().unwrap_or_else(|p| p.into_inner()).pop())
+    }
+
+    /// Keeps `conn` on this thread's stack, unless it is full.
+    pub fn push(&self, conn: T) {
+        let mut idle = self.shards[shard_index()].lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
 }
 
 impl Pool {
     pub fn new(addr: String) -> Arc<Self> {
-        Arc::new(Self { addr, shards: std::array::from_fn(|_| Mutex::new(Vec::new())) })
+        Arc::new(Self { addr, idle: Idle::default() })
+    }
+
+    /// The `host:port` it connects to.
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
     /// Sends `req` (its URI in origin form) on an idle connection, or a new one: on a kept
@@ -59,23 +93,10 @@ impl Pool {
         Ok(res.map(|body| Kept { body, back: Some((sender, self.clone())) }))
     }
 
-    /// This thread's stack of idle connections.
-    fn shard(&self) -> &Mutex<Vec<SendRequest<Incoming>>> {
-        &self.shards[shard_index()]
-    }
-
-    /// An idle connection: this thread's, else another's (a task may move between threads; a
-    /// connection is made only when none is idle anywhere).
-    fn pop(&self) -> Option<SendRequest<Incoming>> {
-        let own = shard_index();
-        let order = std::iter::once(own).chain((0..SHARDS).filter(|i| *i != own));
-        order.map(|i| &self.shards[i]).find_map(|shard| shard.lock().unwrap_or_else(|p| p.into_inner()).pop())
-    }
-
     /// An idle connection ready for a request, if one is kept.
     async fn idle(&self) -> Option<SendRequest<Incoming>> {
         loop {
-            let mut sender = self.pop()?;
+            let mut sender = self.idle.pop()?;
             // Given back as its last body ended; ready once hyper has read that end too, or
             // closed if the upstream said so.
             if sender.ready().await.is_ok() {
@@ -96,12 +117,8 @@ impl Pool {
     }
 
     fn give_back(&self, sender: SendRequest<Incoming>) {
-        if sender.is_closed() {
-            return;
-        }
-        let mut idle = self.shard().lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(sender);
+        if !sender.is_closed() {
+            self.idle.push(sender);
         }
     }
 }

@@ -55,7 +55,7 @@ pub trait ResponseBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static
 
 impl<B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static> ResponseBody for B {}
 
-type ServeConn = Arc<dyn Fn(Stream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+pub(crate) type ServeConn = Arc<dyn Fn(Stream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Where and how an instance takes requests.
 #[derive(Clone)]
@@ -137,6 +137,13 @@ impl Instance {
         svc: S,
     ) -> io::Result<Self> {
         let serve = serve_conn(svc, Protocol::Auto);
+        Self::launch(name.into(), addr, Serving::Streams { net: Net::Tcp, serve }).await
+    }
+
+    /// [`Instance::bind`] where `serve` takes each accepted TCP connection as it likes (the
+    /// proxy's HTTP/1 relay).
+    #[cfg(feature = "proxy")]
+    pub(crate) async fn bind_serving(name: impl Into<String>, addr: SocketAddr, serve: ServeConn) -> io::Result<Self> {
         Self::launch(name.into(), addr, Serving::Streams { net: Net::Tcp, serve }).await
     }
 
@@ -265,7 +272,7 @@ impl Instance {
 
 /// What an instance speaks on each connection.
 #[derive(Clone, Copy)]
-enum Protocol {
+pub(crate) enum Protocol {
     Http1,
     /// HTTP/1 or h2c, by the connection's first bytes.
     #[cfg(feature = "http2")]
@@ -274,22 +281,30 @@ enum Protocol {
 
 /// Serves `svc` on each connection in `protocol`.
 fn serve_conn<S: Serve<B>, B: ResponseBody>(svc: S, protocol: Protocol) -> ServeConn {
-    Arc::new(move |stream| {
-        let svc = TowerToHyperService::new(svc.clone());
-        let io = TokioIo::new(stream);
-        // A connection error (including an injected reset) just ends this connection; on HTTP/2
-        // an injected reset ends its stream (RST_STREAM) and the connection lives.
-        match protocol {
-            Protocol::Http1 => Box::pin(async move {
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
-            }),
-            #[cfg(feature = "http2")]
-            Protocol::Auto => Box::pin(async move {
-                let executor = hyper_util::rt::TokioExecutor::new();
-                let _ = hyper_util::server::conn::auto::Builder::new(executor).serve_connection(io, svc).await;
-            }),
+    Arc::new(move |stream| Box::pin(serve_io(svc.clone(), protocol, stream)))
+}
+
+/// Serves `svc` on one connection `io` in `protocol`, until it ends.
+pub(crate) async fn serve_io<S, B, I>(svc: S, protocol: Protocol, io: I)
+where
+    S: Serve<B>,
+    B: ResponseBody,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = TowerToHyperService::new(svc);
+    let io = TokioIo::new(io);
+    // A connection error (including an injected reset) just ends this connection; on HTTP/2
+    // an injected reset ends its stream (RST_STREAM) and the connection lives.
+    match protocol {
+        Protocol::Http1 => {
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
         }
-    })
+        #[cfg(feature = "http2")]
+        Protocol::Auto => {
+            let executor = hyper_util::rt::TokioExecutor::new();
+            let _ = hyper_util::server::conn::auto::Builder::new(executor).serve_connection(io, svc).await;
+        }
+    }
 }
 
 /// An instance's life while it is up: dropping it kills the instance.
