@@ -5,8 +5,9 @@
 //! Written by hand because no crate relays HTTP/1 without building each message: the full path
 //! (hyper's server, the fault layer, hyper's client) parses every message into `http` types,
 //! encodes it again, and hands it between two connection tasks. With no rule there is nothing
-//! to decide per request but that, and this path serves at ×1.1 of nginx's throughput where the
-//! full one is at ×0.85 (docs/BENCHMARKS.md, "the proxy's HTTP/1 relay").
+//! to decide per request but that, and this path serves at ×1.07 of nginx's throughput (median of
+//! seven runs) where the full one is at ×0.82–0.96 (docs/BENCHMARKS.md, "the proxy's HTTP/1
+//! relay").
 //!
 //! Each downstream connection is served by one task with its own upstream connection, opened
 //! at its first request and reopened when the upstream closes it. A connection goes to the full
