@@ -49,6 +49,7 @@ struct Conn<'r> {
     down: TcpStream,
     /// Read from downstream and not relayed yet.
     down_buf: BytesMut,
+    /// Read from upstream and not relayed yet.
     up_buf: BytesMut,
     /// The request head (and the body bytes read with it) as it goes upstream.
     out: Vec<u8>,
@@ -69,8 +70,8 @@ enum Broken {
     /// The upstream connection ended before a byte of the answer: on a connection kept from an
     /// earlier request, the upstream had closed it meanwhile.
     Stale,
-    /// The upstream failed (closed, reset, or sent what is not HTTP/1), after `started` bytes
-    /// had gone downstream or not.
+    /// The upstream failed (closed, reset, or sent what is not HTTP/1); `started`: part of the
+    /// answer had gone downstream already, so no 502 can be sent instead.
     Upstream { started: bool, why: String },
     /// Downstream went away.
     Downstream,
