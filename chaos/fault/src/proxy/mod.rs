@@ -186,7 +186,7 @@ pub async fn start_layered(listen: SocketAddr, upstream: &str, layer: FaultLayer
     let relay = (!layer.reads_request_headers()).then(|| {
         Arc::new(relay::Relay {
             table: layer.table().clone(),
-            upstream: forward.http1.addr().to_string(),
+            pool: forward.http1.clone(),
             host: Bytes::copy_from_slice(forward.upstream.host.as_bytes()),
             idle: pool::Idle::default(),
         })

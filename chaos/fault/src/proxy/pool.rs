@@ -65,9 +65,11 @@ impl Pool {
         Arc::new(Self { addr, idle: Idle::default() })
     }
 
-    /// The `host:port` it connects to.
-    pub fn addr(&self) -> &str {
-        &self.addr
+    /// A new TCP connection to the upstream, ready for small writes (no Nagle delay).
+    pub async fn dial(&self) -> std::io::Result<TcpStream> {
+        let stream = TcpStream::connect(&self.addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
     }
 
     /// Sends `req` (its URI in origin form) on an idle connection, or a new one: on a kept
@@ -106,9 +108,7 @@ impl Pool {
     }
 
     async fn connect(&self) -> Result<SendRequest<Incoming>, BoxError> {
-        let stream = TcpStream::connect(&self.addr).await?;
-        stream.set_nodelay(true)?;
-        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+        let (sender, conn) = http1::handshake(TokioIo::new(self.dial().await?)).await?;
         tokio::spawn(async move {
             // Its errors reach the request it was carrying; none is left to tell.
             let _ = conn.await;

@@ -9,8 +9,9 @@
 //! seven runs) where the full one is at ×0.82–0.96 (docs/BENCHMARKS.md, "the proxy's HTTP/1
 //! relay").
 //!
-//! Each downstream connection is served by one task with its own upstream connection, opened
-//! at its first request and reopened when the upstream closes it. A connection goes to the full
+//! Each downstream connection is served by one task; each exchange takes an upstream connection
+//! from the idle ones (the proxy's pool code, `pool::Idle`) or opens one, and gives it back when
+//! the answer has ended. A connection goes to the full
 //! path, with the bytes read so far replayed first ([`Rewind`]), at the first request that the
 //! table might fault (it holds a rule) or that the relay does not take (h2c, upgrades, `CONNECT`,
 //! HTTP/1.0, malformed heads): from there on, faults apply as they do on any connection. A rule
@@ -18,11 +19,12 @@
 //! request's faults when it starts.
 
 use super::framing::{self, BodyFraming, ChunkedEnd, FramingError};
-use super::pool::Idle;
+use super::pool::{Idle, Pool};
 use crate::FaultTable;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -35,8 +37,8 @@ const READ: usize = 16 * 1024;
 /// What the relay needs of the proxy: the rules to watch and where to send requests.
 pub(super) struct Relay {
     pub table: FaultTable,
-    /// `host:port` to connect to.
-    pub upstream: String,
+    /// Dials the upstream (`host:port`) as the full path's pool does.
+    pub pool: Arc<Pool>,
     /// The `host` field requests go upstream with.
     pub host: Bytes,
     /// Upstream connections between two exchanges, shared by all downstream connections.
@@ -165,10 +167,8 @@ impl Conn<'_> {
         let up = match idle {
             Some(up) => up,
             None => {
-                let up = TcpStream::connect(&self.relay.upstream).await;
-                let up = up.map_err(|e| Broken::Upstream { started: false, why: e.to_string() })?;
-                let _ = up.set_nodelay(true);
-                up
+                let up = self.relay.pool.dial().await;
+                up.map_err(|e| Broken::Upstream { started: false, why: e.to_string() })?
             }
         };
         self.up_buf.clear();
@@ -208,7 +208,7 @@ impl Conn<'_> {
     async fn bad_gateway(&mut self, why: &str) -> Exchanged {
         let text = format!("upstream unreachable: {why}\n");
         let head = format!("HTTP/1.1 502 Bad Gateway\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", text.len());
-        let _ = write_two(&mut self.down, head.as_bytes(), text.as_bytes()).await;
+        let _ = self.down.write_all_buf(&mut Buf::chain(head.as_bytes(), text.as_bytes())).await;
         Exchanged::Close
     }
 }
@@ -271,7 +271,8 @@ where
         }
         let mut body = BodyLeft::new(head.body);
         let n = body.take(buf).map_err(|e| broken(started, &e))?;
-        write_two(down, head_out, &buf[..n]).await.map_err(|_| Broken::Downstream)?;
+        // One `writev` for both when the socket takes them (tokio's `write_all_buf`).
+        down.write_all_buf(&mut Buf::chain(head_out.as_slice(), &buf[..n])).await.map_err(|_| Broken::Downstream)?;
         buf.advance(n);
         while !body.done() {
             match fill(up, buf).await {
@@ -340,20 +341,6 @@ async fn fill<R: AsyncRead + Unpin>(io: &mut R, buf: &mut BytesMut) -> io::Resul
     // Reclaims the consumed front of the buffer when its bytes have all been relayed.
     buf.reserve(READ);
     io.read_buf(buf).await
-}
-
-/// Writes `a` then `b`, in one `writev` when the socket takes them.
-async fn write_two<W: AsyncWrite + Unpin>(w: &mut W, a: &[u8], b: &[u8]) -> io::Result<()> {
-    let mut slices = [IoSlice::new(a), IoSlice::new(b)];
-    let mut left = &mut slices[..];
-    while !left.is_empty() {
-        let n = w.write_vectored(left).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut left, n);
-    }
-    Ok(())
 }
 
 /// A connection whose first bytes the relay has read: they are read again first, so that the
