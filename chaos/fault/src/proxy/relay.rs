@@ -5,8 +5,8 @@
 //! Written by hand because no crate relays HTTP/1 without building each message: the full path
 //! (hyper's server, the fault layer, hyper's client) parses every message into `http` types,
 //! encodes it again, and hands it between two connection tasks. With no rule there is nothing
-//! to decide per request but that, and this path serves at ×1.07 of nginx's throughput (median of
-//! seven runs) where the full one is at ×0.82–0.96 (docs/BENCHMARKS.md, "the proxy's HTTP/1
+//! to decide per request but that, and this path serves at ×1.05 of nginx's throughput (median of
+//! eight runs) where the full one is at ×0.82–0.96 (docs/BENCHMARKS.md, "the proxy's HTTP/1
 //! relay").
 //!
 //! Each downstream connection is served by one task; each exchange takes an upstream connection
